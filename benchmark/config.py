@@ -1,0 +1,16 @@
+"""Composing the Hydra config outside `python -m benchmark` (verify, reports, tests) with the same files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def compose_config(overrides: list[str] = ()) -> DictConfig:
+    """The config `python -m benchmark <overrides>` would run, without Hydra's output folders."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return compose(config_name="config", overrides=list(overrides))

@@ -1,0 +1,193 @@
+"""What every data set loader returns, and the shared rules for reading image files.
+
+A loader is a small class built from `conf/dataset/<name>.yaml` (Hydra `_target_`). Its `load()`
+returns a `Dataset`: uint8 grayscale images, canonical labels (`benchmark.labels`), an id per
+image (its path relative to the data set root, or a CSV row), and, where the data set has them, a
+subject per image and the official split. Bad files either raise a `DataError` naming the file
+(`on_bad_image: raise`, the default) or are skipped and listed in `Dataset.skipped` with the reason
+(`on_bad_image: skip`); they are never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import ConfigError, DataError
+from benchmark.labels import CLASS_NAMES
+
+BAD_IMAGE_POLICIES = ("raise", "skip")
+
+#: suffixes of files a loader must account for (load, or report as bad); anything else is ignored
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".gif", ".webp"})
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly in `folder`, sorted by name; [] if it is not a folder.
+
+    Hidden files are skipped: they are OS metadata (.DS_Store, macOS '._x.tiff' resource forks that
+    zips made on a Mac carry), not images. README, manifest and other non-image files are skipped too.
+    """
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
+@dataclass
+class Dataset:
+    """Images with labels, ids and (optionally) subjects and official splits, all aligned by index.
+
+    `images` is a uint8 array of shape (N, H, W) when all images share one size, else a 1-D object
+    array of 2-D uint8 arrays (e.g. CK+'s original 640x490 and 640x480 frames); both index the same way.
+    """
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    subjects: np.ndarray | None = None
+    splits: np.ndarray | None = None
+    skipped: list[dict] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        n = len(self.images)
+        for attr in ("labels", "ids", "subjects", "splits"):
+            value = getattr(self, attr)
+            if value is not None and len(value) != n:
+                raise ValueError(f"Dataset {self.name}: {attr} has {len(value)} entries for {n} images")
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The canonical label codes present, sorted."""
+        return np.unique(self.labels)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [CLASS_NAMES[c] for c in self.classes]
+
+    @property
+    def n_subjects(self) -> int:
+        return 0 if self.subjects is None else len(np.unique(self.subjects))
+
+    def subset(self, index) -> "Dataset":
+        """The images at `index` (an index array or boolean mask), with the same skip/exclusion log."""
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return Dataset(self.name, self.images[index], self.labels[index], self.ids[index],
+                       pick(self.subjects), pick(self.splits), list(self.skipped), dict(self.excluded))
+
+    def counts(self) -> dict:
+        """Counts per split, class and subject, as `verify` and run records report them."""
+        out = {"n_images": len(self), "per_class": _count(self.labels, CLASS_NAMES)}
+        if self.splits is not None:
+            out["per_split"] = {s: {"n_images": int(m.sum()), "per_class": _count(self.labels[m], CLASS_NAMES)}
+                                for s in sorted(set(self.splits.tolist())) for m in [self.splits == s]}
+        if self.subjects is not None:
+            out["n_subjects"] = self.n_subjects
+            out["per_subject"] = {str(s): int(c) for s, c in sorted(Counter(self.subjects.tolist()).items())}
+        if self.skipped:
+            out["skipped"] = len(self.skipped)
+        if self.excluded:
+            out["excluded"] = dict(self.excluded)
+        return out
+
+
+def _count(labels: np.ndarray, names) -> dict[str, int]:
+    return {names[c]: int(n) for c, n in sorted(Counter(labels.tolist()).items())}
+
+
+def stack_images(images: list[np.ndarray]) -> np.ndarray:
+    """(N, H, W) uint8 when all images share a size, else a 1-D object array."""
+    if images and len({im.shape for im in images}) == 1:
+        return np.stack(images)
+    out = np.empty(len(images), dtype=object)
+    out[:] = images
+    return out
+
+
+class DatasetLoader:
+    """Base of the loaders: the data set root, the bad-image policy and the skip log."""
+
+    name: str = "dataset"
+    #: where to get the data set; every "not found" error repeats it
+    source_hint: str = ""
+    #: what the protocols may ask of this data set, known before loading
+    has_subjects: bool = False
+    has_official_split: bool = False
+
+    def __init__(self, root: str | Path, on_bad_image: str = "raise"):
+        if on_bad_image not in BAD_IMAGE_POLICIES:
+            raise ConfigError(f"on_bad_image must be one of {BAD_IMAGE_POLICIES}, got {on_bad_image!r}")
+        self.root = Path(root).expanduser()
+        self.on_bad_image = on_bad_image
+        self._skipped: list[dict] = []
+
+    def load(self) -> Dataset:
+        """Read the data set; each call starts a fresh skip log."""
+        self._skipped = []
+        return self._load()
+
+    def _load(self) -> Dataset:
+        raise NotImplementedError
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+    def missing(self, expected: str) -> DataError:
+        """The error for a root that does not hold the data set in any known layout."""
+        return DataError(f"{self.name}: no data set found at '{self.root}'.\n"
+                         f"Expected layout:\n{expected}\n"
+                         f"Set data_root=DIR (or the FERBENCH_DATA environment variable) to the folder that "
+                         f"holds '{self.root.name}/'. {self.source_hint}")
+
+    def bad(self, item_id: str, reason: str) -> None:
+        """Raise, or under the skip policy record the file and return None (so `return self.bad(...)` skips)."""
+        if self.on_bad_image == "raise":
+            raise DataError(f"{self.name}: {item_id}: {reason}. "
+                            f"(Fix or remove the file, or set dataset.on_bad_image=skip to skip and record it.)")
+        self._skipped.append({"id": item_id, "reason": reason})
+
+    def read_gray(self, path: Path, expected_size: tuple[int, int] | None = None) -> np.ndarray | None:
+        """Read an image file as 2-D uint8 grayscale; None (after `bad`) if unreadable or the wrong size.
+
+        Palette and RGB images are converted with Pillow's ITU-R 601 luma (`convert('L')`), which keeps
+        the values of JAFFE's identity-palette TIFFs and of already-gray PNGs unchanged.
+        """
+        from PIL import Image, UnidentifiedImageError
+
+        rel = self.rel(path)
+        try:
+            with Image.open(path) as im:
+                im.load()
+                if im.mode in ("I;16", "I;16B", "I", "F"):
+                    self.bad(rel, f"unsupported {im.mode} (high bit depth) image; expected 8-bit")
+                    return None
+                arr = np.asarray(im.convert("L"), dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            self.bad(rel, f"unreadable or corrupt image ({type(exc).__name__}: {exc})")
+            return None
+        if expected_size is not None and arr.shape != tuple(expected_size):
+            self.bad(rel, f"image is {arr.shape[1]}x{arr.shape[0]}, expected {expected_size[1]}x{expected_size[0]}")
+            return None
+        return arr
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def finish(self, images, labels, ids, subjects=None, splits=None, excluded=None) -> Dataset:
+        """Assemble the Dataset, failing clearly if nothing usable was found."""
+        if not images:
+            raise DataError(f"{self.name}: no usable images under '{self.root}' "
+                            f"({len(self._skipped)} skipped as bad). {self.source_hint}")
+        arr = lambda v: None if v is None else np.asarray(v)  # noqa: E731
+        return Dataset(self.name, stack_images(images), np.asarray(labels, dtype=np.int64), np.asarray(ids),
+                       arr(subjects), arr(splits), list(self._skipped), dict(excluded or {}))

@@ -1,0 +1,94 @@
+"""Where a face crop is cut: a square placed from the two eye centres, then rotated, cut and resized.
+
+Every crop, aligned or not, goes through the same two steps: choose a `Square` (centre, side,
+rotation) in the image, then `cut` it out. Placing the square from the eyes is what aligns the
+faces: the eyes end up level, at the same height and the same distance apart in every crop. A
+face found without its eyes gets eyes estimated from its box (`eyes_from_box`), so its crop has
+the same scale as the aligned ones, only unrotated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Side of the face square (margin 0) in inter-eye distances: from the eyebrows to the chin, and
+#: about the width of the face (anthropometric averages: face width ~2.2, eyes-to-chin ~1.85 and
+#: eyebrows ~0.35 inter-eye distances; checked on JAFFE's MTCNN landmarks and boxes).
+FACE_SIDE = 2.2
+#: How far the square's centre lies below the eye midpoint, in inter-eye distances
+#: (midway between the eyebrows at -0.35 and the chin at +1.85).
+CENTRE_BELOW_EYES = 0.75
+
+
+@dataclass(frozen=True)
+class Square:
+    """A square region of an image: centre (x, y) in pixels, side in pixels, and the rotation in
+    degrees (counter-clockwise as displayed) that makes it upright."""
+
+    cx: float
+    cy: float
+    side: float
+    angle: float = 0.0
+
+
+def face_square(eyes, margin: float) -> Square:
+    """The square around a face whose eye centres are `eyes` = (x1, y1, x2, y2), in either order.
+
+    It is tilted with the eye line, so cutting it levels the eyes; `margin` widens it by that
+    fraction of the face square on each side.
+    """
+    (ax, ay), (bx, by) = sorted([(eyes[0], eyes[1]), (eyes[2], eyes[3])])
+    dx, dy = bx - ax, by - ay
+    distance = math.hypot(dx, dy)
+    # "below the eyes" is perpendicular to the eye line, i.e. (-sin, cos) of its angle
+    below = CENTRE_BELOW_EYES * distance
+    return Square(cx=(ax + bx) / 2 - dy / distance * below,
+                  cy=(ay + by) / 2 + dx / distance * below,
+                  side=FACE_SIDE * distance * (1 + 2 * margin),
+                  angle=math.degrees(math.atan2(dy, dx)))
+
+
+def eyes_from_box(box, eye_distance: float, eyes_above_centre: float) -> np.ndarray:
+    """Level eyes estimated from a face box (x, y, w, h), for a detector whose boxes put the eyes
+    `eye_distance` box widths apart and `eyes_above_centre` box widths above the box centre."""
+    x, y, w, h = box
+    mx, my = x + w / 2, y + h / 2 - eyes_above_centre * w
+    half = eye_distance * w / 2
+    return np.array([mx - half, my, mx + half, my])
+
+
+def centre_square(shape: tuple[int, int], fraction: float) -> Square:
+    """The central square whose side is `fraction` of the image's shorter side."""
+    h, w = shape
+    return Square(w / 2, h / 2, fraction * min(h, w))
+
+
+def whole_square(shape: tuple[int, int]) -> Square:
+    """The square holding the whole image (a non-square image is padded, never stretched)."""
+    h, w = shape
+    return Square(w / 2, h / 2, max(h, w))
+
+
+def cut(image: np.ndarray, square: Square, size: int) -> np.ndarray:
+    """The `square` of `image`, upright, as a size x size uint8 crop.
+
+    It is cut at its own resolution (pixels outside the image repeat the border) and only then
+    resized, so that a large face shrunk to a small crop is area-averaged rather than aliased.
+    """
+    side = max(1, round(square.side))
+    matrix = cv2.getRotationMatrix2D((square.cx, square.cy), square.angle, 1.0)
+    matrix[:, 2] += (side / 2 - square.cx, side / 2 - square.cy)
+    patch = cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return resize(patch, size)
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """`image` as size x size: area-averaged when shrinking, bilinear when enlarging."""
+    if image.shape == (size, size):
+        return image
+    interp = cv2.INTER_AREA if min(image.shape) > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interp)

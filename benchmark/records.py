@@ -1,0 +1,107 @@
+"""Run records: one JSON file per run, the source of truth for every table in results/.
+
+A record is written once, atomically (temporary file in the same folder, fsync, `os.replace`), so a
+crash or Ctrl-C never leaves a half-written record. Its file name ends with the run key, a hash of
+the resolved config without the settings that cannot change the numbers (paths, `redo`), so an
+identical run is found and skipped before any work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+#: config keys that say where things are or how to schedule, never what is computed
+VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "root", "n_jobs"})
+#: distributions whose versions every record lists (those installed)
+PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless",
+            "opencv-contrib-python", "pillow", "torch", "mtcnn", "tensorflow-cpu", "hydra-core", "joblib")
+KEY_CHARS = 12
+
+
+def _strip(obj):
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE_KEYS}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def run_key(config: dict) -> str:
+    """A stable hash of what determines a run's numbers: the resolved config minus `VOLATILE_KEYS`."""
+    canonical = json.dumps(_strip(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_name(names: dict, key: str) -> str:
+    parts = [names.get(k) for k in ("dataset", "protocol", "method", "detector")]
+    return "__".join(str(p) for p in parts if p) + f"__{key[:KEY_CHARS]}.json"
+
+
+def find(results_dir: str | Path, key: str) -> Path | None:
+    """The record of an identical earlier run, if one is there and intact."""
+    for path in sorted(Path(results_dir).glob(f"*__{key[:KEY_CHARS]}.json")):
+        try:
+            if json.loads(path.read_text()).get("run_key") == key:
+                return path
+        except (OSError, json.JSONDecodeError):
+            continue  # not a record we wrote whole: ignore it, the run is redone and replaces it
+    return None
+
+
+def write_atomic(path: str | Path, record: dict) -> Path:
+    """Write JSON so that `path` holds either nothing or the whole record, never part of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def environment(seed: int) -> dict:
+    """What a reader needs to reproduce the run: command line, versions, commit, seed, machine."""
+    versions = {}
+    for dist in PACKAGES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"command": " ".join([Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]),
+            "argv": list(sys.argv), "python": platform.python_version(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "packages": versions, "git": _git_state(), "seed": seed,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _git_state() -> dict:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    if commit.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}

@@ -1,0 +1,91 @@
+"""What every image-stack transformer shares: input checks, intensity scaling, the cell grid
+features are pooled over, chunking, and the scikit-learn plumbing.
+
+The transformers are stateless (nothing is learned from the training images), so `transform`
+works without `fit`; `fit` only records what scikit-learn expects a fitted transformer to know
+(the input image shape and the output width, which `get_feature_names_out` needs).
+"""
+
+from collections.abc import Iterator
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+
+
+def check_stack(X) -> np.ndarray:
+    """`X` as an (N, H, W) array of real, finite numbers, or a ValueError saying what is wrong.
+
+    A 2-D input is refused rather than guessed at: it could be one image or N flattened ones.
+    """
+    X = np.asarray(X)
+    if X.ndim != 3:
+        raise ValueError(f"expected a stack of grayscale images of shape (N, H, W), got an array "
+                         f"of shape {X.shape}; wrap a single image as X[None]")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"expected a numeric image stack, got dtype {X.dtype}")
+    if min(X.shape) == 0:
+        raise ValueError(f"empty image stack of shape {X.shape}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError("the image stack contains NaN or infinite values")
+    return X
+
+
+def to_unit_float(X: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Intensities as floats in [0, 1]: unsigned integers are divided by their dtype's maximum
+    (uint8 by 255); other dtypes are cast unchanged (floats are expected in [0, 1] already)."""
+    if X.dtype.kind == "u":
+        return np.divide(X, np.iinfo(X.dtype).max, dtype=dtype)
+    return X.astype(dtype, copy=False)
+
+
+def cell_index(size: int, n_cells: int) -> np.ndarray:
+    """For each of `size` pixels along one axis, the grid cell it falls in (cells as equal as
+    integers allow; all feature extractors use this one split, so their grids agree)."""
+    if not 1 <= n_cells <= size:
+        raise ValueError(f"cannot split {size} pixels into {n_cells} grid cells")
+    return np.arange(size) * n_cells // size
+
+
+def check_grid(grid) -> tuple[int, int]:
+    """`grid` as (rows, cols) of positive ints."""
+    rows, cols = (int(g) for g in grid)
+    if rows < 1 or cols < 1:
+        raise ValueError(f"grid must be two positive ints (rows, cols), got {grid!r}")
+    return rows, cols
+
+
+def chunks(n_images: int, cost_per_image: int, budget: int = 32 << 20) -> Iterator[slice]:
+    """Consecutive slices of a stack of `n_images`, each costing at most `budget` (at least one
+    image each). Costs are bytes of working memory unless a caller says otherwise: chunking keeps
+    a transform's memory bounded whatever N is, and its temporaries small enough to stay cached."""
+    step = max(1, budget // max(1, cost_per_image))
+    for start in range(0, n_images, step):
+        yield slice(start, min(start + step, n_images))
+
+
+class StackTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class: (N, H, W) image stack in, (N, D) float32 features out.
+
+    Subclasses implement `_transform(X)` on an already checked stack.
+    """
+
+    def fit(self, X, y=None):
+        """Record the image shape and output width; nothing is learned."""
+        X = check_stack(X)
+        self.image_shape_ = X.shape[1:]
+        self._n_features_out = self._transform(X[:1]).shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Features of every image in the stack, as an (N, D) float32 matrix."""
+        return self._transform(check_stack(X))
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags

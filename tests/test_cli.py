@@ -1,0 +1,65 @@
+"""The command line as a user meets it: python -m benchmark / -m sweeps / errors / verify."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["dataset.n_subjects=3", "dataset.per_class=3"]
+
+
+def cli(*args, cwd=ROOT, env=None):
+    env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_default_run_prints_table_and_writes_record_then_skips(tmp_path):
+    out = cli("benchmark", f"results_dir={tmp_path}", *SMALL, "protocol.k=3")
+    assert out.returncode == 0, out.stderr
+    assert "synthetic | kfold | pixels_svm" in out.stdout and "mean ± std" in out.stdout
+    (record,) = tmp_path.glob("*.json")
+    assert f"record: {record}" in out.stdout
+    assert json.loads(record.read_text())["env"]["argv"][1:] == [f"results_dir={tmp_path}", *SMALL, "protocol.k=3"]
+    again = cli("benchmark", f"results_dir={tmp_path}", *SMALL, "protocol.k=3")
+    assert again.returncode == 0 and "already recorded; nothing recomputed" in again.stdout
+    assert list(tmp_path.glob("*.json")) == [record]
+
+
+def test_multirun_sweep_writes_one_record_per_job(tmp_path):
+    out = cli("benchmark", "-m", f"results_dir={tmp_path}", "dataset.n_subjects=5", "dataset.per_class=2",
+              "protocol=subject_kfold,loso")
+    assert out.returncode == 0, out.stderr
+    names = sorted(p.name.split("__")[1] for p in tmp_path.glob("*.json"))
+    assert names == ["loso", "subject_kfold"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dataset=nope"], "Available options in 'dataset'"),
+    (["method=nope"], "Available options in 'method'"),
+    (["dataset=jaffe", "protocol=official"], "protocol=official needs an official"),
+    ([*SMALL, "protocol=subject_kfold", "protocol.k=20"], "use 2 <= k <= 3"),
+])
+def test_invalid_choices_fail_with_what_is_allowed(tmp_path, args, message):
+    out = cli("benchmark", f"results_dir={tmp_path}", f"data_root={tmp_path}/none", *args)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_data_root_comes_from_the_environment(tmp_path):
+    out = cli("benchmark", "dataset=jaffe", f"results_dir={tmp_path}", env={"FERBENCH_DATA": str(tmp_path / "mine")})
+    assert out.returncode == 2
+    assert f"no data set found at '{tmp_path / 'mine' / 'jaffe'}'" in out.stderr
+
+
+def test_verify_reports_missing_data(tmp_path):
+    out = cli("benchmark.verify", f"data_root={tmp_path}")
+    assert out.returncode == 1
+    for name in ("fer2013", "jaffe", "ckplus"):
+        assert f"## {name}" in out.stdout
+    assert "No data set found" in out.stdout

@@ -1,0 +1,338 @@
+"""The three real data set loaders: every layout on tiny written fixtures, every bad-file rule under
+both policies, and the published counts on the real data (skipped when FERBENCH_DATA lacks it)."""
+
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.datasets.ckplus import CKPlus
+from benchmark.datasets.fer2013 import FER2013
+from benchmark.datasets.jaffe import JAFFE
+from benchmark.errors import ConfigError, DataError
+from benchmark.labels import ANGRY, CONTEMPT, DISGUST, HAPPY, NEUTRAL, SURPRISE
+from tests import layouts
+from tests.conftest import real_data_dir
+
+
+def corrupt(path):
+    path.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+
+
+def expect_bad(make_loader, item_id: str, reason: str):
+    """Policy raise: a DataError naming the file and the reason. Policy skip: the same, recorded."""
+    with pytest.raises(DataError, match=re.escape(reason)) as error:
+        make_loader("raise").load()
+    assert item_id in str(error.value)
+    dataset = make_loader("skip").load()
+    assert [s["id"] for s in dataset.skipped] == [item_id]
+    assert reason in dataset.skipped[0]["reason"]
+    assert item_id not in dataset.ids
+    return dataset
+
+
+# -- FER2013 -----------------------------------------------------------------------------------------
+FER_ROWS = layouts.FER_ROWS
+FER_LABELS = [emotion for emotion, _ in FER_ROWS]
+FER_SPLITS = [usage for _, usage in FER_ROWS]
+
+
+@pytest.mark.parametrize("icml", [False, True], ids=["fer2013.csv", "icml_face_data.csv"])
+def test_fer_csv(tmp_path, icml):
+    path = layouts.write_fer_csv(tmp_path, icml=icml)
+    data = FER2013(tmp_path).load()
+    assert data.labels.tolist() == FER_LABELS
+    assert data.splits.tolist() == FER_SPLITS
+    assert data.ids.tolist() == [f"{path.name}:row{r}" for r in range(len(FER_ROWS))]
+    assert data.images.shape == (12, 48, 48) and data.images.dtype == np.uint8
+    assert data.images[:, 0, 0].tolist() == [layouts.fer_value(r) for r in range(12)]
+    assert data.subjects is None
+
+
+def test_fer_tree_restores_csv_row_order(tmp_path):
+    ids = layouts.write_fer_tree(tmp_path)
+    data = FER2013(tmp_path).load()
+    assert data.ids.tolist() == ids
+    assert data.labels.tolist() == FER_LABELS
+    assert data.splits.tolist() == FER_SPLITS
+    assert data.images[:, 0, 0].tolist() == [layouts.fer_value(r) for r in range(12)]
+
+
+def test_fer_kaggle_orders_by_split_then_number(tmp_path):
+    ids = layouts.write_fer_kaggle(tmp_path)
+    data = FER2013(tmp_path).load()
+    assert data.ids.tolist() == ids
+    assert data.splits.tolist() == ["Training"] * 3 + ["PublicTest"] * 2 + ["PrivateTest"]
+    assert data.class_names == ["angry", "fear", "happy", "sad", "surprise", "neutral"]
+    assert data.labels.tolist() == [6, 0, 3, 5, 4, 2]
+    # JPEG is lossy, but a flat grey image survives within a level or two
+    assert np.abs(data.images[:, 0, 0].astype(int) - [layouts.fer_value(i) for i in range(6)]).max() <= 2
+
+
+def test_fer_explicit_layout_must_be_present(tmp_path):
+    layouts.write_fer_tree(tmp_path)
+    assert len(FER2013(tmp_path, layout="tree").load()) == 12
+    with pytest.raises(DataError, match=r"train\|test/"):
+        FER2013(tmp_path, layout="kaggle").load()
+
+
+def test_fer_missing_root_names_all_layouts(tmp_path):
+    with pytest.raises(DataError) as error:
+        FER2013(tmp_path / "nowhere").load()
+    message = str(error.value)
+    for expected in ("fer2013.csv", "icml_face_data.csv", "<Usage>/<label 0-6>/<row>.png", "train|test/",
+                     "Facial Expression Recognition Challenge"):
+        assert expected in message
+
+
+def test_fer_unknown_layout_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="layout"):
+        FER2013(tmp_path, layout="hdf5")
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("3," + " ".join(["7"] * 2303) + ",Training", "2303 pixel values, expected 2304"),
+    ("7," + " ".join(["7"] * 2304) + ",Training", "unknown emotion code '7'"),
+    ("3," + " ".join(["7"] * 2304) + ",Validation", "unknown Usage 'Validation'"),
+    ("3," + " ".join(["x"] * 2304) + ",Training", "not space-separated integers"),
+    ("3," + " ".join(["300"] * 2304) + ",Training", "outside 0-255"),
+    ("3,Training", "has 2 fields, expected 3"),
+], ids=["short", "label", "usage", "text", "range", "fields"])
+def test_fer_bad_csv_row(tmp_path, line, reason):
+    path = layouts.write_fer_csv(tmp_path)
+    with path.open("a") as f:
+        f.write(line + "\n")
+    data = expect_bad(lambda policy: FER2013(tmp_path, on_bad_image=policy), "fer2013.csv:row12", reason)
+    assert len(data) == 12 and "line 14" in data.skipped[0]["reason"]
+
+
+def test_fer_csv_without_the_columns_fails(tmp_path):
+    (tmp_path / "fer2013.csv").write_text("label,image\n3,1 2 3\n")
+    with pytest.raises(DataError, match="lacks the columns"):
+        FER2013(tmp_path).load()
+
+
+@pytest.mark.parametrize("damage, item_id, reason", [
+    (lambda root: corrupt(root / "Training/3/0.png"), "Training/3/0.png", "unreadable or corrupt"),
+    (lambda root: layouts.save(root / "Training/3/0.png", layouts.gray(1, (40, 40))), "Training/3/0.png",
+     "image is 40x40, expected 48x48"),
+    (lambda root: layouts.save(root / "Training/7/99.png", layouts.gray(1)), "Training/7/99.png",
+     "unknown label folder '7'"),
+    (lambda root: layouts.save(root / "Training/3/copy.png", layouts.gray(1)), "Training/3/copy.png",
+     "does not match <Usage>/<label>/<row>.png"),
+], ids=["corrupt", "size", "label", "name"])
+def test_fer_bad_tree_file(tmp_path, damage, item_id, reason):
+    layouts.write_fer_tree(tmp_path)
+    damage(tmp_path)
+    expect_bad(lambda policy: FER2013(tmp_path, on_bad_image=policy), item_id, reason)
+
+
+def test_fer_kaggle_name_without_split_prefix(tmp_path):
+    layouts.write_fer_kaggle(tmp_path)
+    layouts.save(tmp_path / "test/sad/Validation_3.jpg", layouts.gray(1))
+    data = expect_bad(lambda policy: FER2013(tmp_path, on_bad_image=policy), "test/sad/Validation_3.jpg",
+                      "does not match <Training|PublicTest|PrivateTest>_<n>.jpg")
+    assert len(data) == 6
+
+
+# -- JAFFE -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("subfolder", [False, True], ids=["flat", "jaffe-subfolder"])
+def test_jaffe(tmp_path, subfolder):
+    ids = layouts.write_jaffe(tmp_path, subfolder=subfolder)
+    data = JAFFE(tmp_path).load()
+    assert data.ids.tolist() == ids  # README, MANIFEST and .DS_Store are ignored
+    assert data.labels.tolist() == [ANGRY, HAPPY, NEUTRAL, SURPRISE]
+    assert data.subjects.tolist() == ["KA", "KA", "KL", "KL"]
+    assert data.images.shape == (4, 256, 256)
+    for i in range(4):  # the palette TIFF (i = 0) reads as its index values
+        assert np.array_equal(data.images[i], layouts.jaffe_image(i))
+
+
+def test_jaffe_missing_root_names_the_pattern(tmp_path):
+    with pytest.raises(DataError, match=r"<SUBJECT>\.<EXPR><n>\.<id>\.tiff"):
+        JAFFE(tmp_path).load()
+
+
+@pytest.mark.parametrize("file, image, reason", [
+    ("KA.XX1.99.tiff", np.zeros((256, 256), np.uint8), "unknown expression code 'XX'"),
+    ("KA_AN1.tiff", np.zeros((256, 256), np.uint8), "does not match <SUBJECT>.<EXPR><n>.<id>.tiff"),
+    ("KA.AN9.99.png", np.zeros((256, 256), np.uint8), "does not match"),
+    ("KA.AN9.99.tiff", np.zeros((128, 256), np.uint8), "image is 256x128, expected 256x256"),
+    ("KA.AN9.99.tiff", None, "unreadable or corrupt"),
+], ids=["code", "name", "suffix", "size", "corrupt"])
+def test_jaffe_bad_file(tmp_path, file, image, reason):
+    layouts.write_jaffe(tmp_path)
+    if image is None:
+        corrupt(tmp_path / file)
+    else:
+        layouts.save(tmp_path / file, image)
+    data = expect_bad(lambda policy: JAFFE(tmp_path, on_bad_image=policy), file, reason)
+    assert len(data) == 4
+
+
+# -- CK+ ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("in_root", [False, True], ids=["CK+48-folder", "class-folders-in-root"])
+def test_ck48(tmp_path, in_root):
+    ids = layouts.write_ck48(tmp_path, in_root=in_root)
+    data = CKPlus(tmp_path).load()
+    assert data.ids.tolist() == ids
+    assert data.labels.tolist() == [ANGRY, ANGRY, CONTEMPT, HAPPY, HAPPY]
+    assert data.subjects.tolist() == ["S010", "S010", "S138", "S005", "S010"]
+    assert data.images.shape == (5, 48, 48)
+    assert data.excluded == {}
+
+
+def test_ck48_without_contempt_counts_the_exclusion(tmp_path):
+    layouts.write_ck48(tmp_path)
+    data = CKPlus(tmp_path, include_contempt=False).load()
+    assert CONTEMPT not in data.labels and len(data) == 4
+    assert data.excluded == {"contempt (include_contempt=false)": 1}
+
+
+def test_ck48_rejects_options_it_cannot_honour(tmp_path):
+    layouts.write_ck48(tmp_path)
+    for options in ({"first_frame_neutral": True}, {"peak_frames": 1}):
+        with pytest.raises(ConfigError, match="layout=original"):
+            CKPlus(tmp_path, **options).load()
+
+
+@pytest.mark.parametrize("damage, item_id, reason", [
+    (lambda root: corrupt(root / "CK+48/happy/S005_001_00000011.png"), "CK+48/happy/S005_001_00000011.png",
+     "unreadable or corrupt"),
+    (lambda root: layouts.save(root / "CK+48/happy/S005_001_00000011.png", layouts.gray(1, (64, 64))),
+     "CK+48/happy/S005_001_00000011.png", "image is 64x64, expected 48x48"),
+    (lambda root: layouts.save(root / "CK+48/neutral/S005_001_00000001.png", layouts.gray(1)),
+     "CK+48/neutral/S005_001_00000001.png", "unknown class folder 'neutral'"),
+    (lambda root: layouts.save(root / "CK+48/happy/S5_1_11.png", layouts.gray(1)), "CK+48/happy/S5_1_11.png",
+     "does not match S###_###_########.png"),
+], ids=["corrupt", "size", "class", "name"])
+def test_ck48_bad_file(tmp_path, damage, item_id, reason):
+    layouts.write_ck48(tmp_path)
+    damage(tmp_path)
+    expect_bad(lambda policy: CKPlus(tmp_path, on_bad_image=policy), item_id, reason)
+
+
+def frame_ids(subject, sequence, frames):
+    return [layouts.ck_frame_id(subject, sequence, f) for f in frames]
+
+
+def test_ck_original_takes_the_last_peak_frames_of_labelled_sequences(tmp_path):
+    layouts.write_ck_original(tmp_path)
+    data = CKPlus(tmp_path).load()  # auto: no CK+48 folder, so the original tree
+    assert data.ids.tolist() == frame_ids("S005", "001", [3, 4, 5]) + frame_ids("S010", "002", [2, 3, 4])
+    assert data.labels.tolist() == [DISGUST] * 3 + [CONTEMPT] * 3  # CK+ codes 3 and 2
+    assert data.subjects.tolist() == ["S005"] * 3 + ["S010"] * 3
+    assert data.images.dtype == object  # two frame sizes, as in the real 640x490 / 640x480 frames
+    assert [im[0, 0] for im in data.images] == [layouts.ck_value(f) for f in (3, 4, 5, 2, 3, 4)]
+
+
+def test_ck_original_first_frame_neutral_and_peak_frames(tmp_path):
+    layouts.write_ck_original(tmp_path)
+    data = CKPlus(tmp_path, layout="original", peak_frames=1, first_frame_neutral=True).load()
+    assert data.ids.tolist() == frame_ids("S005", "001", [1, 5]) + frame_ids("S010", "002", [1, 4])
+    assert data.labels.tolist() == [NEUTRAL, DISGUST, NEUTRAL, CONTEMPT]
+
+
+def test_ck_original_without_contempt(tmp_path):
+    layouts.write_ck_original(tmp_path)
+    data = CKPlus(tmp_path, include_contempt=False, first_frame_neutral=True).load()
+    assert data.labels.tolist() == [NEUTRAL, DISGUST, DISGUST, DISGUST, NEUTRAL]
+    assert data.excluded == {"contempt (include_contempt=false)": 3}
+
+
+def test_ck_original_in_original_subfolder(tmp_path):
+    layouts.write_ck_original(tmp_path / "original")
+    assert len(CKPlus(tmp_path, layout="original").load()) == 6
+
+
+@pytest.mark.parametrize("text, reason", [("abc", "found 'abc'"), ("   9.0000000e+00", "code 0-7"),
+                                          ("   2.5000000e+00", "code 0-7")], ids=["text", "range", "fraction"])
+def test_ck_original_bad_emotion_file(tmp_path, text, reason):
+    layouts.write_ck_original(tmp_path)
+    label = tmp_path / "Emotion/S005/001/S005_001_00000005_emotion.txt"
+    label.write_text(text)
+    data = expect_bad(lambda policy: CKPlus(tmp_path, on_bad_image=policy),
+                      "Emotion/S005/001/S005_001_00000005_emotion.txt", reason)
+    assert data.subjects.tolist() == ["S010"] * 3
+
+
+def test_ck_original_label_without_frames(tmp_path):
+    layouts.write_ck_original(tmp_path)
+    for frame in (tmp_path / "cohn-kanade-images/S005/001").iterdir():
+        frame.unlink()
+    expect_bad(lambda policy: CKPlus(tmp_path, on_bad_image=policy),
+               "Emotion/S005/001/S005_001_00000005_emotion.txt", "no frames in cohn-kanade-images/S005/001/")
+
+
+def test_ck_missing_root_names_both_layouts(tmp_path):
+    with pytest.raises(DataError) as error:
+        CKPlus(tmp_path).load()
+    assert "CK+48/<anger|" in str(error.value) and "Emotion/S###/###/" in str(error.value)
+    layouts.write_ck48(tmp_path)
+    with pytest.raises(DataError, match="cohn-kanade-images"):
+        CKPlus(tmp_path, layout="original").load()
+
+
+@pytest.mark.parametrize("options", [{"layout": "h5"}, {"peak_frames": 0}, {"peak_frames": 2.5}])
+def test_ck_config_is_validated(tmp_path, options):
+    with pytest.raises(ConfigError):
+        CKPlus(tmp_path, **options)
+
+
+# -- real data ---------------------------------------------------------------------------------------
+@pytest.mark.real_data
+def test_real_jaffe():
+    root = real_data_dir("jaffe")
+    data = JAFFE(root).load()
+    assert len(data) == 213 and data.n_subjects == 10 and not data.skipped
+    counts = data.counts()
+    assert counts["per_class"] == {"angry": 30, "disgust": 29, "fear": 32, "happy": 31, "sad": 31, "surprise": 30,
+                                   "neutral": 30}
+    assert counts["per_subject"]["KA"] == 23 and counts["per_subject"]["KR"] == 20
+    # KA files are palette TIFFs: the loaded values are the raw palette indices (identity grey ramp)
+    with Image.open(root / "KA.AN1.39.tiff") as im:
+        assert im.mode == "P"
+        assert np.array_equal(np.asarray(im), data.images[data.ids.tolist().index("KA.AN1.39.tiff")])
+
+
+@pytest.mark.real_data
+def test_real_ck48():
+    data = CKPlus(real_data_dir("ckplus")).load()
+    assert len(data) == 981 and data.n_subjects == 118 and data.images.shape == (981, 48, 48)
+    assert data.counts()["per_class"] == {"angry": 135, "disgust": 177, "fear": 75, "happy": 207, "sad": 84,
+                                          "surprise": 249, "contempt": 54}
+    sequences = Counter(tuple(i.split("/")[-1].split("_")[:2]) for i in data.ids)
+    assert len(sequences) == 327 and set(sequences.values()) == {3}
+
+
+@pytest.fixture(scope="module")
+def real_fer2013():
+    return FER2013(real_data_dir("fer2013")).load()
+
+
+FER_TABLE = {  # SOURCE.md: per split, classes 0 angry .. 6 neutral
+    "Training": [3995, 436, 4097, 7215, 4830, 3171, 4965],
+    "PublicTest": [467, 56, 496, 895, 653, 415, 607],
+    "PrivateTest": [491, 55, 528, 879, 594, 416, 626],
+}
+
+
+@pytest.mark.real_data
+def test_real_fer2013_counts(real_fer2013):
+    data = real_fer2013
+    assert data.images.shape == (35887, 48, 48) and not data.skipped
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    per_split = data.counts()["per_split"]
+    for split, counts in FER_TABLE.items():
+        assert per_split[split] == {"n_images": sum(counts), "per_class": dict(zip(names, counts))}
+
+
+@pytest.mark.real_data
+def test_real_fer2013_is_in_csv_order(real_fer2013):
+    rows = [int(i.rsplit("/", 1)[1].removesuffix(".png")) for i in real_fer2013.ids]
+    assert rows == list(range(35887))
+    splits = real_fer2013.splits
+    assert (splits[:28709] == "Training").all() and (splits[28709:32298] == "PublicTest").all()
+    assert (splits[32298:] == "PrivateTest").all()

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+
+from benchmark.datasets.base import Dataset
+from benchmark.datasets.synthetic import Synthetic
+from benchmark.errors import ConfigError
+from benchmark.protocols import LOSO, KFold, Official, SubjectKFold
+from tests.conftest import real_data_dir
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return Synthetic(n_subjects=6, per_class=5).load()
+
+
+def _assert_partition(folds, n):
+    tests = np.concatenate([f.tests["test"] for f in folds])
+    assert sorted(tests.tolist()) == list(range(n)), "every image is tested exactly once"
+    for f in folds:
+        assert not set(f.train) & set(f.tests["test"])
+        assert len(f.train) + len(f.tests["test"]) == n
+
+
+def _assert_no_shared_subject(folds, subjects):
+    for f in folds:
+        train_subjects = set(subjects[f.train].tolist())
+        test_subjects = set(subjects[f.tests["test"]].tolist())
+        assert not train_subjects & test_subjects, f"{f.name} shares subjects {train_subjects & test_subjects}"
+
+
+def test_kfold_is_stratified_partition_and_seeded(synthetic):
+    folds = KFold(k=5, seed=1).folds(synthetic)
+    _assert_partition(folds, len(synthetic))
+    for f in folds:  # 30 images per class in 5 folds: 6 of each class per test fold
+        assert set(np.bincount(synthetic.labels[f.tests["test"]]).tolist()) == {6}
+    again = KFold(k=5, seed=1).folds(synthetic)
+    other = KFold(k=5, seed=2).folds(synthetic)
+    assert all(np.array_equal(a.tests["test"], b.tests["test"]) for a, b in zip(folds, again))
+    assert not all(np.array_equal(a.tests["test"], b.tests["test"]) for a, b in zip(folds, other))
+
+
+def test_kfold_leaks_subjects_which_subject_kfold_prevents(synthetic):
+    leaky = KFold(k=3, seed=0).folds(synthetic)
+    assert any(set(synthetic.subjects[f.train]) & set(synthetic.subjects[f.tests["test"]]) for f in leaky)
+    folds = SubjectKFold(k=3, seed=0).folds(synthetic)
+    _assert_partition(folds, len(synthetic))
+    _assert_no_shared_subject(folds, synthetic.subjects)
+    assert all(f.meta["test_subjects"] for f in folds)
+
+
+def test_loso_one_fold_per_subject(synthetic):
+    folds = LOSO().folds(synthetic)
+    assert len(folds) == 6
+    _assert_partition(folds, len(synthetic))
+    _assert_no_shared_subject(folds, synthetic.subjects)
+    assert [len(f.meta["test_subjects"]) for f in folds] == [1] * 6
+
+
+def test_official_uses_the_split():
+    splits = np.array(["Training"] * 6 + ["PublicTest"] * 2 + ["PrivateTest"] * 3)
+    ds = Dataset("toy", np.zeros((11, 4, 4), np.uint8), np.arange(11) % 2, np.arange(11).astype(str), splits=splits)
+    (fold,) = Official().folds(ds)
+    assert fold.train.tolist() == list(range(6))
+    assert fold.val.tolist() == [6, 7]
+    assert fold.tests["PrivateTest"].tolist() == [8, 9, 10] and fold.tests["PublicTest"].tolist() == [6, 7]
+    assert fold.primary == "PrivateTest"
+
+
+def test_official_rejects_missing_split():
+    splits = np.array(["Training"] * 4 + ["PrivateTest"] * 2)
+    ds = Dataset("toy", np.zeros((6, 4, 4), np.uint8), np.arange(6) % 2, np.arange(6).astype(str), splits=splits)
+    with pytest.raises(ConfigError, match="PublicTest"):
+        Official().check(ds)
+
+
+def test_k_larger_than_subjects_or_class_fails_with_allowed_range(synthetic):
+    with pytest.raises(ConfigError, match=r"number of subjects .* \(6\); use 2 <= k <= 6"):
+        SubjectKFold(k=7).check(synthetic)
+    with pytest.raises(ConfigError, match="smallest class"):
+        KFold(k=31).check(synthetic)
+    with pytest.raises(ConfigError, match="at least 2"):
+        KFold(k=1)
+
+
+def test_protocol_needs_are_checked_on_the_loader_before_loading():
+    class NoSubjects:
+        name, has_subjects, has_official_split = "fer2013", False, True
+
+    class NoSplit:
+        name, has_subjects, has_official_split = "jaffe", True, False
+
+    with pytest.raises(ConfigError, match="needs subject ids"):
+        SubjectKFold().check_loader(NoSubjects())
+    with pytest.raises(ConfigError, match="official"):
+        Official().check_loader(NoSplit())
+    SubjectKFold().check_loader(NoSplit())  # supported: no error
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("name", ["jaffe", "ckplus"])
+@pytest.mark.parametrize("protocol", [SubjectKFold(k=5, seed=0), LOSO()], ids=["subject_kfold", "loso"])
+def test_no_subject_in_train_and_test_on_real_data(name, protocol):
+    from hydra.utils import instantiate
+
+    from tests.helpers import make_config
+
+    real_data_dir(name)
+    cfg = make_config([f"dataset={name}", f"data_root={real_data_dir(name).parent}"])
+    ds = instantiate(cfg.dataset).load()
+    protocol.check(ds)
+    folds = protocol.folds(ds)
+    _assert_partition(folds, len(ds))
+    _assert_no_shared_subject(folds, ds.subjects)
