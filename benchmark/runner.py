@@ -9,7 +9,6 @@ ever seeing the test fold.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import Counter
 
@@ -22,6 +21,7 @@ from benchmark import metrics, records
 from benchmark.datasets.base import Dataset
 from benchmark.errors import ConfigError
 from benchmark.labels import CLASS_NAMES
+from benchmark.methods import fit_kwargs
 from benchmark.protocols import Fold
 
 GROUPS = ("dataset", "protocol", "method", "detector")
@@ -63,12 +63,6 @@ def run(cfg: DictConfig, names: dict[str, str]) -> tuple[dict, "Path | None", bo
     return record, path, True
 
 
-def fit_kwargs(estimator, available: dict) -> dict:
-    """The subset of `available` that `estimator.fit` names explicitly in its signature."""
-    params = inspect.signature(estimator.fit).parameters
-    return {k: v for k, v in available.items() if k in params and v is not None}
-
-
 def _run_fold(template, data: Dataset, fold: Fold) -> dict:
     est = clone(template)
     X = data.images
@@ -88,19 +82,19 @@ def _run_fold(template, data: Dataset, fold: Fold) -> dict:
 
 
 def _fit_details(est) -> dict:
-    """What the method chose while fitting (hyper-parameters, epochs, ...), for the record."""
-    details = {}
-    if hasattr(est, "best_params_"):
-        details["best_params"] = {k: _jsonable(v) for k, v in est.best_params_.items()}
-    if isinstance(getattr(est, "fit_info_", None), dict):
-        details.update({k: _jsonable(v) for k, v in est.fit_info_.items()})
-    return details
+    """What the method chose while fitting (hyper-parameters, epochs, ...): its `fit_info_`, as JSON."""
+    info = getattr(est, "fit_info_", None)
+    return _jsonable(info) if isinstance(info, dict) else {}
 
 
 def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
     if isinstance(v, np.generic):
         return v.item()
-    if isinstance(v, (str, int, float, bool, type(None), list, dict)):
+    if isinstance(v, (str, int, float, bool, type(None))):
         return v
     return repr(v)
 

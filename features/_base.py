@@ -30,12 +30,12 @@ def check_stack(X) -> np.ndarray:
     return X
 
 
-def to_unit_float(X: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Intensities as floats in [0, 1]: unsigned integers are divided by their dtype's maximum
+def to_unit_float(X: np.ndarray) -> np.ndarray:
+    """Intensities as float32 in [0, 1]: unsigned integers are divided by their dtype's maximum
     (uint8 by 255); other dtypes are cast unchanged (floats are expected in [0, 1] already)."""
     if X.dtype.kind == "u":
-        return np.divide(X, np.iinfo(X.dtype).max, dtype=dtype)
-    return X.astype(dtype, copy=False)
+        return np.divide(X, np.iinfo(X.dtype).max, dtype=np.float32)
+    return X.astype(np.float32, copy=False)
 
 
 def cell_index(size: int, n_cells: int) -> np.ndarray:
@@ -48,13 +48,13 @@ def cell_index(size: int, n_cells: int) -> np.ndarray:
 
 def check_grid(grid) -> tuple[int, int]:
     """`grid` as (rows, cols) of positive ints."""
-    rows, cols = (int(g) for g in grid)
-    if rows < 1 or cols < 1:
+    cells = tuple(int(g) for g in grid)
+    if len(cells) != 2 or min(cells) < 1:
         raise ValueError(f"grid must be two positive ints (rows, cols), got {grid!r}")
-    return rows, cols
+    return cells
 
 
-def chunks(n_images: int, cost_per_image: int, budget: int = 32 << 20) -> Iterator[slice]:
+def chunks(n_images: int, cost_per_image: int, budget: int) -> Iterator[slice]:
     """Consecutive slices of a stack of `n_images`, each costing at most `budget` (at least one
     image each). Costs are bytes of working memory unless a caller says otherwise: chunking keeps
     a transform's memory bounded whatever N is, and its temporaries small enough to stay cached."""

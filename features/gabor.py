@@ -1,6 +1,6 @@
 """Gabor filter bank: magnitude responses at several frequencies and orientations, averaged over
-a grid of cells (the classic face representation of Lades et al. 1993 and, for expressions,
-Lyons et al. 1998; pooling over cells follows e.g. Shen & Bai 2006).
+a grid of cells (the face representation of Lades et al. 1993 and, for expressions, Lyons et al.
+1998, with cell means in place of responses sampled at fiducial points).
 
 Each filter is exactly `skimage.filters.gabor_kernel(frequency, theta, bandwidth, n_stds=...)`,
 and its response (real and imaginary parts) is what `skimage.filters.gabor` returns for the same
@@ -75,6 +75,9 @@ class GaborBank(StackTransformer):
         """Yield the complex responses of consecutive chunks of the float32 stack X."""
         if self.mode not in _PAD_MODES:
             raise ValueError(f"unknown mode {self.mode!r}; expected one of {tuple(_PAD_MODES)}")
+        if len(self.frequencies) == 0 or min(self.frequencies) <= 0 or self.n_orientations < 1:
+            raise ValueError("a Gabor bank needs positive frequencies and n_orientations >= 1, got "
+                             f"{self.frequencies!r} and {self.n_orientations!r}")
         n, h, w = X.shape
         bank = _bank(tuple(float(f) for f in self.frequencies), int(self.n_orientations),
                      float(self.bandwidth), float(self.n_stds), h, w)
@@ -85,7 +88,7 @@ class GaborBank(StackTransformer):
                                   for spectra, pad in bank], axis=1)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)
 def _bank(frequencies: tuple, n_orientations: int, bandwidth: float, n_stds: float,
           h: int, w: int) -> tuple:
     """Kernel spectra for (h, w) images: one group per frequency, as ((k, Lh, Lw) complex64

@@ -34,6 +34,8 @@ class HOGFeatures(StackTransformer):
                       cells_per_block=tuple(self.cells_per_block),
                       block_norm=self.block_norm)
         n_parts = min(len(X), joblib.effective_n_jobs(self.n_jobs))
+        if n_parts == 1:  # no worker processes to start
+            return _hog_stack(X, params)
         parts = joblib.Parallel(n_jobs=self.n_jobs)(
             joblib.delayed(_hog_stack)(part, params) for part in np.array_split(X, n_parts))
         return np.concatenate(parts)

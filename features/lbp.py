@@ -33,7 +33,10 @@ _CHUNK_BYTES = 8 << 20
 
 
 def n_codes(P: int, method: str) -> int:
-    """How many distinct codes (histogram bins) `method` produces with P neighbours."""
+    """How many distinct codes (histogram bins) `method` produces with P neighbours; a ValueError
+    for a method or P it cannot handle."""
+    if P != int(P) or P < 1:
+        raise ValueError(f"P must be a positive int, got {P!r}")
     if method in ("default", "ror"):
         if P > 31:  # skimage's int32 codes overflow; 2**P bins are impractical long before
             raise ValueError(f"method {method!r} needs P <= 31, got {P}")
@@ -53,7 +56,7 @@ def local_binary_pattern_stack(X, P: int, R: float, method: str = "default") -> 
     dtype = np.min_scalar_type(n_codes(P, method) - 1)
     codes = np.empty(X.shape, dtype=dtype)
     for part in chunks(len(X), X[0].size * _BYTES_PER_PIXEL, _CHUNK_BYTES):
-        codes[part] = _codes(X[part], P, R, method)
+        codes[part] = _codes(X[part], int(P), R, method)
     return codes
 
 
@@ -64,9 +67,7 @@ def _codes(X: np.ndarray, P: int, R: float, method: str) -> np.ndarray:
     over all 2**P patterns and looked up by the 'default' code, which is much cheaper per pixel
     than evaluating them on the stack; for larger P they are evaluated on the stack itself.
     """
-    n_codes(P, method)  # validates the method before any work
-    if P < 1:
-        raise ValueError(f"P must be a positive int, got {P!r}")
+    n_codes(P, method)  # validates P and the method before any work
     bits = _neighbour_bits(X, P, R)
     if P <= _MAX_TABLE_BITS:
         return _code_table(P, method)[_weighted_code(bits)]
@@ -212,33 +213,41 @@ class LBPHistogram(StackTransformer):
     scales : optional list of (P, R) pairs; their histograms are concatenated in that order.
     normalize : divide each cell histogram by the cell's pixel count (it then sums to 1), so
         features do not depend on the image size.
+    power : exponent applied to every bin after normalizing. 0.5 is the Hellinger (square-root)
+        map: linear and RBF kernels on it compare histograms the way the Bhattacharyya coefficient
+        does, instead of letting the few large bins dominate.
 
     Codes are computed on the raw intensities (no rescaling), as skimage does.
     """
 
-    def __init__(self, P=8, R=1.0, method="uniform", grid=(6, 6), scales=None, normalize=True):
+    def __init__(self, P=8, R=1.0, method="uniform", grid=(6, 6), scales=None, normalize=True, power=1.0):
         self.P = P
         self.R = R
         self.method = method
         self.grid = grid
         self.scales = scales
         self.normalize = normalize
+        self.power = power
 
     def _transform(self, X):
         scales = [(self.P, self.R)] if self.scales is None else self.scales
+        if not self.power > 0:
+            raise ValueError(f"power must be > 0, got {self.power!r}")
         rows, cols = check_grid(self.grid)
         n, h, w = X.shape
         cells = cell_index(h, rows)[:, None] * cols + cell_index(w, cols)[None, :]
         cell_sizes = np.bincount(cells.ravel(), minlength=rows * cols)
         features = []
         for P, R in scales:
-            n_bins = n_codes(int(P), self.method)
+            n_bins = n_codes(P, self.method)
             hist = np.empty((n, rows * cols, n_bins), dtype=np.float32)
             for part in chunks(n, h * w * _BYTES_PER_PIXEL, _CHUNK_BYTES):
                 codes = _codes(X[part], int(P), R, self.method)
                 hist[part] = _cell_histograms(codes, cells, rows * cols, n_bins)
             if self.normalize:
                 hist /= cell_sizes[:, None]
+            if self.power != 1:
+                np.power(hist, self.power, out=hist)
             features.append(hist.reshape(n, -1))
         return np.concatenate(features, axis=1)
 

@@ -10,6 +10,7 @@ from sklearn.svm import SVC
 from benchmark.classifiers import RBFSVM
 from benchmark.errors import ConfigError
 from benchmark.methods import FeatureClassifier, pipeline
+from benchmark.tuning import TunedClassifier
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +77,10 @@ def test_inner_selection_is_grouped_by_subject_and_never_sees_test_rows():
     y = rng.integers(0, 3, n)
     groups = np.repeat(np.arange(12), 10)
     train = np.arange(90)  # test rows 90..119 are never passed to fit
-    clf = FeatureClassifier(_ids_as_features(), Spy(), param_grid={"C": [1.0, 10.0]}, inner_k=3)
+    clf = FeatureClassifier(_ids_as_features(), TunedClassifier(Spy(), param_grid={"C": [1.0, 10.0]}, inner_k=3))
     clf.fit(X[train], y[train], groups=groups[train])
     assert clf.fit_info_["selection"] == "inner 3-fold grouped by subject"
-    assert clf.best_params_["C"] in (1.0, 10.0)
+    assert clf.fit_info_["best_params"]["C"] in (1.0, 10.0)
     for seen in Spy.seen:
         assert max(seen) < 90, "a test row reached fit"
     inner = Spy.seen[:-1]  # the last fit is the refit on the whole training part
@@ -93,7 +94,7 @@ def test_selection_on_validation_set_then_refit_on_training_only():
     Spy.seen = []
     X = np.arange(100).reshape(100, 1, 1)
     y = np.arange(100) % 2
-    clf = FeatureClassifier(_ids_as_features(), Spy(), param_grid={"C": [1.0, 10.0]})
+    clf = FeatureClassifier(_ids_as_features(), TunedClassifier(Spy(), param_grid={"C": [1.0, 10.0]}))
     clf.fit(X[:60], y[:60], X_val=X[60:80], y_val=y[60:80])
     assert clf.fit_info_["selection"] == "validation set (20 images)"
     assert all(seen <= set(range(60)) for seen in Spy.seen), "validation images are never trained on"
@@ -102,8 +103,8 @@ def test_selection_on_validation_set_then_refit_on_training_only():
 
 def test_tune_samples_subsamples_only_the_search(blobs):
     X, y = blobs
-    clf = FeatureClassifier(_ids_as_features(), pipeline({"svm": RBFSVM()}), param_grid={"svm__C": [1.0, 10.0]},
-                            tune_samples=90, random_state=0).fit(X, y)
+    tuned = TunedClassifier(pipeline({"svm": RBFSVM()}), param_grid={"svm__C": [1.0, 10.0]}, tune_samples=90)
+    clf = FeatureClassifier(_ids_as_features(), tuned).fit(X, y)
     assert clf.fit_info_["tuned_on"] == 90
     assert clf.fit_info_["svm_formulation"] == "exact SVC" and clf.fit_info_["n_features"] == 20
     again = clone(clf).fit(X, y)
@@ -111,5 +112,28 @@ def test_tune_samples_subsamples_only_the_search(blobs):
 
 
 def test_no_grid_means_fixed_parameters(blobs):
-    clf = FeatureClassifier(_ids_as_features(), pipeline({"svm": RBFSVM(C=2.0)})).fit(*blobs)
-    assert clf.best_params_ == {} and clf.fit_info_["selection"].startswith("none")
+    clf = FeatureClassifier(_ids_as_features(), TunedClassifier(pipeline({"svm": RBFSVM(C=2.0)}))).fit(*blobs)
+    assert clf.fit_info_["best_params"] == {} and clf.fit_info_["selection"].startswith("none")
+
+
+def test_every_classical_method_config_builds_and_fits_on_synthetic_faces():
+    from hydra.utils import instantiate
+
+    from benchmark.config import compose_config
+    from benchmark.datasets.synthetic import Synthetic
+
+    data = Synthetic(n_subjects=3, per_class=3).load()
+    for method in ("lbp_svm", "gabor_svm", "hog_svm", "lbp_gabor_svm", "pixels_svm"):
+        est = instantiate(compose_config([f"method={method}"]).method)
+        kwargs = {"groups": data.subjects} if isinstance(est, FeatureClassifier) else {}
+        est.fit(data.images, data.labels, **kwargs)
+        assert set(est.predict(data.images[:5])) <= set(data.labels), method
+
+
+def test_classifier_group_can_be_swapped_and_the_grid_follows():
+    from hydra.utils import instantiate
+
+    from benchmark.config import compose_config
+
+    est = instantiate(compose_config(["method=lbp_svm", "classifier@method.classifier=linear_svm"]).method)
+    assert list(est.classifier.param_grid) == ["svm__C"]

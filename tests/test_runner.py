@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hydra.errors import InstantiationException
 
-from benchmark import runner
+from benchmark import methods, runner
 from benchmark.errors import ConfigError, DataError
 from tests.helpers import choices, make_config
 
@@ -68,8 +68,8 @@ def test_validation_data_and_groups_reach_fit_only_when_declared():
         def fit(self, X, y): ...
 
     available = {"groups": np.arange(3), "X_val": np.zeros(2), "y_val": None}
-    assert set(runner.fit_kwargs(Declares(), available)) == {"groups", "X_val"}
-    assert runner.fit_kwargs(Plain(), available) == {}
+    assert set(methods.fit_kwargs(Declares(), available)) == {"groups", "X_val"}
+    assert methods.fit_kwargs(Plain(), available) == {}
 
 
 def _unwrap(excinfo):

@@ -16,7 +16,7 @@ import numpy as np
 
 from benchmark.datasets.base import Dataset
 from benchmark.faces import cache, checks
-from benchmark.faces.geometry import centre_square, cut, eyes_from_box, face_square, whole_square
+from benchmark.faces.geometry import centre_square, cut, eye_distance, eyes_from_box, face_square, whole_square
 from benchmark.faces.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class Detections:
         n = len(ids)
         expected = {"boxes": (n, 4), "eyes": (n, 4), "n_faces": (n,), "ids": (n,)}
         if arrays is None or any(name not in arrays or arrays[name].shape != shape for name, shape in expected.items()):
+            return None
+        if any(arrays[name].dtype.kind not in "fiu" for name in ("boxes", "eyes", "n_faces")):
             return None
         if not np.array_equal(arrays["ids"], np.asarray(ids).astype(str)):
             return None
@@ -97,7 +99,7 @@ class FaceDetector:
     # -- to be provided by a detector ----------------------------------------------------------
     def detection_params(self) -> dict:
         """The parameters that change what `detect` finds (and so the cache key), as JSON values."""
-        return {"align": self.align, "select": self.select}
+        return {"select": self.select}
 
     def detect(self, images: np.ndarray) -> Detections:
         raise NotImplementedError
@@ -105,17 +107,17 @@ class FaceDetector:
     # -- the face stage --------------------------------------------------------------------------
     def params(self) -> dict:
         """Every parameter of this detector, as reported in the run record."""
-        return {**self.detection_params(), "size": self.size, "margin": self.margin, "on_no_face": self.on_no_face,
-                "center_fraction": self.center_fraction, **self.preprocess.params()}
+        return {**self.detection_params(), "align": self.align, "size": self.size, "margin": self.margin,
+                "on_no_face": self.on_no_face, "center_fraction": self.center_fraction, **self.preprocess.params()}
 
     def __call__(self, dataset: Dataset) -> tuple[Dataset, dict]:
-        detections, cache_state = self._cached_detections(dataset)
+        detections, cache_state = self.detections(dataset)
         crops, status = self._crops(dataset.images, detections)
         keep = np.flatnonzero(status != "dropped")
         faces = dataclasses.replace(dataset.subset(keep), images=self.preprocess(crops[keep]))
         return faces, self._report(dataset, detections, status, cache_state)
 
-    def _cached_detections(self, dataset: Dataset) -> tuple[Detections, str]:
+    def detections(self, dataset: Dataset) -> tuple[Detections, str]:
         """The detections of `dataset`, from the cache when a valid entry exists; and "hit", "miss" or "off"."""
         if self.cache_dir is None:
             return self.detect(dataset.images), "off"
@@ -127,7 +129,10 @@ class FaceDetector:
         if path.exists():
             log.warning("face cache entry %s is unreadable or does not match the data set; detecting again", path)
         detections = self.detect(dataset.images)
-        cache.write(path, detections.to_arrays(dataset.ids))
+        try:
+            cache.write(path, detections.to_arrays(dataset.ids))
+        except OSError as exc:  # a read-only or full disk costs the next run a detection, not this run
+            log.warning("could not write the face cache entry %s: %s", path, exc)
         return detections, "miss"
 
     def _crops(self, images, detections: Detections) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +147,7 @@ class FaceDetector:
 
     def _square(self, shape, box, eyes):
         """Where to cut one image's crop, and how it was placed."""
-        if self.align and not np.isnan(eyes[0]):
+        if self.align and eye_distance(eyes) >= 1:  # False for NaN (eyes not found) and coinciding eyes
             return face_square(eyes, self.margin), "aligned"
         if not np.isnan(box[0]):
             return face_square(eyes_from_box(box, *self.box_eyes), self.margin), "box"

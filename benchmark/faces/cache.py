@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Bump when detection, eye estimation or the stored format changes, to invalidate old entries.
+#: Bump when what the detectors return or the stored format changes, to invalidate old entries.
 VERSION = 1
 
 

@@ -5,6 +5,8 @@ rotation) in the image, then `cut` it out. Placing the square from the eyes is w
 faces: the eyes end up level, at the same height and the same distance apart in every crop. A
 face found without its eyes gets eyes estimated from its box (`eyes_from_box`), so its crop has
 the same scale as the aligned ones, only unrotated.
+
+Coordinates are in pixels with pixel i's centre at i, so the centre of a w-pixel span is at (w - 1) / 2.
 """
 
 from __future__ import annotations
@@ -43,34 +45,37 @@ def face_square(eyes, margin: float) -> Square:
     """
     (ax, ay), (bx, by) = sorted([(eyes[0], eyes[1]), (eyes[2], eyes[3])])
     dx, dy = bx - ax, by - ay
-    distance = math.hypot(dx, dy)
-    # "below the eyes" is perpendicular to the eye line, i.e. (-sin, cos) of its angle
-    below = CENTRE_BELOW_EYES * distance
-    return Square(cx=(ax + bx) / 2 - dy / distance * below,
-                  cy=(ay + by) / 2 + dx / distance * below,
-                  side=FACE_SIDE * distance * (1 + 2 * margin),
+    # "below the eyes" is perpendicular to the eye line: (-dy, dx) is that direction, eye distance long
+    return Square(cx=(ax + bx) / 2 - CENTRE_BELOW_EYES * dy,
+                  cy=(ay + by) / 2 + CENTRE_BELOW_EYES * dx,
+                  side=FACE_SIDE * math.hypot(dx, dy) * (1 + 2 * margin),
                   angle=math.degrees(math.atan2(dy, dx)))
 
 
-def eyes_from_box(box, eye_distance: float, eyes_above_centre: float) -> np.ndarray:
+def eye_distance(eyes) -> float:
+    """The distance between the eye centres (x1, y1, x2, y2); NaN when they are unknown."""
+    return math.hypot(eyes[2] - eyes[0], eyes[3] - eyes[1])
+
+
+def eyes_from_box(box, spacing: float, eyes_above_centre: float) -> np.ndarray:
     """Level eyes estimated from a face box (x, y, w, h), for a detector whose boxes put the eyes
-    `eye_distance` box widths apart and `eyes_above_centre` box widths above the box centre."""
+    `spacing` box widths apart and `eyes_above_centre` box widths above the box centre."""
     x, y, w, h = box
-    mx, my = x + w / 2, y + h / 2 - eyes_above_centre * w
-    half = eye_distance * w / 2
+    mx, my = x + (w - 1) / 2, y + (h - 1) / 2 - eyes_above_centre * w
+    half = spacing * w / 2
     return np.array([mx - half, my, mx + half, my])
 
 
 def centre_square(shape: tuple[int, int], fraction: float) -> Square:
     """The central square whose side is `fraction` of the image's shorter side."""
     h, w = shape
-    return Square(w / 2, h / 2, fraction * min(h, w))
+    return Square((w - 1) / 2, (h - 1) / 2, fraction * min(h, w))
 
 
 def whole_square(shape: tuple[int, int]) -> Square:
     """The square holding the whole image (a non-square image is padded, never stretched)."""
     h, w = shape
-    return Square(w / 2, h / 2, max(h, w))
+    return Square((w - 1) / 2, (h - 1) / 2, max(h, w))
 
 
 def cut(image: np.ndarray, square: Square, size: int) -> np.ndarray:
@@ -81,7 +86,7 @@ def cut(image: np.ndarray, square: Square, size: int) -> np.ndarray:
     """
     side = max(1, round(square.side))
     matrix = cv2.getRotationMatrix2D((square.cx, square.cy), square.angle, 1.0)
-    matrix[:, 2] += (side / 2 - square.cx, side / 2 - square.cy)
+    matrix[:, 2] += ((side - 1) / 2 - square.cx, (side - 1) / 2 - square.cy)
     patch = cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return resize(patch, size)
 

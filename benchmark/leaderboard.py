@@ -1,0 +1,163 @@
+"""From run records to ranked leaderboard entries: grouping, ranking, significance of the lead.
+
+A leaderboard is one (data set, protocol). Its rows are (method, detector, model); when several
+records exist for one row (a re-run, another seed or k), the most recent (`env.time`) is shown and
+the count is kept, so nothing is silently averaged or cherry-picked.
+
+Optional record fields, read when present: `fit_details.n_features` (classical methods),
+`fit_details.n_params` (deep methods), and for learning curves `fit_details.history` (a list of
+per-epoch dicts, or a dict of per-epoch lists) or `fit_details.history_path` (a JSON file of the
+same, relative to the record's folder); a record's model is `record["model"]` or the config's
+`model` (its name, or the last part of its `_target_`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark import stats
+
+DEEP_PREFIX = "deep."
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One leaderboard row: the latest record of its group, and how many records the group has."""
+
+    record: dict
+    path: Path
+    n_records: int
+
+    @property
+    def row_key(self) -> tuple[str, str, str]:
+        return row_key(self.record)
+
+    @property
+    def label(self) -> str:
+        method, detector, model = self.row_key
+        return "/".join(p for p in (method, model, detector) if p)
+
+    @property
+    def kind(self) -> str:
+        return "deep" if is_deep(self.record) else "classical"
+
+    @property
+    def accuracy(self) -> float:
+        return self.record["metrics"]["accuracy"]["mean"]
+
+    @property
+    def holdout(self) -> bool:
+        """A single train/test cut (FER2013 official) rather than cross-validation folds."""
+        return self.record["n_folds"] == 1
+
+
+def load_records(results_dir: str | Path) -> tuple[list[tuple[Path, dict]], list[Path]]:
+    """(path, record) of every record in `results_dir`, and the JSON files that are not records."""
+    found, unreadable = [], []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            unreadable.append(path)
+            continue
+        if isinstance(record, dict) and "run_key" in record and "metrics" in record:
+            found.append((path, record))
+        else:
+            unreadable.append(path)
+    return found, unreadable
+
+
+def row_key(record: dict) -> tuple[str, str, str]:
+    """(method, detector, model): what makes one leaderboard row."""
+    return record["method"] or "", record["detector"] or "", model_name(record) or ""
+
+
+def model_name(record: dict) -> str | None:
+    model = record.get("model") or record["config"].get("model")
+    if isinstance(model, dict):
+        model = model.get("name") or str(model.get("_target_", "")).rsplit(".", 1)[-1] or None
+    return None if model is None else str(model)
+
+
+def is_deep(record: dict) -> bool:
+    return str(record["config"]["method"].get("_target_", "")).startswith(DEEP_PREFIX)
+
+
+def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry]]:
+    """{(data set, protocol): entries ranked best first}, boards in sorted order."""
+    groups: dict[tuple, list[tuple[Path, dict]]] = defaultdict(list)
+    for path, record in records:
+        groups[(record["dataset"], record["protocol"], *row_key(record))].append((path, record))
+    by_board: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+    for key, members in groups.items():
+        path, record = max(members, key=lambda m: (m[1]["env"].get("time", ""), m[0].name))
+        by_board[key[:2]].append(Entry(record, path, len(members)))
+    return {key: sorted(by_board[key], key=_rank_key) for key in sorted(by_board)}
+
+
+def _rank_key(entry: Entry):
+    m = entry.record["metrics"]
+    return -m["accuracy"]["mean"], -m["macro_f1"]["mean"], entry.row_key
+
+
+def size(record: dict) -> str:
+    """Feature dimension (classical) or parameter count (deep) from the folds' fit details, or ''."""
+    for key, unit in (("n_params", "params"), ("n_features", "features")):
+        values = sorted({f["fit_details"][key] for f in record["folds"] if key in f.get("fit_details", {})})
+        if values:
+            span = f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,}–{values[-1]:,}"
+            return f"{span} {unit}"
+    return ""
+
+
+def history(record: dict, record_path: Path) -> list[dict[str, list[float]]]:
+    """Per-fold training histories {metric: [value per epoch]}; empty when the record has none."""
+    curves = []
+    for fold in record["folds"]:
+        details = fold.get("fit_details", {})
+        raw = details.get("history")
+        if raw is None and details.get("history_path"):
+            path = record_path.parent / details["history_path"]
+            raw = json.loads(path.read_text()) if path.is_file() else None
+        if isinstance(raw, list) and raw:
+            raw = {k: [epoch.get(k) for epoch in raw] for k in raw[0]}
+        if isinstance(raw, dict):
+            curves.append({k: v for k, v in raw.items() if k != "epoch" and isinstance(v, list)
+                           and all(isinstance(x, (int, float)) for x in v)})
+    return [c for c in curves if c]
+
+
+def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
+    """Whether `first` beats `second`: McNemar on a single test split, a fold permutation test on CV folds.
+
+    Returns the test result, or why no test was made (the two were not tested on the same images).
+    """
+    test_set = first.record["test_set"]
+    try:
+        if first.holdout and second.holdout:
+            return stats.mcnemar(*stats.paired_predictions(first.record, second.record, test_set))
+        return stats.paired_folds(*stats.paired_fold_scores(first.record, second.record, test_set))
+    except stats.NotPaired as exc:
+        return f"not tested: {exc}"
+
+
+def correct_count(record: dict, test_set: str) -> tuple[int, int]:
+    """(correct, n) over all folds' predictions on `test_set`."""
+    correct = n = 0
+    for tests in record["predictions"].values():
+        if test_set in tests:
+            t = tests[test_set]
+            correct += sum(a == b for a, b in zip(t["y_true"], t["y_pred"]))
+            n += len(t["y_true"])
+    return correct, n
+
+
+def best_by_kind(entries: list[Entry]) -> dict[str, Entry]:
+    """{"classical": best classical entry, "deep": best deep entry}, each present only if any."""
+    best: dict[str, Entry] = {}
+    for entry in entries:  # ranked best first
+        best.setdefault(entry.kind, entry)
+    return best

@@ -1,0 +1,89 @@
+"""Figures of metrics (never of images): confusion matrices, learning curves, accuracy vs speed.
+
+Figures are drawn on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot, so no
+global backend or state is touched and nothing needs a display. PNGs are written without the
+"Software" metadata entry (the matplotlib version) and with fixed size and dpi: the same numbers
+give the same bytes, so regenerated reports only change where the results did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+DPI = 100
+PNG_METADATA = {"Software": None}
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=DPI, metadata=PNG_METADATA)
+    return path
+
+
+def confusion(matrix, labels: list[str], title: str, path: Path) -> Path:
+    """The confusion matrix normalised by true class (rows sum to 1: per-class recall on the diagonal)."""
+    counts = np.asarray(matrix, dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    fig, (ax,) = _figure(6.4, 5.6)
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels, rotation=45, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i, j in np.ndindex(rates.shape):
+        ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path) -> Path:
+    """Per-epoch metrics of every fold: losses on the left, everything else on the right."""
+    fig, (loss_ax, score_ax) = _figure(10.0, 4.0, ncols=2)
+    names = sorted({name for fold in folds for name in fold})
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    alpha = 1.0 if len(folds) == 1 else max(0.15, 1.0 / len(folds) ** 0.5)
+    for n, fold in enumerate(folds):
+        for name in sorted(fold):
+            ax = loss_ax if "loss" in name else score_ax
+            epochs = np.arange(1, len(fold[name]) + 1)
+            ax.plot(epochs, fold[name], color=colors[name], alpha=alpha, label=name if n == 0 else None)
+    for ax, what in ((loss_ax, "loss"), (score_ax, "score")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(what)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{title} ({len(folds)} fold{'s' if len(folds) != 1 else ''})", fontsize=9)
+    return _save(fig, path)
+
+
+def accuracy_vs_time(points: list[tuple[str, float, float, str]], title: str, path: Path) -> Path:
+    """One point per leaderboard row: (label, inference ms per image, accuracy %, kind)."""
+    fig, (ax,) = _figure(7.0, 4.8)
+    for kind, marker in (("classical", "o"), ("deep", "s")):
+        mine = [p for p in points if p[3] == kind]
+        if mine:
+            ax.scatter([p[1] for p in mine], [p[2] for p in mine], marker=marker, label=kind)
+    for label, ms, acc, _ in points:
+        ax.annotate(label, (ms, acc), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if all(p[1] > 0 for p in points):
+        ax.set_xscale("log")
+    ax.set_xlabel("inference, ms per image")
+    ax.set_ylabel("accuracy, %")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)

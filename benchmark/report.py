@@ -1,0 +1,323 @@
+"""`python -m benchmark.report [results_dir=...] [report_dir=...]`: every table and plot of results/.
+
+Reads all run records in `results_dir` and (re)writes, under `report_dir`:
+
+- `leaderboards/<dataset>__<protocol>.md`: the ranked rows, whether #1's lead over #2 is
+  significant, per-class F1, the published figures for that data set and protocol beside ours,
+  and links to the plots and to every row's record;
+- `leaderboards/classical_vs_deep.md` and `leaderboards/published.md`;
+- `plots/`: normalised confusion matrices, learning curves of deep runs, accuracy vs speed;
+- `README.md`: the index.
+
+The output is a pure function of the records: no timestamps, stable orders, PNGs without
+version metadata, so regenerating from the same records gives the same bytes and a diff of
+results/ shows only what the runs changed. Files it wrote before and no longer writes (a record
+was removed) are deleted; nothing else under report_dir is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from tabulate import tabulate
+
+from benchmark import anchors, plots
+from benchmark.config import CONF_DIR
+from benchmark.labels import CLASS_NAMES
+from benchmark.leaderboard import Entry, best_by_kind, boards, correct_count, history, lead_test, load_records, size
+from benchmark.stats import TestResult, wilson_interval
+
+ALPHA = 0.05
+#: the folders under report_dir this module owns, with the suffix of the files it writes there
+OWNED = {"leaderboards": ".md", "plots/confusion": ".png", "plots/learning": ".png", "plots/scatter": ".png"}
+PROTOCOL_NOTES = {
+    "kfold": "Stratified random folds. On data sets with subject ids (JAFFE, CK+) the same person is in "
+             "training and test, which inflates accuracy: compare subject_kfold or loso.",
+    "subject_kfold": "Folds grouped by subject: no person is in both training and test.",
+    "loso": "Leave one subject out: one fold per subject, no person in both training and test.",
+    "official": "FER2013's official split: fit on Training, model selection on PublicTest, reported on "
+                "PrivateTest. FER2013 has no subject ids, so whether people recur across its splits is unknown.",
+}
+DATASET_NOTES = {"synthetic": "**synthetic is a smoke test, not a benchmark**: its numbers mean nothing about real faces."}
+GENERATED = "Generated from the run records by `python -m benchmark.report`; do not edit by hand."
+
+
+def compose_report_config(overrides=()):
+    """conf/report.yaml (config.yaml plus `report_dir`) with command-line style overrides."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return compose(config_name="report", overrides=list(overrides))
+
+
+class _Output:
+    """Writes files under report_dir, remembers them, and links between them with relative paths."""
+
+    def __init__(self, report_dir: Path):
+        self.root = report_dir
+        self.written: list[Path] = []
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def text(self, relative: str, content: str) -> Path:
+        path = self.path(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        return self.keep(path)
+
+    def keep(self, path: Path) -> Path:
+        self.written.append(path)
+        return path
+
+    def remove_stale(self) -> None:
+        kept = {os.path.abspath(p) for p in self.written}
+        for folder, suffix in OWNED.items():
+            for path in sorted(self.path(folder).glob(f"*{suffix}")):
+                if os.path.abspath(path) not in kept:
+                    path.unlink()
+
+
+def relative(target: Path, from_dir: Path) -> str:
+    """The path of `target` seen from `from_dir`, with forward slashes (what markdown links need)."""
+    return Path(os.path.relpath(os.path.abspath(target), os.path.abspath(from_dir))).as_posix()
+
+
+def link(text: str, target: Path, from_dir: Path) -> str:
+    return f"[{text}]({relative(target, from_dir)})"
+
+
+def write_report(results_dir: str | Path, report_dir: str | Path) -> list[Path]:
+    """Generate every report file from the records in `results_dir`; returns the files written."""
+    records, not_records = load_records(results_dir)
+    ranked = boards(records)
+    out = _Output(Path(report_dir))
+    board_files = {}
+    for (dataset, protocol), entries in ranked.items():
+        name = f"leaderboards/{dataset}__{protocol}.md"
+        board_files[(dataset, protocol)] = out.path(name)
+        out.text(name, _board(dataset, protocol, entries, out))
+    out.text("leaderboards/classical_vs_deep.md", _classical_vs_deep(ranked, board_files, out))
+    out.text("leaderboards/published.md", _published(ranked, board_files, out))
+    out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out))
+    out.remove_stale()
+    return out.written
+
+
+# -- one leaderboard -------------------------------------------------------------------------------
+
+def _board(dataset: str, protocol: str, entries: list[Entry], out: _Output) -> str:
+    here = out.path("leaderboards")
+    notes = [n for n in (DATASET_NOTES.get(dataset), PROTOCOL_NOTES.get(protocol)) if n]
+    parts = [f"# {dataset} | {protocol}", GENERATED, *notes,
+             "## Leaderboard", _ranking(entries, here), _ranking_legend(entries),
+             "**Is #1 ahead of #2?** " + _lead_text(entries),
+             "## Per-class F1 (%)", _per_class(entries),
+             "## Published figures", _anchors_here(dataset, protocol, entries, out),
+             "## Plots", _plots(dataset, protocol, entries, out, here)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _ranking(entries: list[Entry], here: Path) -> str:
+    with_model = any(e.row_key[2] for e in entries)
+    holdout = all(e.holdout for e in entries)
+    test_set = entries[0].record["test_set"]
+    others = sorted(s for s in entries[0].record["metrics_by_split"] if s != test_set)
+    header = ["#", "method", "kind", "detector", *(["model"] if with_model else [])]
+    if holdout:
+        header += [f"{test_set} acc %", "95% CI (Wilson)", *[f"{s} acc %" for s in others], "macro-F1 %"]
+    else:
+        header += ["accuracy %", "macro-F1 %", "folds"]
+    header += ["images", "fit s", "ms / image", "features / params", "records", "run"]
+    rows = []
+    for rank, e in enumerate(entries, 1):
+        r = e.record
+        method, detector, model = e.row_key
+        row = [rank, method, e.kind, detector, *([model] if with_model else [])]
+        if holdout:
+            lo, hi = wilson_interval(*correct_count(r, test_set))
+            row += [_pct(r["metrics"]["accuracy"]["mean"]), f"{_pct(lo)}–{_pct(hi)}",
+                    *[_pct(r["metrics_by_split"][s]["accuracy"]["mean"]) if s in r["metrics_by_split"] else ""
+                      for s in others],
+                    _pct(r["metrics"]["macro_f1"]["mean"])]
+        else:
+            row += [_pm(r["metrics"]["accuracy"]), _pm(r["metrics"]["macro_f1"]), r["n_folds"]]
+        t = r["timings"]
+        row += [r["n_images"], f"{t['fit_s']:.1f}", f"{t['inference_ms_per_image']:.3f}", size(r), e.n_records,
+                link("record", e.path, here)]
+        rows.append(row)
+    return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
+
+
+def _ranking_legend(entries: list[Entry]) -> str:
+    spread = ("95% CI: Wilson score interval of the test accuracy" if all(e.holdout for e in entries)
+              else "accuracy and macro-F1: mean ± std over folds (population std)")
+    return (f"{spread}. fit s: training time summed over folds; ms / image: prediction time per test "
+            "image; records: runs of this row, of which the most recent is shown. Ranked by accuracy, "
+            "then macro-F1.")
+
+
+def _lead_text(entries: list[Entry]) -> str:
+    if len(entries) < 2:
+        return "only one row: nothing to compare."
+    return f"#1 {entries[0].label} vs #2 {entries[1].label}: " + _test_text(lead_test(entries[0], entries[1]))
+
+
+def _test_text(result: TestResult | str) -> str:
+    if isinstance(result, str):
+        return result + "."
+    verdict = "significant" if result.p_value < ALPHA else "not significant"
+    return f"{result.name}, p = {result.p_value:.3g}: {verdict} at the {ALPHA:.0%} level ({result.detail})."
+
+
+def _per_class(entries: list[Entry]) -> str:
+    present = {c for e in entries for c in e.record["per_class"]}
+    classes = [c for c in CLASS_NAMES if c in present]
+    rows = [[rank, e.label, *[_f1(e.record["per_class"].get(c)) for c in classes]]
+            for rank, e in enumerate(entries, 1)]
+    table = tabulate(rows, headers=["#", "method", *classes], tablefmt="github", disable_numparse=True)
+    support = ", ".join(f"{c} {s['support']}" for c, s in entries[0].record["per_class"].items())
+    return f"{table}\n\nF1 from the predictions pooled over folds. Test images per class (#1's run): {support}."
+
+
+def _anchors_here(dataset: str, protocol: str, entries: list[Entry], out: _Output) -> str:
+    mine = [a for a in anchors.for_dataset(dataset) if protocol in a.protocols]
+    if not mine:
+        return ("No published figure is set beside this data set and protocol; all of them: "
+                + link("published.md", out.path("leaderboards/published.md"), out.path("leaderboards")) + ".")
+    rows = [[a.method, a.published_protocol, a.accuracy, _independent(a), a.grade, a.source,
+             _ours(a, entries), anchors.notes(a)] for a in mine]
+    table = tabulate(rows, headers=["published method", "their protocol", "accuracy %", "subject-independent",
+                                    "grade", "source", "ours, same family", "note"],
+                     tablefmt="github", disable_numparse=True)
+    return f"{table}\n\n{_grades()}"
+
+
+def _plots(dataset: str, protocol: str, entries: list[Entry], out: _Output, here: Path) -> str:
+    title = f"{dataset} | {protocol}"
+    scatter = out.keep(plots.accuracy_vs_time(
+        [(f"#{n} {e.label}", e.record["timings"]["inference_ms_per_image"], 100 * e.accuracy, e.kind)
+         for n, e in enumerate(entries, 1)], f"{title}: accuracy vs inference time",
+        out.path(f"plots/scatter/{dataset}__{protocol}.png")))
+    lines = [f"![accuracy vs inference time]({relative(scatter, here)})"]
+    cms, curves = [], []
+    for n, e in enumerate(entries, 1):
+        cm = e.record["confusion_matrix"]
+        path = out.keep(plots.confusion(cm["matrix"], cm["labels"], f"{title} | {e.label}",
+                                        out.path(f"plots/confusion/{e.path.stem}.png")))
+        cms.append(link(f"#{n} {e.label}", path, here))
+        folds = history(e.record, e.path)
+        if folds:
+            path = out.keep(plots.learning_curves(folds, f"{title} | {e.label}",
+                                                  out.path(f"plots/learning/{e.path.stem}.png")))
+            curves.append(link(f"#{n} {e.label}", path, here))
+    lines.append("Confusion matrices, normalised by true class: " + " · ".join(cms))
+    if curves:
+        lines.append("Learning curves: " + " · ".join(curves))
+    return "\n\n".join(lines)
+
+
+# -- across leaderboards ---------------------------------------------------------------------------
+
+def _classical_vs_deep(ranked, board_files, out: _Output) -> str:
+    here = out.path("leaderboards")
+    rows = []
+    for key, entries in ranked.items():
+        best = best_by_kind(entries)
+        c, d = best.get("classical"), best.get("deep")
+        test = _test_text(lead_test(*sorted((c, d), key=lambda e: -e.accuracy))) if c and d else ""
+        rows.append([*key, *_best_cells(c), *_best_cells(d),
+                     f"{100 * (d.accuracy - c.accuracy):+.2f}" if c and d else "", test,
+                     link("leaderboard", board_files[key], here)])
+    table = tabulate(rows, headers=["data set", "protocol", "best classical", "acc %", "ms / image",
+                                    "best deep", "acc %", "ms / image", "deep − classical (points)",
+                                    "better vs worse of the two", "details"],
+                     tablefmt="github", disable_numparse=True)
+    return "\n\n".join([
+        "# Classical vs deep", GENERATED,
+        "A method is deep when its config `_target_` starts with `deep.`; the best row of each kind on "
+        "each leaderboard is compared (accuracy: PrivateTest for FER2013 official, the mean over folds "
+        "otherwise), with the same test as the leaderboards' #1 vs #2.",
+        table]) + "\n"
+
+
+def _best_cells(entry: Entry | None) -> list[str]:
+    if entry is None:
+        return ["—", "", ""]
+    return [entry.label, _pct(entry.accuracy), f"{entry.record['timings']['inference_ms_per_image']:.3f}"]
+
+
+def _published(ranked, board_files, out: _Output) -> str:
+    here = out.path("leaderboards")
+    parts = ["# Published figures beside ours", GENERATED,
+             "Transcribed in `benchmark/anchors.py` with source and grade. A published figure is set beside "
+             "our leaderboard of the same data set and protocol; one whose protocol was not "
+             "subject-independent is marked, as it is not comparable with a subject-independent result.",
+             _grades()]
+    datasets = list(dict.fromkeys(a.dataset for a in anchors.ANCHORS))
+    for dataset in datasets:
+        rows = []
+        for a in anchors.for_dataset(dataset):
+            beside = [link(p, board_files[(dataset, p)], here) if (dataset, p) in board_files else p
+                      for p in a.protocols]
+            ours = [_ours(a, ranked.get((dataset, p), [])) for p in a.protocols]
+            rows.append([a.method, a.published_protocol, a.accuracy, _independent(a), a.grade, a.source,
+                         ", ".join(beside) or "—", "; ".join(ours) or "—", anchors.notes(a)])
+        parts += [f"## {dataset}", tabulate(rows, headers=[
+            "published method", "their protocol", "accuracy %", "subject-independent", "grade", "source",
+            "our protocol", "ours, same family", "note"], tablefmt="github", disable_numparse=True)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: _Output) -> str:
+    rows = [[dataset, protocol, len(entries), entries[0].label, _pct(entries[0].accuracy),
+             link("leaderboard", board_files[(dataset, protocol)], out.root)]
+            for (dataset, protocol), entries in ranked.items()]
+    table = tabulate(rows, headers=["data set", "protocol", "rows", "#1", "accuracy %", "details"],
+                     tablefmt="github", disable_numparse=True)
+    parts = ["# Results", f"{GENERATED} Records: {link(results_dir.name + '/', results_dir, out.root)} "
+             f"({n_records} read).", table,
+             link("Classical vs deep", out.path("leaderboards/classical_vs_deep.md"), out.root) + " · " +
+             link("Published figures beside ours", out.path("leaderboards/published.md"), out.root)]
+    if not_records:
+        parts.append("Ignored, not run records: " + ", ".join(f"`{p.name}`" for p in not_records))
+    return "\n\n".join(parts) + "\n"
+
+
+# -- formatting ------------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def _pm(d: dict) -> str:
+    return f"{_pct(d['mean'])} ± {_pct(d['std'])}"
+
+
+def _f1(per_class: dict | None) -> str:
+    return "" if per_class is None else f"{100 * per_class['f1']:.1f}"
+
+
+def _independent(anchor: anchors.Anchor) -> str:
+    return {True: "yes", False: "**no**", None: "unknown"}[anchor.subject_independent]
+
+
+def _ours(anchor: anchors.Anchor, entries: list[Entry]) -> str:
+    """Our best row of the anchor's method family on this leaderboard, or '—'."""
+    same = [e for e in entries if e.row_key[0] in anchor.ours]
+    return f"{same[0].label}: {_pct(same[0].accuracy)}" if same else "—"
+
+
+def _grades() -> str:
+    return "Grades: " + "; ".join(f"**{g}** {text}" for g, text in anchors.GRADES.items()) + "."
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = compose_report_config(sys.argv[1:] if argv is None else argv)
+    written = write_report(cfg.results_dir, cfg.report_dir)
+    print(f"{len(written)} files written under {cfg.report_dir}")
+
+
+if __name__ == "__main__":
+    main()

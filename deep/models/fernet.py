@@ -1,0 +1,50 @@
+"""fernet: our network for accuracy per CPU-second at 48x48, a residual VGG.
+
+Design, from per-layer timings of convolution forward+backward on this project's CPUs (oneDNN,
+bf16 autocast, channels_last; numbers in bench/train_speed.py's notes):
+- Dense 3x3 convolutions with 64-256 channels run at 450-650 GFLOP/s per core in bf16; strided 3x3
+  convolutions at about half that, depthwise convolutions at under 10 (memory-bound, slow backward).
+  So no depthwise/inverted-bottleneck blocks (their MAC count flatters them on CPU), and
+  downsampling is max-pooling followed by a stride-1 convolution, as in VGG (whose tuned variant
+  holds the single-network FER2013 record without extra data, 73.3%).
+- Resolution is cheap to keep early only with few channels: one 32-channel convolution at 48x48,
+  then stages at 24, 12 and 6 pixels (64, 128, 256 channels), each a widening convolution and
+  `depths[i]` residual basic blocks (identity-initialised, so the network trains like a shallow one
+  first). Global average pooling, dropout, linear head.
+At the defaults: ~160 M multiply-adds and 2.6 M parameters per 48x48 image (resnet18 here: 1.25 G).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from deep.models.registry import register_model
+from deep.models.resnet import BasicBlock, conv_bn
+
+
+def _stage(cin: int, cout: int, depth: int) -> nn.Sequential:
+    return nn.Sequential(nn.MaxPool2d(2), conv_bn(cin, cout), *[BasicBlock(cout, cout) for _ in range(depth)])
+
+
+class FerNet(nn.Module):
+    def __init__(self, num_classes: int, in_chans: int = 1, stem_width: int = 32,
+                 widths: Sequence[int] = (64, 128, 256), depths: Sequence[int] = (1, 1, 1), drop_rate: float = 0.3):
+        super().__init__()
+        chans = (stem_width, *widths)
+        self.stem = conv_bn(in_chans, stem_width)
+        self.stages = nn.Sequential(*[_stage(a, b, d) for a, b, d in zip(chans[:-1], chans[1:], depths, strict=True)])
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(drop_rate))
+        self.head = nn.Linear(chans[-1], num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        return self.head(self.pool(self.stages(self.stem(x))))
+
+
+@register_model("fernet")
+def fernet(num_classes: int, in_chans: int = 1, **kwargs) -> FerNet:
+    return FerNet(num_classes, in_chans, **kwargs)

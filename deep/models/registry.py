@@ -1,0 +1,64 @@
+"""A timm-like model registry: families register builders by name, config files pick them by name.
+
+Every builder takes `num_classes` and `in_chans` (1 for the grayscale crops ferbench feeds) plus its
+own keyword arguments, and returns an `nn.Module` mapping (N, in_chans, H, W) floats to (N,
+num_classes) logits. The registry also records which submodule is the classifier head, so that
+fine-tuning can reinitialise exactly that part when the number of classes changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from benchmark.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    builder: Callable[..., nn.Module]
+    head: str  # state-dict prefix of the classifier head
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, head: str = "head"):
+    """Decorator: register `builder(num_classes, in_chans, **kwargs)` under `name`."""
+
+    def decorate(builder: Callable[..., nn.Module]):
+        if name in _REGISTRY:
+            raise ValueError(f"model '{name}' is registered twice")
+        _REGISTRY[name] = ModelEntry(builder, head)
+        return builder
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def entry(name: str) -> ModelEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown model '{name}'; registered models: {', '.join(list_models())}") from None
+
+
+def create_model(name: str, num_classes: int, in_chans: int = 1, **kwargs) -> nn.Module:
+    """Build the registered model `name`; unknown names and arguments are `ConfigError`s."""
+    builder = entry(name).builder
+    try:
+        return builder(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            raise ConfigError(f"model '{name}': {exc}") from exc
+        raise
+
+
+def head_prefix(name: str) -> str:
+    """State-dict prefix of model `name`'s classifier head (what fine-tuning may reinitialise)."""
+    return entry(name).head

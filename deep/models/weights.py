@@ -1,0 +1,30 @@
+"""Loading weights into a model whose head (and possibly input stem) differs from the source's.
+
+Used for fine-tuning a project-trained checkpoint on a data set with other classes (FER2013 -> CK+)
+and for local torchvision weights: everything must load except the named head, which keeps its
+fresh initialisation when its shape differs. Anything else that does not fit is an error, so a
+wrong checkpoint is never half-loaded silently.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from benchmark.errors import ConfigError
+
+
+def load_except_head(model: nn.Module, state: dict[str, torch.Tensor], head: str) -> list[str]:
+    """Load `state` into `model`; head tensors of another shape are skipped. Returns the skipped keys."""
+    own = model.state_dict()
+    prefix = head + "."
+    skipped = [k for k, v in state.items() if k.startswith(prefix) and k in own and own[k].shape != v.shape]
+    kept = {k: v for k, v in state.items() if k not in skipped}
+    bad = [k for k, v in kept.items() if k in own and own[k].shape != v.shape]
+    missing = [k for k in own if k not in state and not k.startswith(prefix)]
+    unexpected = [k for k in kept if k not in own]
+    if bad or missing or unexpected:
+        raise ConfigError("weights do not fit the model outside its head "
+                          f"(shape mismatch: {bad[:5]}, missing: {missing[:5]}, unexpected: {unexpected[:5]})")
+    model.load_state_dict(kept, strict=False)
+    return skipped

@@ -1,0 +1,253 @@
+"""Reports from run records: leaderboard content, statistics, anchors, determinism, links, sweeps."""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+from scipy.stats import binom
+
+from benchmark import anchors, leaderboard, report, runner, stats
+from benchmark.config import CONF_DIR
+from benchmark.datasets.synthetic import Synthetic
+from tests.helpers import choices, make_config
+
+TINY = ["dataset.n_subjects=4", "dataset.per_class=4", "protocol.k=4"]
+OFFICIAL = ["dataset.n_subjects=4", "dataset.per_class=4", "dataset._target_=tests.test_report.SplitSynthetic",
+            "protocol=official"]
+
+
+class SplitSynthetic(Synthetic):
+    """Synthetic faces with an official-style split, to produce FER2013-shaped records in seconds."""
+
+    has_official_split = True
+
+    def load(self):
+        data = super().load()
+        data.splits = np.array(["Training", "Training", "PublicTest", "PrivateTest"] * (len(data) // 4))
+        return data
+
+
+def _run(results_dir, overrides, **names):
+    overrides = [f"results_dir={results_dir}", *overrides]
+    record, path, _ = runner.run(make_config(overrides), {**choices(overrides), **names})
+    return record, path
+
+
+def _fake_deep(record: dict, path: Path) -> Path:
+    """A deep-method record made from a real one: other predictions, a model, a training history."""
+    deep = json.loads(json.dumps(record))
+    deep["method"] = "cnn"
+    deep["config"]["method"] = {"_target_": "deep.estimator.CNNClassifier"}
+    deep["config"]["model"] = {"_target_": "deep.models.tiny.TinyCNN"}
+    preds = deep["predictions"]["official"]["PrivateTest"]
+    preds["y_pred"] = preds["y_true"][:-3] + preds["y_pred"][-3:]  # right on all but (at most) 3
+    deep["metrics"]["accuracy"]["mean"] = float(np.mean(np.equal(preds["y_true"], preds["y_pred"])))
+    history = [{"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.2 / e, "val_acc": 0.2 + 0.1 * e} for e in (1, 2, 3)]
+    (path.parent / "histories").mkdir()
+    (path.parent / "histories" / "cnn.json").write_text(json.dumps(history))
+    deep["folds"][0]["fit_details"] = {"n_params": 123456, "history_path": "histories/cnn.json"}
+    target = path.with_name(path.name.replace("pixels_svm", "cnn"))
+    target.write_text(json.dumps(deep))
+    return target
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Real records from the runner: a CV board with a duplicate row, and a FER2013-shaped board."""
+    root = tmp_path_factory.mktemp("results")
+    results = root / "runs"
+    _run(results, TINY)
+    _run(results, [*TINY, "method.steps.svm.C=1.0"], method="pixels_svm_c1")
+    _run(results, [*TINY, "method.steps.pca.n_components=0.9"])  # same row as the first, run later
+    official, path = _run(results, OFFICIAL, dataset="fer2013")
+    _run(results, [*OFFICIAL, "method.steps.svm.C=1.0"], dataset="fer2013", method="pixels_svm_c1")
+    _fake_deep(official, path)
+    (results / "notes.json").write_text("[1, 2]")  # not a record: listed as ignored, not fatal
+    return root
+
+
+@pytest.fixture(scope="module")
+def generated(runs):
+    report.main([f"results_dir={runs / 'runs'}", f"report_dir={runs}"])
+    return runs
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".md", ".png")}
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+def test_wilson_interval_known_value():
+    lo, hi = stats.wilson_interval(70, 100)
+    z = 1.959963984540054  # the textbook formula, independently of scipy
+    center = (0.7 + z * z / 200) / (1 + z * z / 100)
+    half = z * np.sqrt(0.7 * 0.3 / 100 + z * z / 40000) / (1 + z * z / 100)
+    assert (lo, hi) == pytest.approx((center - half, center + half), abs=1e-9)
+    assert (lo, hi) == pytest.approx((0.6042, 0.7811), abs=1e-4)
+
+
+def test_mcnemar_exact_on_known_table():
+    # 20 both right, 10 right only by A, 2 right only by B, 5 both wrong
+    y = np.zeros(37, int)
+    a = np.r_[np.zeros(30, int), np.ones(7, int)]
+    b = np.r_[np.zeros(20, int), np.ones(10, int), np.zeros(2, int), np.ones(5, int)]
+    result = stats.mcnemar(y, a, b)
+    assert result.p_value == pytest.approx(2 * binom.cdf(2, 12, 0.5)) == pytest.approx(158 / 4096)
+    assert "10 images right only by #1, 2 only by #2" in result.detail
+    assert stats.mcnemar(y, a, a).p_value == 1.0
+
+
+def test_paired_fold_test_exact_and_its_floor():
+    assert stats.paired_folds([0.9] * 5, [0.8] * 5).p_value == pytest.approx(2 / 32)
+    assert stats.paired_folds([0.8, 0.9, 0.8, 0.9], [0.9, 0.8, 0.9, 0.8]).p_value == 1.0
+    many_a, many_b = np.linspace(0.6, 0.9, 20), np.linspace(0.6, 0.9, 20) - 0.05
+    first, again = stats.paired_folds(many_a, many_b), stats.paired_folds(many_a, many_b)
+    assert first == again and first.p_value < 0.001, "sampled beyond 16 folds, reproducibly"
+    with pytest.raises(stats.NotPaired):
+        stats.paired_folds([0.9, 0.8], [0.9])
+
+
+def test_paired_tests_refuse_different_folds_or_images(runs, tmp_path):
+    kfold = sorted((runs / "runs").glob("synthetic__kfold__pixels_svm__*.json"))
+    a = json.loads(kfold[0].read_text())
+    other_seed, _ = _run(tmp_path, [*TINY, "seed=1"])
+    with pytest.raises(stats.NotPaired, match="different folds"):
+        stats.paired_fold_scores(a, other_seed, "test")
+    assert len(stats.paired_fold_scores(a, a, "test")[0]) == 4
+    official = json.loads(next((runs / "runs").glob("fer2013__official__pixels_svm__*.json")).read_text())
+    fewer = json.loads(json.dumps(official))
+    fewer["predictions"]["official"]["PrivateTest"]["ids"][0] = "another image"
+    with pytest.raises(stats.NotPaired, match="same PrivateTest images"):
+        stats.paired_predictions(official, fewer, "PrivateTest")
+    with pytest.raises(stats.NotPaired):
+        stats.paired_predictions(a, a, "test")  # 4 folds: not a single test split
+
+
+# -- leaderboards ----------------------------------------------------------------------------------
+
+def test_cv_leaderboard(generated):
+    text = (generated / "leaderboards" / "synthetic__kfold.md").read_text()
+    rows = [line for line in text.splitlines() if re.match(r"\| \d ", line)]
+    ranking = [r for r in rows if "classical" in r]
+    assert len(ranking) == 2, "one row per (method, detector): the repeated pixels_svm is one row"
+    by_method = {r.split("|")[2].strip(): r for r in ranking}
+    assert set(by_method) == {"pixels_svm", "pixels_svm_c1"}
+    assert re.search(r"\| 2 +\| \[record\]", by_method["pixels_svm"]), "2 records of this row"
+    assert "±" in by_method["pixels_svm"]
+    accs = [float(r.split("|")[5].split("±")[0]) for r in ranking]
+    assert accs == sorted(accs, reverse=True)
+    assert "sign-flip permutation test over folds, p = " in text and "smallest possible p = 0.125" in text
+    assert "## Per-class F1 (%)" in text and "| angry" in text
+    assert "same person is in training and test" in text
+
+
+def test_latest_record_of_a_row_is_shown(runs):
+    records, ignored = leaderboard.load_records(runs / "runs")
+    assert [p.name for p in ignored] == ["notes.json"]
+    board = leaderboard.boards(records)[("synthetic", "kfold")]
+    entry = next(e for e in board if e.row_key[0] == "pixels_svm")
+    assert entry.n_records == 2
+    assert entry.record["config"]["method"]["steps"]["pca"]["n_components"] == 0.9, "the later run"
+
+
+def test_official_leaderboard_with_ci_mcnemar_deep_row_and_anchors(generated):
+    text = (generated / "leaderboards" / "fer2013__official.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| #"))
+    for column in ("PrivateTest acc %", "95% CI (Wilson)", "PublicTest acc %", "model", "features / params"):
+        assert column in header
+    deep = next(line for line in text.splitlines() if "| cnn " in line)
+    assert "| deep " in deep and "TinyCNN" in deep and "123,456 params" in deep
+    assert "exact McNemar, p = " in text
+    assert "Tang" in text and "Pramerdorfer" in text and "grade" in text
+    assert "FER2013 has no subject ids" in text
+    curves = generated / "plots" / "learning"
+    assert [p.name.split("__")[2] for p in curves.glob("*.png")] == ["cnn"]
+    assert "Learning curves:" in text
+    comparison = (generated / "leaderboards" / "classical_vs_deep.md").read_text()
+    assert re.search(r"\| fer2013 +\| official +\| pixels_svm", comparison) and "cnn/TinyCNN/none" in comparison
+
+
+def test_wilson_interval_in_the_table_matches_the_predictions(generated, runs):
+    record = json.loads(next((runs / "runs").glob("fer2013__official__pixels_svm__*.json")).read_text())
+    correct, n = leaderboard.correct_count(record, "PrivateTest")
+    assert correct / n == pytest.approx(record["metrics"]["accuracy"]["mean"])
+    lo, hi = stats.wilson_interval(correct, n)
+    assert f"{100 * lo:.2f}–{100 * hi:.2f}" in (generated / "leaderboards" / "fer2013__official.md").read_text()
+
+
+def test_anchors_transcribed_with_sources_and_subject_independence(generated):
+    for a in anchors.ANCHORS:
+        assert a.source and a.grade[0] in anchors.GRADES and a.accuracy
+    published = (generated / "leaderboards" / "published.md").read_text()
+    for a in anchors.ANCHORS:
+        assert a.source in published and a.method in published
+    not_independent = [a for a in anchors.ANCHORS if a.subject_independent is False]
+    assert {a.dataset for a in not_independent} == {"jaffe", "ckplus"}
+    assert published.count("not subject-independent: the same people in training and test") == len(not_independent)
+    assert "original Cohn-Kanade database, not CK+" in published
+    assert {p for a in anchors.ANCHORS for p in a.protocols} <= {"kfold", "subject_kfold", "loso", "official"}
+
+
+def test_links_are_relative_and_resolve(generated):
+    md_files = sorted(generated.rglob("*.md"))
+    assert {p.relative_to(generated).as_posix() for p in md_files} == {
+        "README.md", "leaderboards/synthetic__kfold.md", "leaderboards/fer2013__official.md",
+        "leaderboards/classical_vs_deep.md", "leaderboards/published.md"}
+    for md in md_files:
+        for target in re.findall(r"\]\(([^)]+)\)", md.read_text()):
+            assert not target.startswith(("/", "http")) and "\\" not in target, (md, target)
+            assert (md.parent / target).exists(), (md, target)
+    index = (generated / "README.md").read_text()
+    assert "leaderboards/fer2013__official.md" in index and "`notes.json`" in index
+
+
+def test_output_is_byte_identical_and_stale_files_go(generated, runs):
+    before = _files(generated)
+    assert any(name.endswith(".png") for name in before)
+    stale = generated / "leaderboards" / "gone__kfold.md"
+    stale.write_text("from a record that was deleted")
+    mine = generated / "leaderboards" / "notes.txt"
+    mine.write_text("not the report's")
+    report.write_report(runs / "runs", generated)
+    assert _files(generated) == before, "same records, same bytes (markdown and PNG)"
+    assert not stale.exists() and mine.exists()
+
+
+# -- sweeps ----------------------------------------------------------------------------------------
+
+VALID = {"fer2013": ({"official"}, {"none"}), "ckplus": ({"kfold", "subject_kfold", "loso"}, {"none"}),
+         "jaffe": ({"kfold", "subject_kfold", "loso"}, {"haar", "mtcnn"})}
+
+
+def _sweep_jobs(sweep: str) -> list[dict]:
+    """The group choices of every job `python -m benchmark -m +sweep=<sweep>` would launch."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        params = compose("config", overrides=[f"+sweep={sweep}"], return_hydra_config=True).hydra.sweeper.params
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        jobs = BasicSweeper.split_arguments(parser.parse_overrides([f"{k}={v}" for k, v in params.items()]), None)[0]
+        return [dict(compose("config", overrides=[f"+sweep={sweep}", *job], return_hydra_config=True)
+                     .hydra.runtime.choices) for job in jobs]
+
+
+def test_classical_sweep_covers_valid_cells_only():
+    jobs = _sweep_jobs("classical")
+    cells = {(j["dataset"], j["protocol"], j["detector"]) for j in jobs}
+    assert cells == {(d, p, det) for d, (ps, dets) in VALID.items() for p in ps for det in dets}
+    assert {j["method"] for j in jobs} == {"pixels_svm", "lbp_svm", "gabor_svm", "hog_svm", "lbp_gabor_svm"}
+    assert len(jobs) == len(cells) * 5 == len({tuple(sorted(j.items())) for j in jobs})
+
+
+def test_sweep_cell_gives_the_same_run_as_plain_overrides():
+    via_sweep = make_config(["+sweep/track=jaffe_loso_haar", "+sweep/arm=lbp_svm"])
+    direct = make_config(["dataset=jaffe", "protocol=loso", "detector=haar", "method=lbp_svm"])
+    assert OmegaConf.to_container(via_sweep) == OmegaConf.to_container(direct), "same run key: resumable"
