@@ -1,4 +1,8 @@
-"""`python -m benchmark [group=choice ...] [key=value ...]`: run one experiment (or a sweep with -m)."""
+"""`python -m benchmark [group=choice ...] [key=value ...]`: run one experiment (or a sweep with -m).
+
+An identical run already recorded is found before scikit-learn, torch or the data are touched, so
+re-running a finished sweep costs about a second per run.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,27 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from benchmark import records
 from benchmark.errors import FerbenchError
-from benchmark.runner import GROUPS
+from benchmark.summary import format_run
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from benchmark.runner import run
-    from benchmark.summary import format_run
+    hydra_cfg = HydraConfig.get()
+    names = {g: hydra_cfg.runtime.choices.get(g) for g in records.GROUPS}
+    existing = None if cfg.redo else records.find(cfg.results_dir, records.run_key(OmegaConf.to_container(cfg, resolve=True)))
+    if existing is not None:
+        print(format_run(records.load(existing)))
+        print(f"record: {existing} (an identical run was already recorded; nothing recomputed, redo=true to run again)")
+        return
 
-    choices = HydraConfig.get().runtime.choices
-    names = {g: choices.get(g) for g in GROUPS}
+    from benchmark.runner import run
+
     try:
-        record, path, computed = run(cfg, names)
+        record, path, _ = run(cfg, names, overrides=list(hydra_cfg.overrides.task))
     except Exception as exc:  # noqa: BLE001 - only our own errors are turned into a message
         err = user_error(exc)
         if err is None:
@@ -28,10 +38,7 @@ def main(cfg: DictConfig) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     print(format_run(record))
-    if computed:
-        print(f"record: {path}")
-    else:
-        print(f"record: {path} (an identical run was already recorded; nothing recomputed, redo=true to run again)")
+    print(f"record: {path}")
 
 
 def user_error(exc: BaseException) -> FerbenchError | None:

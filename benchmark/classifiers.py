@@ -54,8 +54,9 @@ class RBFSVM(ClassifierMixin, BaseEstimator):
         else:
             self.map_ = Nystroem(kernel="rbf", gamma=self.gamma_, n_components=min(self.n_components, len(X)),
                                  random_state=self.random_state).fit(X)
-            self.model_ = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state,
-                                    max_iter=5000).fit(self.map_.transform(X), y)
+            # primal solver: with many more images than landmarks it is about 2x faster than the dual
+            self.model_ = LinearSVC(C=self.C, dual=False, class_weight=self.class_weight,
+                                    random_state=self.random_state, max_iter=5000).fit(self.map_.transform(X), y)
         self.classes_ = self.model_.classes_
         self.fit_info_ = {"svm_formulation": "exact SVC" if exact else
                           f"Nystroem({self.map_.n_components} landmarks) + LinearSVC",

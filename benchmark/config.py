@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-def compose_config(overrides: list[str] = ()) -> DictConfig:
-    """The config `python -m benchmark <overrides>` would run, without Hydra's output folders."""
+def compose_config(overrides: list[str] = (), config_name: str = "config") -> DictConfig:
+    """The config `python -m benchmark <overrides>` would run (or another top-level config of conf/,
+    e.g. "report"), without Hydra's output folders."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return compose(config_name="config", overrides=list(overrides))
+        return compose(config_name=config_name, overrides=list(overrides))

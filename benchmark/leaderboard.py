@@ -150,7 +150,7 @@ def correct_count(record: dict, test_set: str) -> tuple[int, int]:
     for tests in record["predictions"].values():
         if test_set in tests:
             t = tests[test_set]
-            correct += sum(a == b for a, b in zip(t["y_true"], t["y_pred"]))
+            correct += sum(a == b for a, b in zip(t["y_true"], t["y_pred"], strict=True))
             n += len(t["y_true"])
     return correct, n
 

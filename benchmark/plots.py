@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 DPI = 100
 PNG_METADATA = {"Software": None}
@@ -63,6 +64,7 @@ def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path)
             epochs = np.arange(1, len(fold[name]) + 1)
             ax.plot(epochs, fold[name], color=colors[name], alpha=alpha, label=name if n == 0 else None)
     for ax, what in ((loss_ax, "loss"), (score_ax, "score")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         if ax.get_legend_handles_labels()[0]:
@@ -82,6 +84,7 @@ def accuracy_vs_time(points: list[tuple[str, float, float, str]], title: str, pa
         ax.annotate(label, (ms, acc), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if all(p[1] > 0 for p in points):
         ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.15)  # room for the labels
     ax.set_xlabel("inference, ms per image")
     ax.set_ylabel("accuracy, %")
     ax.legend(fontsize=8)

@@ -20,12 +20,14 @@ from importlib import metadata
 from pathlib import Path
 
 SCHEMA_VERSION = 1
-#: config keys that say where things are or how to schedule, never what is computed
-VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "root", "n_jobs"})
+#: config keys that say where things are, how to schedule or how much to print, never what is computed
+VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "root", "n_jobs", "run_dir", "verbose"})
 #: distributions whose versions every record lists (those installed)
 PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless",
             "opencv-contrib-python", "pillow", "torch", "mtcnn", "tensorflow-cpu", "hydra-core", "joblib")
 KEY_CHARS = 12
+#: the config groups that name a run (and its record file)
+GROUPS = ("dataset", "protocol", "method", "detector", "model")
 
 
 def _strip(obj):
@@ -43,7 +45,7 @@ def run_key(config: dict) -> str:
 
 
 def record_name(names: dict, key: str) -> str:
-    parts = [names.get(k) for k in ("dataset", "protocol", "method", "detector")]
+    parts = [names.get(k) for k in GROUPS]
     return "__".join(str(p) for p in parts if p) + f"__{key[:KEY_CHARS]}.json"
 
 
@@ -80,15 +82,20 @@ def load(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def environment(seed: int) -> dict:
-    """What a reader needs to reproduce the run: command line, versions, commit, seed, machine."""
+def environment(seed: int, overrides: list[str] | None = None) -> dict:
+    """What a reader needs to reproduce the run: command line, versions, commit, seed, machine.
+
+    `overrides` are the run's own overrides (one job of a sweep), which make its command; without
+    them the command is this process's command line.
+    """
     versions = {}
     for dist in PACKAGES:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    return {"command": " ".join([Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]),
+    command = "python -m benchmark " + " ".join(overrides) if overrides is not None else " ".join(sys.argv)
+    return {"command": command.strip(),
             "argv": list(sys.argv), "python": platform.python_version(), "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "packages": versions, "git": _git_state(), "seed": seed,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}

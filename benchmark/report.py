@@ -21,11 +21,11 @@ import os
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from tabulate import tabulate
 
 from benchmark import anchors, plots
-from benchmark.config import CONF_DIR
+from benchmark.config import compose_config
+from benchmark.errors import ConfigError
 from benchmark.labels import CLASS_NAMES
 from benchmark.leaderboard import Entry, best_by_kind, boards, correct_count, history, lead_test, load_records, size
 from benchmark.stats import TestResult, wilson_interval
@@ -41,14 +41,10 @@ PROTOCOL_NOTES = {
     "official": "FER2013's official split: fit on Training, model selection on PublicTest, reported on "
                 "PrivateTest. FER2013 has no subject ids, so whether people recur across its splits is unknown.",
 }
-DATASET_NOTES = {"synthetic": "**synthetic is a smoke test, not a benchmark**: its numbers mean nothing about real faces."}
+DATASET_NOTES = {
+    "synthetic": "**synthetic is a smoke test, not a benchmark**: its numbers mean nothing about real faces.",
+}
 GENERATED = "Generated from the run records by `python -m benchmark.report`; do not edit by hand."
-
-
-def compose_report_config(overrides=()):
-    """conf/report.yaml (config.yaml plus `report_dir`) with command-line style overrides."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return compose(config_name="report", overrides=list(overrides))
 
 
 class _Output:
@@ -89,8 +85,13 @@ def link(text: str, target: Path, from_dir: Path) -> str:
 
 
 def write_report(results_dir: str | Path, report_dir: str | Path) -> list[Path]:
-    """Generate every report file from the records in `results_dir`; returns the files written."""
+    """Generate every report file from the records in `results_dir`; returns the files written.
+
+    No records is an error, not an empty report: a mistyped results_dir must not wipe the leaderboards.
+    """
     records, not_records = load_records(results_dir)
+    if not records:
+        raise ConfigError(f"no run records in {results_dir} (set results_dir=...; runs write them there)")
     ranked = boards(records)
     out = _Output(Path(report_dir))
     board_files = {}
@@ -114,7 +115,7 @@ def _board(dataset: str, protocol: str, entries: list[Entry], out: _Output) -> s
              "## Leaderboard", _ranking(entries, here), _ranking_legend(entries),
              "**Is #1 ahead of #2?** " + _lead_text(entries),
              "## Per-class F1 (%)", _per_class(entries),
-             "## Published figures", _anchors_here(dataset, protocol, entries, out),
+             "## Published figures", _anchors_here(dataset, protocol, entries, here),
              "## Plots", _plots(dataset, protocol, entries, out, here)]
     return "\n\n".join(parts) + "\n"
 
@@ -181,11 +182,11 @@ def _per_class(entries: list[Entry]) -> str:
     return f"{table}\n\nF1 from the predictions pooled over folds. Test images per class (#1's run): {support}."
 
 
-def _anchors_here(dataset: str, protocol: str, entries: list[Entry], out: _Output) -> str:
+def _anchors_here(dataset: str, protocol: str, entries: list[Entry], here: Path) -> str:
     mine = [a for a in anchors.for_dataset(dataset) if protocol in a.protocols]
     if not mine:
         return ("No published figure is set beside this data set and protocol; all of them: "
-                + link("published.md", out.path("leaderboards/published.md"), out.path("leaderboards")) + ".")
+                + link("published.md", here / "published.md", here) + ".")
     rows = [[a.method, a.published_protocol, a.accuracy, _independent(a), a.grade, a.source,
              _ours(a, entries), anchors.notes(a)] for a in mine]
     table = tabulate(rows, headers=["published method", "their protocol", "accuracy %", "subject-independent",
@@ -314,8 +315,12 @@ def _grades() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = compose_report_config(sys.argv[1:] if argv is None else argv)
-    written = write_report(cfg.results_dir, cfg.report_dir)
+    cfg = compose_config(sys.argv[1:] if argv is None else argv, config_name="report")
+    try:
+        written = write_report(cfg.results_dir, cfg.report_dir)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     print(f"{len(written)} files written under {cfg.report_dir}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 from hydra.utils import instantiate
@@ -24,13 +25,11 @@ from benchmark.labels import CLASS_NAMES
 from benchmark.methods import fit_kwargs
 from benchmark.protocols import Fold
 
-GROUPS = ("dataset", "protocol", "method", "detector")
-
-
-def run(cfg: DictConfig, names: dict[str, str]) -> tuple[dict, "Path | None", bool]:
+def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = None) -> tuple[dict, Path, bool]:
     """Run (or find) the experiment `cfg`; returns (record, record path, whether it was computed now).
 
-    `names` are the config-group choices (e.g. {"dataset": "jaffe", ...}) used in the record.
+    `names` are the config-group choices (e.g. {"dataset": "jaffe", ...}) used in the record;
+    `overrides` the command-line overrides of this run, recorded as its command.
     """
     config = OmegaConf.to_container(cfg, resolve=True)
     key = records.run_key(config)
@@ -57,9 +56,9 @@ def run(cfg: DictConfig, names: dict[str, str]) -> tuple[dict, "Path | None", bo
     folds = protocol.folds(faces)
 
     fold_results = [_run_fold(method, faces, fold) for fold in folds]
-    record = _assemble(names, config, key, cfg.seed, dataset, faces, face_report, folds, fold_results,
-                       timings={"load_s": t1 - t0, "faces_s": t2 - t1})
-    path = records.write_atomic(records.Path(cfg.results_dir) / records.record_name(names, key), record)
+    record = _assemble(names, config, key, dataset, faces, face_report, folds, fold_results,
+                       timings={"load_s": t1 - t0, "faces_s": t2 - t1}, env=records.environment(cfg.seed, overrides))
+    path = records.write_atomic(Path(cfg.results_dir) / records.record_name(names, key), record)
     return record, path, True
 
 
@@ -99,7 +98,7 @@ def _jsonable(v):
     return repr(v)
 
 
-def _assemble(names, config, key, seed, dataset, faces, face_report, folds, results, timings) -> dict:
+def _assemble(names, config, key, dataset, faces, face_report, folds, results, timings, env) -> dict:
     labels = faces.classes
     class_names = [CLASS_NAMES[c] for c in labels]
     fold_rows, predictions = [], {}
@@ -143,7 +142,7 @@ def _assemble(names, config, key, seed, dataset, faces, face_report, folds, resu
     return {
         "schema": records.SCHEMA_VERSION,
         "run_key": key,
-        **{g: names.get(g) for g in GROUPS},
+        **{g: names.get(g) for g in records.GROUPS},
         "config": config,
         "classes": class_names,
         "test_set": primary,
@@ -162,7 +161,7 @@ def _assemble(names, config, key, seed, dataset, faces, face_report, folds, resu
         "excluded": dict(dataset.excluded),
         "faces": face_report,
         "predictions": predictions,
-        "env": records.environment(seed),
+        "env": env,
     }
 
 

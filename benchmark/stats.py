@@ -74,9 +74,10 @@ def paired_folds(scores_a, scores_b) -> TestResult:
     patterns are sampled (`RANDOM_FLIPS`, seed 0), so the p-value is still reproducible.
     Wilcoxon's signed-rank test has the same floor and discards the sizes of the differences.
     """
-    d = np.asarray(scores_a, float) - np.asarray(scores_b, float)
-    if d.ndim != 1 or len(d) < 2 or len(scores_a) != len(scores_b):
+    a, b = np.asarray(scores_a, float), np.asarray(scores_b, float)
+    if a.ndim != 1 or a.shape != b.shape or len(a) < 2:
         raise NotPaired("a paired fold test needs the same folds (at least 2) for both methods")
+    d = a - b
     k = len(d)
     if k <= EXACT_MAX_FOLDS:
         signs = np.array(list(itertools.product((1.0, -1.0), repeat=k)))
@@ -89,11 +90,7 @@ def paired_folds(scores_a, scores_b) -> TestResult:
     p = float(extreme.mean()) if k <= EXACT_MAX_FOLDS else float((extreme.sum() + 1) / (len(signs) + 1))
     return TestResult("sign-flip permutation test over folds", p,
                       f"{k} folds, mean difference {100 * d.mean():+.2f} points; {how}; "
-                      f"smallest possible p = {_min_p(k):.3g}")
-
-
-def _min_p(k: int) -> float:
-    return 2.0 / 2 ** k if k <= EXACT_MAX_FOLDS else 1.0 / (RANDOM_FLIPS + 1)
+                      f"smallest possible p = {2.0 / 2 ** k:.3g}")
 
 
 def paired_predictions(rec_a: dict, rec_b: dict, test_set: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,7 +23,8 @@ def test_default_run_prints_table_and_writes_record_then_skips(tmp_path):
     assert "synthetic | kfold | pixels_svm" in out.stdout and "mean ± std" in out.stdout
     (record,) = tmp_path.glob("*.json")
     assert f"record: {record}" in out.stdout
-    assert json.loads(record.read_text())["env"]["argv"][1:] == [f"results_dir={tmp_path}", *SMALL, "protocol.k=3"]
+    env = json.loads(record.read_text())["env"]
+    assert env["command"] == " ".join(["python -m benchmark", f"results_dir={tmp_path}", *SMALL, "protocol.k=3"])
     again = cli("benchmark", f"results_dir={tmp_path}", *SMALL, "protocol.k=3")
     assert again.returncode == 0 and "already recorded; nothing recomputed" in again.stdout
     assert list(tmp_path.glob("*.json")) == [record]
@@ -35,6 +36,9 @@ def test_multirun_sweep_writes_one_record_per_job(tmp_path):
     assert out.returncode == 0, out.stderr
     names = sorted(p.name.split("__")[1] for p in tmp_path.glob("*.json"))
     assert names == ["loso", "subject_kfold"]
+    for path in tmp_path.glob("*.json"):  # each record names its own job's command, not the sweep's
+        protocol = path.name.split("__")[1]
+        assert json.loads(path.read_text())["env"]["command"].endswith(f"protocol={protocol}")
 
 
 @pytest.mark.parametrize("args, message", [

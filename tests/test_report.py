@@ -223,6 +223,13 @@ def test_output_is_byte_identical_and_stale_files_go(generated, runs):
     assert not stale.exists() and mine.exists()
 
 
+def test_no_records_is_an_error_and_writes_nothing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([f"results_dir={tmp_path / 'missing'}", f"report_dir={tmp_path / 'out'}"])
+    assert exit_info.value.code == 2 and "no run records" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # -- sweeps ----------------------------------------------------------------------------------------
 
 VALID = {"fer2013": ({"official"}, {"none"}), "ckplus": ({"kfold", "subject_kfold", "loso"}, {"none"}),

@@ -1,17 +1,18 @@
 """fernet: our network for accuracy per CPU-second at 48x48, a residual VGG.
 
-Design, from per-layer timings of convolution forward+backward on this project's CPUs (oneDNN,
-bf16 autocast, channels_last; numbers in bench/train_speed.py's notes):
-- Dense 3x3 convolutions with 64-256 channels run at 450-650 GFLOP/s per core in bf16; strided 3x3
-  convolutions at about half that, depthwise convolutions at under 10 (memory-bound, slow backward).
-  So no depthwise/inverted-bottleneck blocks (their MAC count flatters them on CPU), and
-  downsampling is max-pooling followed by a stride-1 convolution, as in VGG (whose tuned variant
-  holds the single-network FER2013 record without extra data, 73.3%).
-- Resolution is cheap to keep early only with few channels: one 32-channel convolution at 48x48,
-  then stages at 24, 12 and 6 pixels (64, 128, 256 channels), each a widening convolution and
-  `depths[i]` residual basic blocks (identity-initialised, so the network trains like a shallow one
-  first). Global average pooling, dropout, linear head.
-At the defaults: ~160 M multiply-adds and 2.6 M parameters per 48x48 image (resnet18 here: 1.25 G).
+Design, from timings of single convolutions (forward + backward, batch 64, one core of this
+project's Xeon with AMX, bf16 autocast, channels_last):
+- Stride-1 3x3 convolutions with 64-256 channels at 6-24 pixels run at 400-680 GFLOP/s (fp32:
+  130-180); stride-2 ones at 250-290; 32 channels at 48x48 at 270; depthwise 3x3 under 10
+  (memory-bound, slow backward). So no depthwise / inverted-bottleneck blocks (their MAC count
+  flatters them on a CPU), and downsampling is max-pooling followed by a stride-1 convolution, as
+  in VGG (whose tuned variant holds the single-network FER2013 record without extra data, 73.3%).
+- Full resolution is affordable only with few channels: one 32-channel convolution at 48x48, then
+  stages at 24, 12 and 6 pixels (64, 128, 256 channels), each a widening convolution and
+  `depths[i]` residual basic blocks (identity-initialised, so the network first trains like a
+  shallow one). Global average pooling, dropout, linear head.
+At the defaults: 160 M multiply-adds and 1.9 M parameters per 48x48 image, and about 6x the
+training throughput of resnet18 here (1.25 G MACs); bench/train_speed.py measures it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,276 @@
+"""`CNNClassifier`: a torch CNN behind the scikit-learn estimator interface the runner calls.
+
+The runner treats it like any classical method: `fit(X, y, groups=None, X_val=None, y_val=None)` on
+a fold's training images, then `predict`. Epoch selection and early stopping use the protocol's
+validation set when it gives one (FER2013's PublicTest), else an inner split of the training part,
+grouped by subject when subjects are known (so no person is in both halves) and stratified by
+class; never the test fold. Labels may be any codes: they are mapped to 0..K-1 inside and back.
+Images are uint8 stacks (N, H, W); the mean and standard deviation of the training pixels are
+stored with the model, so a saved checkpoint predicts on raw images.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
+
+from benchmark.errors import ConfigError
+from deep.augment import BatchAugment
+from deep.flops import count_parameters, macs_per_image
+from deep.models import create_model, head_prefix
+from deep.models.weights import load_except_head
+from deep.train import Runtime, TrainConfig, predict_proba, train
+
+CHECKPOINT_FORMAT = 1
+
+
+class CNNClassifier(ClassifierMixin, BaseEstimator):
+    """A CNN from the model registry, trained with batch augmentation on CPU or GPU.
+
+    The defaults are the FER2013 recipe (fernet, 60 epochs of SGD with Nesterov momentum, lr 0.1,
+    batch 128, cosine schedule after a 2-epoch warm-up, weight decay 5e-4, label smoothing 0.1,
+    flips, shifts, zooms, +-10 degree rotations and random erasing, flip TTA), sized from measured
+    throughput (not yet from a full run) for about an hour on 2 idle CPU cores; set `epochs` (and
+    `batch_size`) down for small data sets.
+
+    model: a registry name (`deep.models.list_models()`), or a mapping with `name` and the model's
+        keyword arguments (what conf/model/<name>.yaml gives).
+    optimizer: sgd (Nesterov when momentum > 0) | adam | adamw. schedule: cosine | onecycle | plateau | none.
+    loss: ce | focal (with `focal_gamma`). imbalance: see `deep.imbalance.IMBALANCE`;
+        `resample_target` is the per-class count for `hybrid` (default: the median class size).
+    flip, shift, scale, rotate, erase: augmentation (`deep.augment.BatchAugment`).
+    val_fraction: size of the inner validation split (about 1/round(1/val_fraction) of the training
+        part) when no X_val is given; 0 trains on everything and keeps the last epoch.
+    patience: stop after this many epochs without a better validation accuracy (None: never).
+    tta: average the predictions for each image and its mirror image.
+    init_checkpoint: a checkpoint written by `save` (same model family) to start from, e.g. a FER2013
+        model fine-tuned on CK+: every weight is loaded except a classifier head of another shape.
+    device: auto (CUDA when present) | cpu | cuda. bf16, channels_last, compile: speed switches.
+    n_jobs: torch CPU threads while fitting and predicting (None: one per core). Use 1 on a machine
+        shared with other jobs (see `deep.train.Runtime`).
+    run_dir: when set, each fit writes history.csv/json, learning_curves.png and model.pt into a
+        new folder run_dir/fit-NNN.
+    """
+
+    def __init__(self, model="fernet", epochs: int = 60, batch_size: int = 128, lr: float = 0.1,
+                 optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
+                 warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
+                 imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
+                 scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
+                 patience: int | None = None, tta: bool = True, init_checkpoint: str | None = None, seed: int = 0,
+                 device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
+                 n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None):
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.warmup_epochs = warmup_epochs
+        self.label_smoothing = label_smoothing
+        self.loss = loss
+        self.focal_gamma = focal_gamma
+        self.imbalance = imbalance
+        self.resample_target = resample_target
+        self.flip = flip
+        self.shift = shift
+        self.scale = scale
+        self.rotate = rotate
+        self.erase = erase
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.tta = tta
+        self.init_checkpoint = init_checkpoint
+        self.seed = seed
+        self.device = device
+        self.bf16 = bf16
+        self.channels_last = channels_last
+        self.compile = compile
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.run_dir = run_dir
+
+    # ---- fitting -------------------------------------------------------------------------------
+    def fit(self, X, y, groups=None, X_val=None, y_val=None):
+        cfg = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
+        rt = self._runtime()
+        X, y = _images(X), np.asarray(y)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if X_val is not None:
+            X_tr, y_tr, X_va, y_va = X, y_idx, _images(X_val), self._encode(y_val)
+            selection = f"validation set ({len(X_va)} images)"
+        else:
+            train_idx, val_idx, selection = self._inner_split(y_idx, groups)
+            X_tr, y_tr = X[train_idx], y_idx[train_idx]
+            X_va, y_va = (None, None) if val_idx is None else (X[val_idx], y_idx[val_idx])
+        self.mean_, self.std_ = _pixel_stats(X_tr)
+        self.image_shape_ = X.shape[1:]
+        run = _new_run_folder(self.run_dir)
+
+        devices = [rt.device.index or 0] if rt.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), rt.cpu_threads():  # seeded; the caller's RNG untouched
+            torch.manual_seed(self.seed)
+            model, transfer = self._build_model(len(self.classes_))
+            self.model_ = rt.place(model)
+            val = None if X_va is None else (torch.from_numpy(X_va), torch.from_numpy(y_va).long())
+            summary = train(self.model_, torch.from_numpy(X_tr), torch.from_numpy(y_tr).long(), val,
+                            len(self.classes_), cfg, rt, (self.mean_, self.std_), self._augment(), run)
+            macs = macs_per_image(self.model_, self.image_shape_)
+        self.history_ = summary.pop("history")
+        self.fit_info_ = {"selection": selection, "n_train": len(X_tr), "n_val": 0 if X_va is None else len(X_va),
+                          **summary, "parameters": count_parameters(self.model_), "macs_per_image": macs,
+                          "device": str(rt.device), **transfer,
+                          "history": None if run is None else str(run / "history.csv")}
+        if run is not None:
+            self.save(run / "model.pt")
+        return self
+
+    def _inner_split(self, y, groups) -> tuple[np.ndarray, np.ndarray | None, str]:
+        """(train indices, validation indices, description): a stratified split, by subject when
+        `groups` is given; no validation indices when val_fraction is 0."""
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.val_fraction == 0:
+            return np.arange(len(y)), None, "none (val_fraction=0: the last epoch is kept)"
+        # the first fold of a k-fold split; k is capped by the subjects (or the largest class) available
+        k = max(2, round(1 / self.val_fraction))
+        if groups is None:
+            k = min(k, np.bincount(y).max())
+            cv, how = StratifiedKFold(k, shuffle=True, random_state=self.seed), f"inner stratified split (1/{k})"
+        else:
+            groups = np.asarray(groups)
+            k = min(k, len(np.unique(groups)))
+            cv, how = StratifiedGroupKFold(k, shuffle=True, random_state=self.seed), "inner split by subject"
+        if k < 2:
+            raise ConfigError("an inner validation split needs at least 2 subjects (or 2 images of a class) in the "
+                              "training part; set method.val_fraction=0 to train without one")
+        train_idx, val_idx = next(cv.split(y, y, groups))
+        if groups is not None:
+            how += f" ({len(np.unique(groups[val_idx]))} of {len(np.unique(groups))} subjects)"
+        return train_idx, val_idx, how
+
+    def _encode(self, labels) -> np.ndarray:
+        labels = np.asarray(labels)
+        idx = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
+        unknown = self.classes_[idx] != labels
+        if unknown.any():
+            raise ValueError(f"validation labels {sorted(set(labels[unknown].tolist()))} are not among the "
+                             f"training classes {self.classes_.tolist()}")
+        return idx
+
+    def _model_spec(self) -> tuple[str, dict]:
+        if isinstance(self.model, str):
+            return self.model, {}
+        spec = dict(self.model)
+        if "name" not in spec:
+            raise ConfigError(f"model must be a registry name or a mapping with a 'name', got {self.model}")
+        return spec.pop("name"), spec
+
+    def _build_model(self, n_classes: int) -> tuple[torch.nn.Module, dict]:
+        name, kwargs = self._model_spec()
+        model = create_model(name, n_classes, in_chans=1, **kwargs)
+        if not self.init_checkpoint:
+            return model, {}
+        ckpt = _read_checkpoint(self.init_checkpoint)
+        source = CNNClassifier(**ckpt["params"])._model_spec()[0]
+        if source != name:
+            raise ConfigError(f"init_checkpoint {self.init_checkpoint} holds a '{source}' model, not '{name}'")
+        reset = load_except_head(model, ckpt["state_dict"], head_prefix(name))
+        return model, {"init_checkpoint": str(self.init_checkpoint), "reinitialised": reset}
+
+    def _runtime(self) -> Runtime:
+        return Runtime.resolve(self.device, self.bf16, self.channels_last, self.n_jobs)
+
+    def _augment(self) -> BatchAugment:
+        return BatchAugment(flip=self.flip, shift=self.shift, scale=self.scale, rotate=self.rotate, erase=self.erase)
+
+    # ---- prediction ----------------------------------------------------------------------------
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        rt = self._runtime()
+        rt.place(self.model_)
+        with rt.cpu_threads():
+            return predict_proba(self.model_, torch.from_numpy(_images(X)), rt, (self.mean_, self.std_),
+                                 tta=self.tta).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Weights, parameters, classes and pixel normalisation: all `load` needs to predict."""
+        check_is_fitted(self, "model_")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format": CHECKPOINT_FORMAT, "params": self.get_params(deep=False),
+                    "classes": self.classes_.tolist(), "norm": [self.mean_, self.std_],
+                    "image_shape": list(self.image_shape_),
+                    "state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+                    "fit_info": self.fit_info_}, path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> CNNClassifier:
+        ckpt = _read_checkpoint(path)
+        est = cls(**ckpt["params"])
+        est.classes_ = np.asarray(ckpt["classes"])
+        est.mean_, est.std_ = ckpt["norm"]
+        est.image_shape_ = tuple(ckpt["image_shape"])
+        est.fit_info_ = ckpt["fit_info"]
+        name, kwargs = est._model_spec()
+        est.model_ = create_model(name, len(est.classes_), in_chans=1, **kwargs)
+        est.model_.load_state_dict(ckpt["state_dict"])
+        return est
+
+
+def _images(X) -> np.ndarray:
+    X = np.asarray(X)
+    if X.dtype == object:  # a stack of same-size arrays stored as objects
+        X = np.stack(list(X))
+    if X.ndim != 3 or X.dtype != np.uint8:
+        raise ValueError(f"CNNClassifier takes a uint8 stack of grayscale images (N, H, W), got {X.dtype} {X.shape}")
+    return np.ascontiguousarray(X)
+
+
+def _pixel_stats(X: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of all pixels, exactly, from a 256-bin histogram (no float copy)."""
+    counts = np.bincount(X.ravel(), minlength=256)
+    values = np.arange(256.0)
+    mean = (counts @ values) / counts.sum()
+    std = np.sqrt((counts @ (values - mean) ** 2) / counts.sum())
+    return float(mean), float(max(std, 1.0))
+
+
+def _new_run_folder(run_dir) -> Path | None:
+    """A fresh run_dir/fit-NNN (a protocol's folds each get their own), or None without run_dir."""
+    if run_dir is None:
+        return None
+    root = Path(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in itertools.count():
+        try:
+            (path := root / f"fit-{i:03d}").mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _read_checkpoint(path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"checkpoint not found: {path}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not a ferbench CNNClassifier checkpoint (format {CHECKPOINT_FORMAT})")
+    return ckpt

@@ -1,0 +1,77 @@
+"""ONNX export of a fitted `CNNClassifier`, and onnxruntime inference on raw images.
+
+The exported graph takes what the benchmark feeds the estimator, a uint8 stack (N, H, W), and
+returns class probabilities: the pixel normalisation and, when the estimator uses it, flip TTA are
+inside the graph, and the class codes are stored in the model's metadata, so a deployment needs
+neither torch nor ferbench. torch's TorchScript-based exporter is used (`dynamo=False`): the
+torch.export-based one needs the onnxscript package, which ferbench does not depend on.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+OPSET = 18
+
+
+class _Deployed(nn.Module):
+    """uint8 images (N, H, W) -> probabilities (N, K), exactly as `CNNClassifier.predict_proba` computes them."""
+
+    def __init__(self, model: nn.Module, mean: float, std: float, tta: bool):
+        super().__init__()
+        self.model, self.mean, self.std, self.tta = model, mean, std, tta
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = ((images.float() - self.mean) / self.std).unsqueeze(1)
+        p = self.model(x).softmax(1)
+        if self.tta:
+            p = (p + self.model(x.flip(3)).softmax(1)) / 2
+        return p
+
+
+def export_onnx(estimator, path) -> Path:
+    """Write the fitted `estimator` as an ONNX model (float32, dynamic batch size, the training image size)."""
+    import onnx
+
+    check_is_fitted(estimator, "model_")
+    model = copy.deepcopy(estimator.model_).cpu().float().to(memory_format=torch.contiguous_format).eval()
+    deployed = _Deployed(model, estimator.mean_, estimator.std_, estimator.tta)
+    example = torch.zeros(2, *estimator.image_shape_, dtype=torch.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces its successor
+        torch.onnx.export(deployed, (example,), str(path), dynamo=False, opset_version=OPSET,
+                          input_names=["images"], output_names=["probabilities"],
+                          dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}})
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, {"classes": json.dumps(estimator.classes_.tolist()), "producer": "ferbench"})
+    onnx.save(proto, str(path))
+    return path
+
+
+class OnnxClassifier:
+    """`predict` / `predict_proba` on uint8 images with onnxruntime, for a model written by `export_onnx`."""
+
+    def __init__(self, path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.classes_ = np.asarray(json.loads(self.session.get_modelmeta().custom_metadata_map["classes"]))
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.session.run(None, {"images": np.ascontiguousarray(X, dtype=np.uint8)})[0]
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]

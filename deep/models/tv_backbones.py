@@ -1,0 +1,53 @@
+"""Optional torchvision backbones (MobileNetV3-small, EfficientNet-B0), registered by name.
+
+torchvision is not a dependency (PyPI's wheels do not match the pinned CPU torch build), so the
+import happens when such a model is built, and its absence is a clear `ConfigError`. Weights are
+never downloaded: `pretrained` is False (random initialisation) or the path of a local state-dict
+file of the torchvision model (e.g. ImageNet weights saved once with `torch.save(m.state_dict())`).
+The RGB stem is replaced by one taking `in_chans` channels; pretrained RGB filters are summed over
+their input channels for a grayscale stem (as timm does), and the 1000-class head is reinitialised.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from benchmark.errors import ConfigError
+from deep.models.registry import register_model
+from deep.models.weights import load_except_head
+
+STEM = "features.0.0"  # the first convolution in both architectures
+
+
+def _torchvision_model(arch: str, num_classes: int, in_chans: int, pretrained: bool | str) -> nn.Module:
+    try:
+        from torchvision import models
+    except ImportError as exc:
+        raise ConfigError(f"model '{arch}' needs the 'torchvision' package, which is not installed; install the "
+                          f"torchvision build that matches torch {torch.__version__}, or pick another model") from exc
+    if pretrained is True:
+        raise ConfigError(f"model '{arch}': pretrained must be false or the path of a local state-dict file; "
+                          "ferbench downloads nothing")
+    model = getattr(models, arch)(weights=None, num_classes=num_classes)
+    stem = model.get_submodule(STEM)
+    model.features[0][0] = nn.Conv2d(in_chans, stem.out_channels, stem.kernel_size, stem.stride, stem.padding,
+                                     bias=False)
+    if pretrained:
+        state = torch.load(pretrained, map_location="cpu", weights_only=True)
+        w = state[f"{STEM}.weight"]
+        if w.shape[1] != in_chans:
+            # same response to a grey image: each input channel gets the sum of RGB filters / in_chans
+            state[f"{STEM}.weight"] = w.sum(1, keepdim=True).repeat(1, in_chans, 1, 1) / in_chans
+        load_except_head(model, state, head="classifier")
+    return model
+
+
+@register_model("mobilenet_v3_small", head="classifier")
+def mobilenet_v3_small(num_classes: int, in_chans: int = 1, pretrained: bool | str = False) -> nn.Module:
+    return _torchvision_model("mobilenet_v3_small", num_classes, in_chans, pretrained)
+
+
+@register_model("efficientnet_b0", head="classifier")
+def efficientnet_b0(num_classes: int, in_chans: int = 1, pretrained: bool | str = False) -> nn.Module:
+    return _torchvision_model("efficientnet_b0", num_classes, in_chans, pretrained)

@@ -1,0 +1,273 @@
+"""Deep pipeline: model registry, FLOP counter, augmentation, imbalance, CNNClassifier, ONNX, config.
+
+Every fit is 1-2 epochs on a few dozen synthetic 48x48 images with one CPU thread (n_jobs=1: on a
+busy machine two OpenMP threads wait for each other and run many times slower).
+"""
+
+import csv
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchmark.config import compose_config
+from benchmark.datasets.synthetic import Synthetic
+from benchmark.errors import ConfigError
+from deep import imbalance
+from deep.augment import BatchAugment
+from deep.estimator import CNNClassifier
+from deep.export import OnnxClassifier, export_onnx
+from deep.flops import count_parameters, macs_per_image
+from deep.models import create_model, list_models
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = ["fernet", "resnet18", "seed_cnn", "vgg"]
+FAST = dict(epochs=1, batch_size=16, n_jobs=1, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return Synthetic(n_subjects=4, per_class=3).load()  # 84 images of 7 classes, 4 subjects
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return CNNClassifier(**FAST, bf16=False).fit(data.images, data.labels, groups=data.subjects)
+
+
+# ---- models ------------------------------------------------------------------------------------
+def test_registry_lists_every_family():
+    assert set(list_models()) == {*OURS, "mobilenet_v3_small", "efficientnet_b0"}
+    with pytest.raises(ConfigError, match="unknown model 'nope'.*fernet"):
+        create_model("nope", 7)
+    with pytest.raises(ConfigError, match="fernet"):
+        create_model("fernet", 7, no_such_argument=1)
+
+
+@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("size", [48, 96])
+def test_models_map_grayscale_images_to_logits(name, size):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, size, size))
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+
+
+def test_fernet_is_cheap_per_image():
+    model = create_model("fernet", 7)
+    assert 50e6 <= macs_per_image(model, 48) <= 200e6
+    assert macs_per_image(model, 48) < macs_per_image(create_model("resnet18", 7), 48) / 5
+
+
+def test_flop_counter_on_a_known_model():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    assert macs_per_image(model, 8) == 8 * 8 * 4 * 9 + 256 * 3  # conv: pixels x out x in x k^2; linear: in x out
+    assert count_parameters(model) == 4 * 9 + 4 + 256 * 3 + 3
+    assert model.training  # the count does not leave the model in eval mode
+
+
+def test_torchvision_backbone_without_torchvision_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision -> ImportError
+    with pytest.raises(ConfigError, match="needs the 'torchvision' package, which is not installed"):
+        create_model("mobilenet_v3_small", 7)
+
+
+class _TinyTorchvisionNet(nn.Module):
+    """Stands in for a torchvision model: an RGB stem at features.0.0 and a `classifier` head."""
+
+    def __init__(self, weights=None, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1, bias=False), nn.BatchNorm2d(4)),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def test_torchvision_weights_load_from_a_local_file_only(monkeypatch, tmp_path):
+    fake = types.ModuleType("torchvision")
+    fake.models = types.SimpleNamespace(mobilenet_v3_small=_TinyTorchvisionNet)
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    source = _TinyTorchvisionNet(num_classes=1000)
+    torch.save(source.state_dict(), tmp_path / "imagenet.pt")
+
+    model = create_model("mobilenet_v3_small", 7, pretrained=str(tmp_path / "imagenet.pt"))
+    stem = model.get_submodule("features.0.0").weight
+    assert stem.shape == (4, 1, 3, 3)
+    torch.testing.assert_close(stem, source.features[0][0].weight.sum(1, keepdim=True))  # RGB summed to grey
+    torch.testing.assert_close(model.classifier[0].weight, source.classifier[0].weight)
+    assert model.classifier[2].weight.shape == (7, 8)  # the 1000-class head is reinitialised
+    assert model(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    with pytest.raises(ConfigError, match="downloads nothing"):
+        create_model("mobilenet_v3_small", 7, pretrained=True)
+
+
+# ---- augmentation and imbalance ----------------------------------------------------------------
+def test_augmentation_flip_is_exact_and_seeded():
+    x = torch.randn(16, 1, 12, 12)
+    out = BatchAugment(flip=True, shift=0, scale=0, rotate=0, erase=0)(x, torch.Generator().manual_seed(0))
+    mirrored = [torch.allclose(o, i.flip(2), atol=1e-5) for o, i in zip(out, x)]
+    same = [torch.allclose(o, i, atol=1e-5) for o, i in zip(out, x)]
+    assert all(m or s for m, s in zip(mirrored, same)) and any(mirrored) and any(same)
+    full = BatchAugment(flip=True, shift=0.1, scale=0.1, rotate=10, erase=1.0)
+    a, b = (full(x, torch.Generator().manual_seed(3)) for _ in range(2))
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+    assert ((a == 0).flatten(1).sum(1) >= 1).all()  # every image has an erased patch
+
+
+def test_resampling_modes_give_the_class_counts_they_promise():
+    y = np.repeat([0, 1, 2], [10, 4, 2])
+    rng = np.random.default_rng(0)
+    count = lambda mode, **kw: np.bincount(y[imbalance.epoch_indices(y, mode, rng, **kw)], minlength=3)  # noqa: E731
+    assert count("none").tolist() == [10, 4, 2]
+    assert count("oversample").tolist() == [10, 10, 10]
+    assert count("undersample").tolist() == [2, 2, 2]
+    assert count("hybrid").tolist() == [4, 4, 4]  # the median class size
+    assert count("hybrid", target=6).tolist() == [6, 6, 6]
+    assert count("sampler").sum() == len(y)
+    # redrawn every epoch: undersampling does not keep discarding the same images
+    assert set(imbalance.epoch_indices(y, "undersample", rng)) != set(imbalance.epoch_indices(y, "undersample", rng))
+    np.testing.assert_allclose(imbalance.class_weights(y, 4), [16 / 30, 16 / 12, 16 / 6, 0])
+
+
+def test_focal_loss_with_gamma_zero_is_cross_entropy():
+    logits, target = torch.randn(8, 5), torch.randint(0, 5, (8,))
+    w = torch.rand(5)
+    torch.testing.assert_close(imbalance.FocalLoss(0.0, w, 0.1)(logits, target),
+                               nn.CrossEntropyLoss(weight=w, label_smoothing=0.1)(logits, target))
+    assert imbalance.FocalLoss(2.0)(logits, target) < nn.CrossEntropyLoss()(logits, target)
+
+
+# ---- the estimator -----------------------------------------------------------------------------
+def test_fit_predicts_known_labels_and_reports(fitted, data):
+    pred = fitted.predict(data.images)
+    assert pred.shape == (len(data.images),) and set(pred) <= set(data.labels)
+    proba = fitted.predict_proba(data.images)
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
+    info = fitted.fit_info_
+    assert info["epochs_run"] == 1 and info["best_epoch"] == 1 and 0 <= info["best_val_acc"] <= 1
+    assert info["parameters"] == count_parameters(fitted.model_) and info["macs_per_image"] > 0
+    assert info["images_per_s"] > 0 and info["train_seconds"] > 0 and info["history"] is None
+    assert info["n_train"] + info["n_val"] == len(data.images)
+
+
+def test_arbitrary_label_codes_are_mapped_and_restored(data):
+    y = data.labels * 3 + 10
+    est = CNNClassifier(**FAST, val_fraction=0).fit(data.images, y)
+    assert est.classes_.tolist() == sorted(set(y))
+    assert set(est.predict(data.images)) <= set(y)
+    assert est.predict_proba(data.images).shape == (len(y), 7)
+
+
+def test_same_seed_same_weights_and_predictions(data):
+    a, b, c = (CNNClassifier(**FAST, seed=s).fit(data.images, data.labels) for s in (1, 1, 2))
+    for (k, va), vb in zip(a.model_.state_dict().items(), b.model_.state_dict().values()):
+        assert torch.equal(va, vb), k
+    np.testing.assert_array_equal(a.predict_proba(data.images), b.predict_proba(data.images))
+    assert not np.array_equal(a.predict_proba(data.images), c.predict_proba(data.images))
+
+
+def test_inner_split_keeps_each_subject_on_one_side(data):
+    est = CNNClassifier(**FAST, val_fraction=0.25)
+    y = np.unique(data.labels, return_inverse=True)[1]
+    train_idx, val_idx, how = est._inner_split(y, data.subjects)
+    assert len(val_idx) and not set(data.subjects[train_idx]) & set(data.subjects[val_idx])
+    assert "by subject" in how
+    est.fit(data.images, data.labels, groups=data.subjects)
+    assert est.fit_info_["selection"].startswith("inner split by subject (1 of 4 subjects)")
+
+
+def test_given_validation_set_selects_the_epoch(data):
+    val = Synthetic(n_subjects=2, per_class=2, seed=5).load()
+    est = CNNClassifier(**{**FAST, "epochs": 2}, tta=False).fit(data.images, data.labels, groups=data.subjects,
+                                                                X_val=val.images, y_val=val.labels)
+    info = est.fit_info_
+    assert info["selection"] == f"validation set ({len(val.images)} images)"
+    assert info["n_train"] == len(data.images) and info["n_val"] == len(val.images)
+    # the restored weights are the best epoch's: their validation accuracy is the one recorded
+    assert np.mean(est.predict(val.images) == val.labels) == pytest.approx(info["best_val_acc"])
+    assert est.history_[info["best_epoch"] - 1]["val_acc"] == info["best_val_acc"]
+
+
+def test_early_stopping_counts_epochs_from_the_best(data):
+    est = CNNClassifier(**{**FAST, "epochs": 5}, patience=1).fit(data.images, data.labels, groups=data.subjects)
+    assert est.fit_info_["epochs_run"] == min(5, est.fit_info_["best_epoch"] + 1) == len(est.history_)
+
+
+@pytest.mark.parametrize("options", [dict(optimizer="adamw", lr=1e-3, schedule="onecycle", imbalance="oversample"),
+                                     dict(optimizer="adam", lr=1e-3, schedule="plateau", loss="focal",
+                                          imbalance="class_weight"),
+                                     dict(schedule="none", imbalance="sampler", model="seed_cnn")])
+def test_optimizers_schedules_and_imbalance_options_train(data, options):
+    est = CNNClassifier(**{**FAST, "epochs": 2}, **options).fit(data.images, data.labels)
+    assert all(np.isfinite(r["loss"]) for r in est.history_)
+
+
+def test_bad_options_are_config_errors(data):
+    for bad in (dict(optimizer="rmsprop"), dict(schedule="step"), dict(imbalance="smote"), dict(val_fraction=1.0)):
+        with pytest.raises(ConfigError):
+            CNNClassifier(**FAST, **bad).fit(data.images, data.labels)
+
+
+def test_history_and_checkpoint_are_written_to_run_dir(data, tmp_path):
+    est = CNNClassifier(**{**FAST, "epochs": 2}, run_dir=str(tmp_path)).fit(data.images, data.labels)
+    run = tmp_path / "fit-000"
+    assert est.fit_info_["history"] == str(run / "history.csv")
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"} <= set(rows[0])
+    assert len(json.loads((run / "history.json").read_text())) == 2
+    assert (run / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    loaded = CNNClassifier.load(run / "model.pt")
+    np.testing.assert_array_equal(loaded.predict_proba(data.images), est.predict_proba(data.images))
+    CNNClassifier(**FAST, run_dir=str(tmp_path)).fit(data.images, data.labels)
+    assert (tmp_path / "fit-001" / "model.pt").exists()  # each fit (fold) gets its own folder
+
+
+def test_fine_tuning_loads_the_backbone_and_reinitialises_a_new_head(fitted, data, tmp_path):
+    path = fitted.save(tmp_path / "fer.pt")
+    keep = np.isin(data.labels, [3, 5, 6])
+    tuned = CNNClassifier(**FAST, init_checkpoint=str(path))
+    model, transfer = tuned._build_model(3)
+    assert transfer["reinitialised"] == ["head.weight", "head.bias"]
+    torch.testing.assert_close(model.stem[0].weight, fitted.model_.stem[0].weight.cpu())
+    assert model.head.weight.shape[0] == 3
+    tuned.fit(data.images[keep], data.labels[keep])
+    assert tuned.fit_info_["init_checkpoint"] == str(path)
+    with pytest.raises(ConfigError, match="holds a 'fernet' model, not 'vgg'"):
+        CNNClassifier(**FAST, model="vgg", init_checkpoint=str(path)).fit(data.images, data.labels)
+
+
+def test_onnx_export_matches_pytorch(fitted, data, tmp_path):
+    onnx_model = OnnxClassifier(export_onnx(fitted, tmp_path / "model.onnx"), threads=1)
+    images = data.images[:5]  # another batch size than the export's example
+    np.testing.assert_allclose(onnx_model.predict_proba(images), fitted.predict_proba(images), atol=1e-5)
+    np.testing.assert_array_equal(onnx_model.predict(data.images), fitted.predict(data.images))
+    assert onnx_model.classes_.tolist() == fitted.classes_.tolist()
+
+
+# ---- configuration and the command line --------------------------------------------------------
+def test_model_group_is_selected_from_the_top_level():
+    cfg = compose_config(["method=cnn", "model=vgg", "model.hidden=256"])
+    assert cfg.method.model.name == "vgg" and cfg.method.model.hidden == 256
+    assert compose_config(["method=cnn"]).method.model.name == "fernet"
+
+
+def test_cnn_method_runs_from_the_command_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "benchmark", "method=cnn", "model=seed_cnn", "method.epochs=1",
+                          "method.n_jobs=1", "method.verbose=0", "dataset.n_subjects=3", "dataset.per_class=2",
+                          "protocol.k=2", f"results_dir={tmp_path}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["method"] == "cnn" and record["config"]["method"]["model"]["name"] == "seed_cnn"
+    assert record["folds"][0]["fit_details"]["selection"].startswith("inner split by subject")
