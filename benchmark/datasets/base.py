@@ -183,6 +183,21 @@ class DatasetLoader:
         except ValueError:
             return str(path)
 
+    def read_all(self, items, size: tuple[int, int] | None, excluded: dict | None = None) -> Dataset:
+        """Read `items` = (path, label, subject or None, split or None) in order into the Dataset;
+        files that cannot be read go through `bad`."""
+        images, labels, ids, subjects, splits = [], [], [], [], []
+        for path, label, subject, split in items:
+            image = self.read_gray(path, size)
+            if image is not None:
+                images.append(image)
+                labels.append(label)
+                ids.append(self.rel(path))
+                subjects.append(subject)
+                splits.append(split)
+        return self.finish(images, labels, ids, subjects if self.has_subjects else None,
+                           splits if self.has_official_split else None, excluded)
+
     def finish(self, images, labels, ids, subjects=None, splits=None, excluded=None) -> Dataset:
         """Assemble the Dataset, failing clearly if nothing usable was found."""
         if not images:

@@ -136,14 +136,7 @@ class CKPlus(DatasetLoader):
 
     def _read(self, items: list[tuple], size: tuple[int, int] | None):
         """Read the (path, label, subject) items in order; contempt is dropped unread unless included."""
-        kept = [item for item in items if self.include_contempt or item[1] != CONTEMPT]
+        kept = [(path, label, subject, None) for path, label, subject in items
+                if self.include_contempt or label != CONTEMPT]
         excluded = {} if self.include_contempt else {"contempt (include_contempt=false)": len(items) - len(kept)}
-        images, labels, ids, subjects = [], [], [], []
-        for path, label, subject in kept:
-            image = self.read_gray(path, size)
-            if image is not None:
-                images.append(image)
-                labels.append(label)
-                ids.append(self.rel(path))
-                subjects.append(subject)
-        return self.finish(images, labels, ids, subjects, excluded=excluded)
+        return self.read_all(kept, size, excluded)

@@ -29,7 +29,7 @@ class JAFFE(DatasetLoader):
         files = image_files(self.root) or image_files(self.root / "jaffe")
         if not files:
             raise self.missing(EXPECTED)
-        images, labels, ids, subjects = [], [], [], []
+        items = []
         for path in files:
             name = FILE_NAME.fullmatch(path.name)
             if name is None:
@@ -37,9 +37,6 @@ class JAFFE(DatasetLoader):
             elif name[2] not in EXPRESSIONS:
                 self.bad(self.rel(path), f"unknown expression code {name[2]!r} "
                                          f"(expected one of {', '.join(EXPRESSIONS)})")
-            elif (image := self.read_gray(path, SIZE)) is not None:
-                images.append(image)
-                labels.append(EXPRESSIONS[name[2]])
-                ids.append(self.rel(path))
-                subjects.append(name[1])
-        return self.finish(images, labels, ids, subjects)
+            else:
+                items.append((path, EXPRESSIONS[name[2]], name[1], None))
+        return self.read_all(items, SIZE)
