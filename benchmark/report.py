@@ -7,7 +7,8 @@ Reads all run records in `results_dir` and (re)writes, under `report_dir`:
   and links to the plots and to every row's record;
 - `leaderboards/classical_vs_deep.md` and `leaderboards/published.md`;
 - `plots/`: normalised confusion matrices, learning curves of deep runs, accuracy vs speed;
-- `README.md`: the index.
+- `README.md`: the index, whose headline table also replaces the block between the
+  `<!-- results:start -->` and `<!-- results:end -->` markers of the project README (`readme`).
 
 The output is a pure function of the records: no timestamps, stable orders, PNGs without
 version metadata, so regenerating from the same records gives the same bytes and a diff of
@@ -45,6 +46,7 @@ DATASET_NOTES = {
     "synthetic": "**synthetic is a smoke test, not a benchmark**: its numbers mean nothing about real faces.",
 }
 GENERATED = "Generated from the run records by `python -m benchmark.report`; do not edit by hand."
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 class _Output:
@@ -84,8 +86,10 @@ def link(text: str, target: Path, from_dir: Path) -> str:
     return f"[{text}]({relative(target, from_dir)})"
 
 
-def write_report(results_dir: str | Path, report_dir: str | Path) -> list[Path]:
+def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | Path | None = None) -> list[Path]:
     """Generate every report file from the records in `results_dir`; returns the files written.
+
+    `readme`: a markdown file (the project README) whose results block gets the headline table.
 
     No records is an error, not an empty report: a mistyped results_dir must not wipe the leaderboards.
     """
@@ -103,6 +107,8 @@ def write_report(results_dir: str | Path, report_dir: str | Path) -> list[Path]:
     out.text("leaderboards/published.md", _published(ranked, board_files, out))
     out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out))
     out.remove_stale()
+    if readme is not None:
+        _update_readme(Path(readme), _headline(ranked, board_files, Path(readme).parent))
     return out.written
 
 
@@ -271,12 +277,27 @@ def _published(ranked, board_files, out: _Output) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: _Output) -> str:
+def _headline(ranked, board_files, here: Path) -> str:
+    """The best row of every leaderboard, with links relative to `here`."""
     rows = [[dataset, protocol, len(entries), entries[0].label, _pct(entries[0].accuracy),
-             link("leaderboard", board_files[(dataset, protocol)], out.root)]
+             link("leaderboard", board_files[(dataset, protocol)], here)]
             for (dataset, protocol), entries in ranked.items()]
-    table = tabulate(rows, headers=["data set", "protocol", "rows", "#1", "accuracy %", "details"],
-                     tablefmt="github", disable_numparse=True)
+    return tabulate(rows, headers=["data set", "protocol", "rows", "#1", "accuracy %", "details"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def _update_readme(path: Path, table: str) -> None:
+    """Replace what stands between the results markers of `path`; a file without them is an error."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ConfigError(f"{path} has no '{README_START}' ... '{README_END}' block for the headline table")
+    block = f"{README_START}\n{GENERATED}\n\n{table}\n"
+    path.write_text(text[:start] + block + text[end:], encoding="utf-8")
+
+
+def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: _Output) -> str:
+    table = _headline(ranked, board_files, out.root)
     parts = ["# Results", f"{GENERATED} Records: {link(results_dir.name + '/', results_dir, out.root)} "
              f"({n_records} read).", table,
              link("Classical vs deep", out.path("leaderboards/classical_vs_deep.md"), out.root) + " · " +
@@ -317,7 +338,7 @@ def _grades() -> str:
 def main(argv: list[str] | None = None) -> None:
     cfg = compose_config(sys.argv[1:] if argv is None else argv, config_name="report")
     try:
-        written = write_report(cfg.results_dir, cfg.report_dir)
+        written = write_report(cfg.results_dir, cfg.report_dir, cfg.readme)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -17,6 +17,7 @@ from scipy.stats import binom
 from benchmark import anchors, leaderboard, report, runner, stats
 from benchmark.config import CONF_DIR
 from benchmark.datasets.synthetic import Synthetic
+from benchmark.errors import ConfigError
 from tests.helpers import choices, make_config
 
 TINY = ["dataset.n_subjects=4", "dataset.per_class=4", "protocol.k=4"]
@@ -76,7 +77,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def generated(runs):
-    report.main([f"results_dir={runs / 'runs'}", f"report_dir={runs}"])
+    report.main([f"results_dir={runs / 'runs'}", f"report_dir={runs}", "readme=null"])
     return runs
 
 
@@ -221,6 +222,25 @@ def test_output_is_byte_identical_and_stale_files_go(generated, runs):
     report.write_report(runs / "runs", generated)
     assert _files(generated) == before, "same records, same bytes (markdown and PNG)"
     assert not stale.exists() and mine.exists()
+
+
+def test_readme_block_gets_the_headline_table_and_nothing_else(tmp_path, runs):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Project\n\nintro\n\n<!-- results:start -->\nold table\n<!-- results:end -->\n\nrest\n")
+    report.write_report(runs / "runs", tmp_path / "results", readme)
+    text = readme.read_text()
+    assert text.startswith("# Project\n\nintro\n\n<!-- results:start -->\n") and text.endswith("<!-- results:end -->\n\nrest\n")
+    assert "old table" not in text and "| data set" in text
+    index = (tmp_path / "results" / "README.md").read_text()
+    for row in re.findall(r"^\| (?:synthetic|fer2013) .*$", text, flags=re.M):  # same rows as results/README.md,
+        assert row.replace("](results/", "](") in index                          # links seen from the README
+    for target in re.findall(r"\]\(([^)]+)\)", text):
+        assert (tmp_path / target).exists(), target
+    report.write_report(runs / "runs", tmp_path / "results", readme)
+    assert readme.read_text() == text, "regenerating changes nothing"
+    readme.write_text("no markers")
+    with pytest.raises(ConfigError, match="results:start"):
+        report.write_report(runs / "runs", tmp_path / "results", readme)
 
 
 def test_no_records_is_an_error_and_writes_nothing(tmp_path, capsys):
