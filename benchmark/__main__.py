@@ -10,7 +10,7 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from benchmark import records
 from benchmark.errors import FerbenchError
@@ -21,7 +21,7 @@ from benchmark.summary import format_run
 def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     names = {g: hydra_cfg.runtime.choices.get(g) for g in records.GROUPS}
-    existing = None if cfg.redo else records.find(cfg.results_dir, records.run_key(OmegaConf.to_container(cfg, resolve=True)))
+    existing = records.lookup(cfg)[2]
     if existing is not None:
         print(format_run(records.load(existing)))
         print(f"record: {existing} (an identical run was already recorded; nothing recomputed, redo=true to run again)")

@@ -31,6 +31,16 @@ class Fold:
     meta: dict = field(default_factory=dict)
 
 
+def inner_splitter(k: int, groups, seed: int):
+    """(splitter, k) for the inner folds of a fold's training part, where model selection happens:
+    grouped by subject when `groups` is given, else stratified by class. k is capped by the number
+    of subjects; below 2 there is no splitter (None) and the caller says what that means."""
+    if groups is None:
+        return StratifiedKFold(k, shuffle=True, random_state=seed), k
+    k = min(k, len(np.unique(groups)))
+    return (StratifiedGroupKFold(k, shuffle=True, random_state=seed) if k >= 2 else None), k
+
+
 class Protocol:
     """Base: `check` what the protocol needs of a data set (before any work), then make `folds`."""
 

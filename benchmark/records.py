@@ -49,6 +49,16 @@ def record_name(names: dict, key: str) -> str:
     return "__".join(str(p) for p in parts if p) + f"__{key[:KEY_CHARS]}.json"
 
 
+def lookup(cfg) -> tuple[dict, str, Path | None]:
+    """A run config's resolved form, its run key, and the record of an identical earlier run (None
+    when there is none, or when `cfg.redo` asks to run again)."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    key = run_key(config)
+    return config, key, None if cfg.get("redo", False) else find(cfg.results_dir, key)
+
+
 def find(results_dir: str | Path, key: str) -> Path | None:
     """The record of an identical earlier run, if one is there and intact."""
     for path in sorted(Path(results_dir).glob(f"*__{key[:KEY_CHARS]}.json")):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from sklearn.base import clone
 
 from benchmark import metrics, records
@@ -31,12 +31,9 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     `names` are the config-group choices (e.g. {"dataset": "jaffe", ...}) used in the record;
     `overrides` the command-line overrides of this run, recorded as its command.
     """
-    config = OmegaConf.to_container(cfg, resolve=True)
-    key = records.run_key(config)
-    if not cfg.get("redo", False):
-        existing = records.find(cfg.results_dir, key)
-        if existing is not None:
-            return records.load(existing), existing, False
+    config, key, existing = records.lookup(cfg)
+    if existing is not None:
+        return records.load(existing), existing, False
 
     # Build every object first, so bad values fail before any data is read.
     loader = instantiate(cfg.dataset)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import (GridSearchCV, PredefinedSplit, StratifiedGroupKFold, StratifiedKFold,
-                                     train_test_split)
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from benchmark.errors import ConfigError
+from benchmark.protocols import inner_splitter
 
 
 class TunedClassifier(ClassifierMixin, BaseEstimator):
@@ -67,14 +67,11 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     def _inner_cv(self, y, groups) -> tuple[list, str]:
         if self.inner_k < 2:
             raise ConfigError(f"inner_k must be at least 2, got {self.inner_k}")
-        if groups is None:
-            cv = StratifiedKFold(self.inner_k, shuffle=True, random_state=self.random_state)
-            return list(cv.split(y, y)), f"inner stratified {self.inner_k}-fold"
-        k = min(self.inner_k, len(np.unique(groups)))
+        cv, k = inner_splitter(self.inner_k, groups, self.random_state)
         if k < 2:
             raise ConfigError("inner cross-validation by subject needs at least 2 subjects in the training part")
-        cv = StratifiedGroupKFold(k, shuffle=True, random_state=self.random_state)
-        return list(cv.split(y, y, groups)), f"inner {k}-fold grouped by subject"
+        how = f"inner stratified {k}-fold" if groups is None else f"inner {k}-fold grouped by subject"
+        return list(cv.split(y, y, groups)), how
 
     def _tuning_subset(self, y) -> np.ndarray:
         """All training indices, or a stratified subsample of `tune_samples` of them."""

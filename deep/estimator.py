@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from benchmark.errors import ConfigError
+from benchmark.protocols import inner_splitter
 from deep.augment import BatchAugment
 from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, head_prefix
@@ -147,11 +147,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         k = max(2, round(1 / self.val_fraction))
         if groups is None:
             k = min(k, np.bincount(y).max())
-            cv, how = StratifiedKFold(k, shuffle=True, random_state=self.seed), f"inner stratified split (1/{k})"
         else:
             groups = np.asarray(groups)
-            k = min(k, len(np.unique(groups)))
-            cv, how = StratifiedGroupKFold(k, shuffle=True, random_state=self.seed), "inner split by subject"
+        cv, k = inner_splitter(k, groups, self.seed)
+        how = f"inner stratified split (1/{k})" if groups is None else "inner split by subject"
         if k < 2:
             raise ConfigError("an inner validation split needs at least 2 subjects (or 2 images of a class) in the "
                               "training part; set method.val_fraction=0 to train without one")
