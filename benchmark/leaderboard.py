@@ -5,9 +5,9 @@ records exist for one row (a re-run, another seed or k), the most recent (`env.t
 the count is kept, so nothing is silently averaged or cherry-picked.
 
 Optional record fields, read when present: `fit_details.n_features` (classical methods),
-`fit_details.n_params` (deep methods), and for learning curves `fit_details.history` (a list of
-per-epoch dicts, or a dict of per-epoch lists) or `fit_details.history_path` (a JSON file of the
-same, relative to the record's folder); a record's model is `record["model"]` or the config's
+`fit_details.parameters` (deep methods), and for learning curves `fit_details.history` (a list of
+per-epoch dicts, or a dict of per-epoch lists; in early deep records, the path of the history.csv
+whose history.json sits beside it); a record's model is `record["model"]` or the config's
 `model` (its name, or the last part of its `_target_`).
 """
 
@@ -105,7 +105,7 @@ def _rank_key(entry: Entry):
 
 def size(record: dict) -> str:
     """Feature dimension (classical) or parameter count (deep) from the folds' fit details, or ''."""
-    for key, unit in (("n_params", "params"), ("n_features", "features")):
+    for key, unit in (("parameters", "params"), ("n_features", "features")):
         values = sorted({f["fit_details"][key] for f in record["folds"] if key in f.get("fit_details", {})})
         if values:
             span = f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,}–{values[-1]:,}"
@@ -119,8 +119,8 @@ def history(record: dict, record_path: Path) -> list[dict[str, list[float]]]:
     for fold in record["folds"]:
         details = fold.get("fit_details", {})
         raw = details.get("history")
-        if raw is None and details.get("history_path"):
-            path = record_path.parent / details["history_path"]
+        if isinstance(raw, str):  # records before the history was embedded: the CSV in the run_dir
+            path = Path(raw).with_suffix(".json")  # written beside it; relative to the command's folder
             raw = json.loads(path.read_text()) if path.is_file() else None
         if isinstance(raw, list) and raw:
             raw = {k: [epoch.get(k) for epoch in raw] for k in raw[0]}

@@ -23,9 +23,10 @@ from sklearn.utils.validation import check_is_fitted
 from benchmark.errors import ConfigError
 from benchmark.protocols import inner_splitter
 from deep.augment import BatchAugment
+from features._base import resize_stack
 from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, head_prefix
-from deep.models.weights import load_except_head
+from deep.models.weights import load_except_head, match_head_classes
 from deep.train import Runtime, TrainConfig, predict_proba, train
 
 CHECKPOINT_FORMAT = 1
@@ -50,8 +51,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         part) when no X_val is given; 0 trains on everything and keeps the last epoch.
     patience: stop after this many epochs without a better validation accuracy (None: never).
     tta: average the predictions for each image and its mirror image.
+    image_size: resize every image to this square side first (None: as given), e.g. 48 to fine-tune
+        a FER2013 model on JAFFE's 96x96 face crops at the scale it learned.
     init_checkpoint: a checkpoint written by `save` (same model family) to start from, e.g. a FER2013
-        model fine-tuned on CK+: every weight is loaded except a classifier head of another shape.
+        model fine-tuned on CK+: every weight is loaded, the head's rows matched by class label
+        (`deep.models.weights.match_head_classes`); classes the checkpoint never saw start fresh.
     device: auto (CUDA when present) | cpu | cuda. bf16, channels_last, compile: speed switches.
     n_jobs: torch CPU threads while fitting and predicting (None: one per core). Use 1 on a machine
         shared with other jobs (see `deep.train.Runtime`).
@@ -64,7 +68,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
                  imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
                  scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
-                 patience: int | None = None, tta: bool = True, init_checkpoint: str | None = None, seed: int = 0,
+                 patience: int | None = None, tta: bool = True, image_size: int | None = None,
+                 init_checkpoint: str | None = None, seed: int = 0,
                  device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
                  n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None):
         self.model = model
@@ -89,6 +94,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.val_fraction = val_fraction
         self.patience = patience
         self.tta = tta
+        self.image_size = image_size
         self.init_checkpoint = init_checkpoint
         self.seed = seed
         self.device = device
@@ -103,12 +109,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, groups=None, X_val=None, y_val=None):
         cfg = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
         rt = self._runtime()
-        X, y = _images(X), np.asarray(y)
+        X, y = self._images(X), np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if X_val is not None:
-            X_tr, y_tr, X_va, y_va = X, y_idx, _images(X_val), self._encode(y_val)
+            X_tr, y_tr, X_va, y_va = X, y_idx, self._images(X_val), self._encode(y_val)
             selection = f"validation set ({len(X_va)} images)"
         else:
             train_idx, val_idx, selection = self._inner_split(y_idx, groups)
@@ -121,17 +127,16 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         devices = [rt.device.index or 0] if rt.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), rt.cpu_threads():  # seeded; the caller's RNG untouched
             torch.manual_seed(self.seed)
-            model, transfer = self._build_model(len(self.classes_))
+            model, transfer = self._build_model(self.classes_)
             self.model_ = rt.place(model)
             val = None if X_va is None else (torch.from_numpy(X_va), torch.from_numpy(y_va).long())
             summary = train(self.model_, torch.from_numpy(X_tr), torch.from_numpy(y_tr).long(), val,
                             len(self.classes_), cfg, rt, (self.mean_, self.std_), self._augment(), run)
             macs = macs_per_image(self.model_, self.image_shape_)
-        self.history_ = summary.pop("history")
+        self.history_ = summary["history"]  # per-epoch rows: in the run record, for its learning curves
         self.fit_info_ = {"selection": selection, "n_train": len(X_tr), "n_val": 0 if X_va is None else len(X_va),
                           **summary, "parameters": count_parameters(self.model_), "macs_per_image": macs,
-                          "device": str(rt.device), **transfer,
-                          "history": None if run is None else str(run / "history.csv")}
+                          "device": str(rt.device), **transfer, "run_dir": None if run is None else str(run)}
         if run is not None:
             self.save(run / "model.pt")
         return self
@@ -159,6 +164,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             how += f" ({len(np.unique(groups[val_idx]))} of {len(np.unique(groups))} subjects)"
         return train_idx, val_idx, how
 
+    def _images(self, X) -> np.ndarray:
+        X = _images(X)
+        return X if self.image_size is None else resize_stack(X, self.image_size)
+
     def _encode(self, labels) -> np.ndarray:
         labels = np.asarray(labels)
         idx = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
@@ -176,17 +185,21 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"model must be a registry name or a mapping with a 'name', got {self.model}")
         return spec.pop("name"), spec
 
-    def _build_model(self, n_classes: int) -> tuple[torch.nn.Module, dict]:
+    def _build_model(self, classes: np.ndarray) -> tuple[torch.nn.Module, dict]:
+        """The registry model for `classes`, with the weights of `init_checkpoint` when one is given:
+        the backbone as saved, the head's rows matched by class label (new classes start fresh)."""
         name, kwargs = self._model_spec()
-        model = create_model(name, n_classes, in_chans=1, **kwargs)
+        model = create_model(name, len(classes), in_chans=1, **kwargs)
         if not self.init_checkpoint:
             return model, {}
         ckpt = _read_checkpoint(self.init_checkpoint)
         source = CNNClassifier(**ckpt["params"])._model_spec()[0]
         if source != name:
             raise ConfigError(f"init_checkpoint {self.init_checkpoint} holds a '{source}' model, not '{name}'")
-        reset = load_except_head(model, ckpt["state_dict"], head_prefix(name))
-        return model, {"init_checkpoint": str(self.init_checkpoint), "reinitialised": reset}
+        state, new = match_head_classes(model, ckpt["state_dict"], head_prefix(name), ckpt["classes"],
+                                        classes.tolist())
+        load_except_head(model, state, head_prefix(name))
+        return model, {"init_checkpoint": str(self.init_checkpoint), "new_classes": new}
 
     def _runtime(self) -> Runtime:
         return Runtime.resolve(self.device, self.bf16, self.channels_last, self.n_jobs)
@@ -200,7 +213,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         rt = self._runtime()
         rt.place(self.model_)
         with rt.cpu_threads():
-            return predict_proba(self.model_, torch.from_numpy(_images(X)), rt, (self.mean_, self.std_),
+            return predict_proba(self.model_, torch.from_numpy(self._images(X)), rt, (self.mean_, self.std_),
                                  tta=self.tta).numpy()
 
     def predict(self, X) -> np.ndarray:

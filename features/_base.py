@@ -38,6 +38,28 @@ def to_unit_float(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float32, copy=False)
 
 
+def resize_stack(X: np.ndarray, size: int) -> np.ndarray:
+    """Every image of the stack resized to `size` x `size`, same dtype.
+
+    Shrinking uses area averaging (cv2.INTER_AREA), which does not alias; enlarging uses bilinear
+    interpolation. One cv2.resize call per image: OpenCV's area resize takes at most 4 channels
+    for non-integer scales, so the stack cannot go through as one multi-channel image, and a
+    per-image call costs microseconds at these sizes.
+    """
+    import cv2
+
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    if X.shape[1:] == (size, size):
+        return X
+    interpolation = cv2.INTER_AREA if size <= min(X.shape[1:]) else cv2.INTER_LINEAR
+    out = np.empty((len(X), size, size), dtype=X.dtype)
+    for i, image in enumerate(X):
+        out[i] = cv2.resize(image, (size, size), interpolation=interpolation)
+    return out
+
+
 def cell_index(size: int, n_cells: int) -> np.ndarray:
     """For each of `size` pixels along one axis, the grid cell it falls in (cells as equal as
     integers allow; all feature extractors use this one split, so their grids agree)."""

@@ -155,7 +155,8 @@ def test_fit_predicts_known_labels_and_reports(fitted, data):
     info = fitted.fit_info_
     assert info["epochs_run"] == 1 and info["best_epoch"] == 1 and 0 <= info["best_val_acc"] <= 1
     assert info["parameters"] == count_parameters(fitted.model_) and info["macs_per_image"] > 0
-    assert info["images_per_s"] > 0 and info["train_seconds"] > 0 and info["history"] is None
+    assert info["images_per_s"] > 0 and info["train_seconds"] > 0 and info["run_dir"] is None
+    assert [row["epoch"] for row in info["history"]] == list(range(1, info["epochs_run"] + 1))
     assert info["n_train"] + info["n_val"] == len(data.images)
 
 
@@ -220,7 +221,7 @@ def test_bad_options_are_config_errors(data):
 def test_history_and_checkpoint_are_written_to_run_dir(data, tmp_path):
     est = CNNClassifier(**{**FAST, "epochs": 2}, run_dir=str(tmp_path)).fit(data.images, data.labels)
     run = tmp_path / "fit-000"
-    assert est.fit_info_["history"] == str(run / "history.csv")
+    assert est.fit_info_["run_dir"] == str(run)
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"} <= set(rows[0])
@@ -232,16 +233,22 @@ def test_history_and_checkpoint_are_written_to_run_dir(data, tmp_path):
     assert (tmp_path / "fit-001" / "model.pt").exists()  # each fit (fold) gets its own folder
 
 
-def test_fine_tuning_loads_the_backbone_and_reinitialises_a_new_head(fitted, data, tmp_path):
+def test_fine_tuning_loads_the_backbone_and_matches_head_rows_by_class(fitted, data, tmp_path):
     path = fitted.save(tmp_path / "fer.pt")
-    keep = np.isin(data.labels, [3, 5, 6])
+    source = fitted.classes_.tolist()
+    assert {3, 5} <= set(source) and 7 not in source
     tuned = CNNClassifier(**FAST, init_checkpoint=str(path))
-    model, transfer = tuned._build_model(3)
-    assert transfer["reinitialised"] == ["head.weight", "head.bias"]
+    model, transfer = tuned._build_model(np.array([3, 5, 7]))  # contempt (7) is new to the checkpoint
+    assert transfer["new_classes"] == [7]
     torch.testing.assert_close(model.stem[0].weight, fitted.model_.stem[0].weight.cpu())
-    assert model.head.weight.shape[0] == 3
-    tuned.fit(data.images[keep], data.labels[keep])
-    assert tuned.fit_info_["init_checkpoint"] == str(path)
+    head = fitted.model_.head.weight.detach().cpu()
+    for row, code in enumerate([3, 5]):  # carried over by label, not by position
+        torch.testing.assert_close(model.head.weight[row], head[source.index(code)])
+    assert not any(torch.equal(model.head.weight[2], r) for r in head)  # a fresh row for the new class
+    keep = np.isin(data.labels, [3, 5, 6])
+    labels = np.where(data.labels == 6, 7, data.labels)
+    tuned.fit(data.images[keep], labels[keep])
+    assert tuned.fit_info_["init_checkpoint"] == str(path) and tuned.fit_info_["new_classes"] == [7]
     with pytest.raises(ConfigError, match="holds a 'fernet' model, not 'vgg'"):
         CNNClassifier(**FAST, model="vgg", init_checkpoint=str(path)).fit(data.images, data.labels)
 

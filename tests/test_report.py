@@ -52,9 +52,7 @@ def _fake_deep(record: dict, path: Path) -> Path:
     preds["y_pred"] = preds["y_true"][:-3] + preds["y_pred"][-3:]  # right on all but (at most) 3
     deep["metrics"]["accuracy"]["mean"] = float(np.mean(np.equal(preds["y_true"], preds["y_pred"])))
     history = [{"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.2 / e, "val_acc": 0.2 + 0.1 * e} for e in (1, 2, 3)]
-    (path.parent / "histories").mkdir()
-    (path.parent / "histories" / "cnn.json").write_text(json.dumps(history))
-    deep["folds"][0]["fit_details"] = {"n_params": 123456, "history_path": "histories/cnn.json"}
+    deep["folds"][0]["fit_details"] = {"parameters": 123456, "history": history}
     target = path.with_name(path.name.replace("pixels_svm", "cnn"))
     target.write_text(json.dumps(deep))
     return target
@@ -278,3 +276,15 @@ def test_sweep_cell_gives_the_same_run_as_plain_overrides():
     via_sweep = make_config(["+sweep/track=jaffe_loso_haar", "+sweep/arm=lbp_svm"])
     direct = make_config(["dataset=jaffe", "protocol=loso", "detector=haar", "method=lbp_svm"])
     assert OmegaConf.to_container(via_sweep) == OmegaConf.to_container(direct), "same run key: resumable"
+
+
+def test_deep_sweeps_train_every_model_and_fine_tune_only_where_a_fer2013_model_exists():
+    deep = _sweep_jobs("deep")
+    assert {j["model"] for j in deep} == {"fernet", "vgg", "resnet18", "seed_cnn"}
+    assert {j["method"] for j in deep} == {"cnn"} and {j["dataset"] for j in deep} == set(VALID)
+    transfer = _sweep_jobs("transfer")
+    assert {(j["method"], j["model"]) for j in transfer} == {("cnn_transfer", "fernet")}
+    assert {j["dataset"] for j in transfer} == {"jaffe", "ckplus"}
+    def runs(jobs):
+        return {tuple(j.get(g) for g in ("dataset", "protocol", "detector", "method", "model")) for j in jobs}
+    assert runs(_sweep_jobs("all")) == runs(_sweep_jobs("classical")) | runs(deep)

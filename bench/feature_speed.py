@@ -1,7 +1,7 @@
 """Throughput of the feature transformers against naive per-image scikit-image code, and of
 detector=haar against detector=mtcnn on JAFFE.
 
-    FERBENCH_DATA=/path/to/data python bench/features.py [--quick] [--no-detection]
+    FERBENCH_DATA=/path/to/data python bench/feature_speed.py [--quick] [--no-detection]
 
 For each feature and image size, the baseline (a per-image loop over the scikit-image function,
 the way one would write it by hand) and ours run in this process on the same random uint8
