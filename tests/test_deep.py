@@ -278,3 +278,9 @@ def test_cnn_method_runs_from_the_command_line(tmp_path):
     record = json.loads(path.read_text())
     assert record["method"] == "cnn" and record["config"]["method"]["model"]["name"] == "seed_cnn"
     assert record["folds"][0]["fit_details"]["selection"].startswith("inner split by subject")
+
+
+def test_image_size_resizes_for_fit_and_predict(data):
+    est = CNNClassifier(**FAST, image_size=24).fit(data.images, data.labels)
+    assert est.image_shape_ == (24, 24) and data.images.shape[1:] != (24, 24)
+    assert est.predict(data.images).shape == (len(data.images),)
