@@ -53,14 +53,16 @@ def confusion(matrix, labels: list[str], title: str, path: Path) -> Path:
 
 
 def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path) -> Path:
-    """Per-epoch metrics of every fold: losses on the left, everything else on the right."""
+    """Per-epoch metrics of every fold: losses on the left, accuracies (and F1) on the right; the
+    rest of a history (learning rate, timings) has other scales and is left out."""
     fig, (loss_ax, score_ax) = _figure(10.0, 4.0, ncols=2)
-    names = sorted({name for fold in folds for name in fold})
-    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    axis = {name: loss_ax if "loss" in name else score_ax for fold in folds for name in fold
+            if "loss" in name or "acc" in name or "f1" in name}
+    colors = {name: f"C{i % 10}" for i, name in enumerate(sorted(axis))}
     alpha = 1.0 if len(folds) == 1 else max(0.15, 1.0 / len(folds) ** 0.5)
     for n, fold in enumerate(folds):
-        for name in sorted(fold):
-            ax = loss_ax if "loss" in name else score_ax
+        for name in sorted(set(fold) & set(axis)):
+            ax = axis[name]
             epochs = np.arange(1, len(fold[name]) + 1)
             ax.plot(epochs, fold[name], color=colors[name], alpha=alpha, label=name if n == 0 else None)
     for ax, what in ((loss_ax, "loss"), (score_ax, "score")):

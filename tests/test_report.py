@@ -288,3 +288,15 @@ def test_deep_sweeps_train_every_model_and_fine_tune_only_where_a_fer2013_model_
     def runs(jobs):
         return {tuple(j.get(g) for g in ("dataset", "protocol", "detector", "method", "model")) for j in jobs}
     assert runs(_sweep_jobs("all")) == runs(_sweep_jobs("classical")) | runs(deep)
+
+
+def test_learning_curves_plot_losses_and_accuracies_only(monkeypatch, tmp_path):
+    from benchmark import plots
+    saved = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault("fig", fig))
+    history = {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "acc": [0.5, 0.6], "val_acc": [0.4, 0.5],
+               "lr": [0.1, 0.05], "seconds": [40.0, 41.0], "images_per_s": [600.0, 610.0]}
+    plots.learning_curves([history], "t", tmp_path / "c.png")
+    loss_ax, score_ax = saved["fig"].axes
+    assert sorted(line.get_label() for line in loss_ax.lines) == ["loss", "val_loss"]
+    assert sorted(line.get_label() for line in score_ax.lines) == ["acc", "val_acc"]
