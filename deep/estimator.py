@@ -23,11 +23,11 @@ from sklearn.utils.validation import check_is_fitted
 from benchmark.errors import ConfigError
 from benchmark.protocols import inner_splitter
 from deep.augment import BatchAugment
-from features._base import resize_stack
 from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, head_prefix
 from deep.models.weights import load_except_head, match_head_classes
 from deep.train import Runtime, TrainConfig, predict_proba, train
+from features import resize_stack
 
 CHECKPOINT_FORMAT = 1
 
