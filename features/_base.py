@@ -1,5 +1,5 @@
-"""What every image-stack transformer shares: input checks, intensity scaling, the cell grid
-features are pooled over, chunking, and the scikit-learn plumbing.
+"""What every image-stack transformer shares: input checks, intensity scaling, resizing, the cell
+grid features are pooled over, chunking, and the scikit-learn plumbing.
 
 The transformers are stateless (nothing is learned from the training images), so `transform`
 works without `fit`; `fit` only records what scikit-learn expects a fitted transformer to know
@@ -8,6 +8,7 @@ works without `fit`; `fit` only records what scikit-learn expects a fitted trans
 
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
@@ -46,8 +47,6 @@ def resize_stack(X: np.ndarray, size: int) -> np.ndarray:
     for non-integer scales, so the stack cannot go through as one multi-channel image, and a
     per-image call costs microseconds at these sizes.
     """
-    import cv2
-
     size = int(size)
     if size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
