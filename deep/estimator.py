@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from benchmark.errors import ConfigError
 from benchmark.protocols import inner_splitter
-from deep.augment import BatchAugment
+from deep.augment import BatchAugment, check_tta
 from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, head_prefix
 from deep.models.weights import load_except_head, match_head_classes
@@ -50,7 +50,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     val_fraction: size of the inner validation split (about 1/round(1/val_fraction) of the training
         part) when no X_val is given; 0 trains on everything and keeps the last epoch.
     patience: stop after this many epochs without a better validation accuracy (None: never).
-    tta: average the predictions for each image and its mirror image.
+    tta: test-time views predictions are averaged over: none | flip (each image and its mirror
+        image) | affine (flips x small shifts, zooms and rotations: `deep.augment.TTA_WARPS`).
+        True and False, from older configs and checkpoints, mean flip and none.
     image_size: resize every image to this square side first (None: as given), e.g. 48 to fine-tune
         a FER2013 model on JAFFE's 96x96 face crops at the scale it learned.
     init_checkpoint: a checkpoint written by `save` (same model family) to start from, e.g. a FER2013
@@ -68,7 +70,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
                  imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
                  scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
-                 patience: int | None = None, tta: bool = True, image_size: int | None = None,
+                 patience: int | None = None, tta: str | bool = "flip", image_size: int | None = None,
                  init_checkpoint: str | None = None, seed: int = 0,
                  device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
                  n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None):
@@ -109,6 +111,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, groups=None, X_val=None, y_val=None):
         cfg = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
         rt = self._runtime()
+        check_tta(self.tta_mode)  # before training, not after it
         X, y = self._input_images(X), np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
@@ -202,6 +205,11 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         load_except_head(model, state, head_prefix(name))
         return model, {"init_checkpoint": str(self.init_checkpoint), "new_classes": new}
 
+    @property
+    def tta_mode(self) -> str:
+        """`tta` as a `deep.augment.TTA_MODES` name (booleans are the older spelling of flip / none)."""
+        return {True: "flip", False: "none"}.get(self.tta, self.tta) if isinstance(self.tta, bool) else self.tta
+
     def _runtime(self) -> Runtime:
         return Runtime.resolve(self.device, self.bf16, self.channels_last, self.n_jobs)
 
@@ -215,7 +223,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         rt.place(self.model_)
         with rt.cpu_threads():
             return predict_proba(self.model_, torch.from_numpy(self._input_images(X)), rt, (self.mean_, self.std_),
-                                 tta=self.tta).numpy()
+                                 tta=self.tta_mode).numpy()
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(1)]

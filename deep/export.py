@@ -1,7 +1,7 @@
 """ONNX export of a fitted `CNNClassifier`, and onnxruntime inference on raw images.
 
 The exported graph takes what the benchmark feeds the estimator, a uint8 stack (N, H, W), and
-returns class probabilities: the pixel normalisation and, when the estimator uses it, flip TTA are
+returns class probabilities: the pixel normalisation and the estimator's test-time views are
 inside the graph, and the class codes are stored in the model's metadata, so a deployment needs
 neither torch nor ferbench. torch's TorchScript-based exporter is used (`dynamo=False`): the
 torch.export-based one needs the onnxscript package, which ferbench does not depend on.
@@ -19,22 +19,20 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from deep.augment import TestTimeAugment
+
 OPSET = 18
 
 
 class _Deployed(nn.Module):
     """uint8 images (N, H, W) -> probabilities (N, K), exactly as `CNNClassifier.predict_proba` computes them."""
 
-    def __init__(self, model: nn.Module, mean: float, std: float, tta: bool):
+    def __init__(self, model: nn.Module, mean: float, std: float, tta: str, size: tuple[int, int]):
         super().__init__()
-        self.model, self.mean, self.std, self.tta = model, mean, std, tta
+        self.views, self.mean, self.std = TestTimeAugment(model, tta, size), mean, std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = ((images.float() - self.mean) / self.std).unsqueeze(1)
-        p = self.model(x).softmax(1)
-        if self.tta:
-            p = (p + self.model(x.flip(3)).softmax(1)) / 2
-        return p
+        return self.views(((images.float() - self.mean) / self.std).unsqueeze(1))
 
 
 def export_onnx(estimator, path) -> Path:
@@ -43,7 +41,7 @@ def export_onnx(estimator, path) -> Path:
 
     check_is_fitted(estimator, "model_")
     model = copy.deepcopy(estimator.model_).cpu().float().to(memory_format=torch.contiguous_format).eval()
-    deployed = _Deployed(model, estimator.mean_, estimator.std_, estimator.tta)
+    deployed = _Deployed(model, estimator.mean_, estimator.std_, estimator.tta_mode, tuple(estimator.image_shape_))
     example = torch.zeros(2, *estimator.image_shape_, dtype=torch.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from deep import imbalance
-from deep.augment import BatchAugment
+from deep.augment import BatchAugment, TestTimeAugment
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "onecycle", "plateau", "none")
@@ -200,18 +200,15 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn
 
 @torch.inference_mode()
 def predict_proba(model: nn.Module, X: torch.Tensor, rt: Runtime, norm: tuple[float, float],
-                  tta: bool = False) -> torch.Tensor:
-    """Class probabilities (float32, on the CPU) for uint8 images `X`; with `tta`, averaged with
-    those of the mirrored images."""
+                  tta: str = "none") -> torch.Tensor:
+    """Class probabilities (float32, on the CPU) for uint8 images `X`, averaged over the test-time
+    views `tta` names (`deep.augment.TestTimeAugment`)."""
     model.eval()
+    views = TestTimeAugment(model, tta, tuple(X.shape[1:])).to(rt.device)
     out = []
     for start in range(0, len(X), EVAL_BATCH):
-        x = rt.inputs(X[start:start + EVAL_BATCH], *norm)
         with rt.autocast():
-            p = model(x).float().softmax(1)
-            if tta:
-                p = (p + model(x.flip(3)).float().softmax(1)) / 2
-        out.append(p.cpu())
+            out.append(views(rt.inputs(X[start:start + EVAL_BATCH], *norm)).cpu())
     return torch.cat(out)
 
 

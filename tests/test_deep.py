@@ -27,7 +27,7 @@ from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, list_models
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ["fernet", "resnet18", "seed_cnn", "vgg"]
+OURS = ["fernet", "fernet_deep", "resnet18", "seed_cnn", "vgg"]
 FAST = dict(epochs=1, batch_size=16, n_jobs=1, verbose=0)
 
 
