@@ -65,12 +65,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         new folder run_dir/fit-NNN.
     """
 
-    def __init__(self, model="fernet", epochs: int = 68, batch_size: int = 128, lr: float = 0.1,
+    def __init__(self, model="fernet", epochs: int = 70, batch_size: int = 128, lr: float = 0.1,
                  optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
                  warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
                  imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
                  scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
-                 patience: int | None = None, tta: str | bool = "flip", image_size: int | None = None,
+                 patience: int | None = None, tta: str | bool = "affine", image_size: int | None = None,
                  init_checkpoint: str | None = None, seed: int = 0,
                  device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
                  n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None):

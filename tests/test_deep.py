@@ -20,7 +20,7 @@ from benchmark.config import compose_config
 from benchmark.datasets.synthetic import Synthetic
 from benchmark.errors import ConfigError
 from deep import imbalance
-from deep.augment import BatchAugment
+from deep.augment import BatchAugment, TestTimeAugment
 from deep.estimator import CNNClassifier
 from deep.export import OnnxClassifier, export_onnx
 from deep.flops import count_parameters, macs_per_image
@@ -123,6 +123,33 @@ def test_augmentation_flip_is_exact_and_seeded():
     assert ((a == 0).flatten(1).sum(1) >= 1).all()  # every image has an erased patch
 
 
+def test_test_time_views_are_the_image_its_mirror_and_exact_warps():
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(48 * 48, 7))
+    seen = []
+
+    class Recorder(nn.Module):
+        def forward(self, v):
+            seen.append(v)
+            return linear(v)
+
+    x = torch.randn(3, 1, 48, 48)
+    p = lambda v: linear(v).softmax(1)  # noqa: E731
+    with torch.no_grad():
+        torch.testing.assert_close(TestTimeAugment(linear, "none", (48, 48))(x), p(x))
+        torch.testing.assert_close(TestTimeAugment(linear, "flip", (48, 48))(x), (p(x) + p(x.flip(3))) / 2)
+        out = TestTimeAugment(Recorder(), "affine", (48, 48))(x)
+    assert len(seen) == 18 and torch.equal(seen[0], x) and torch.equal(seen[9], x.flip(3))
+    shifted = torch.zeros_like(x)
+    shifted[..., :-2] = x[..., 2:]  # the first warp samples 2 px (1/24 of 48) to the right: the face moves left
+    torch.testing.assert_close(seen[1], shifted, atol=1e-4, rtol=0)
+    torch.testing.assert_close(seen[10], seen[1].flip(3))
+    torch.testing.assert_close(out, torch.stack([p(v) for v in seen]).mean(0))
+    with pytest.raises(ConfigError, match="tta must be one of none, flip, affine"):
+        TestTimeAugment(linear, "ten_crop", (48, 48))
+    assert CNNClassifier(tta=True).tta_mode == "flip" and CNNClassifier(tta=False).tta_mode == "none"
+
+
 def test_resampling_modes_give_the_class_counts_they_promise():
     y = np.repeat([0, 1, 2], [10, 4, 2])
     rng = np.random.default_rng(0)
@@ -213,7 +240,8 @@ def test_optimizers_schedules_and_imbalance_options_train(data, options):
 
 
 def test_bad_options_are_config_errors(data):
-    for bad in (dict(optimizer="rmsprop"), dict(schedule="step"), dict(imbalance="smote"), dict(val_fraction=1.0)):
+    for bad in (dict(optimizer="rmsprop"), dict(schedule="step"), dict(imbalance="smote"), dict(val_fraction=1.0),
+                dict(tta="ten_crop")):
         with pytest.raises(ConfigError):
             CNNClassifier(**FAST, **bad).fit(data.images, data.labels)
 
@@ -253,7 +281,9 @@ def test_fine_tuning_loads_the_backbone_and_matches_head_rows_by_class(fitted, d
         CNNClassifier(**FAST, model="vgg", init_checkpoint=str(path)).fit(data.images, data.labels)
 
 
-def test_onnx_export_matches_pytorch(fitted, data, tmp_path):
+@pytest.mark.parametrize("tta", ["flip", "affine"])
+def test_onnx_export_matches_pytorch(fitted, data, tmp_path, monkeypatch, tta):
+    monkeypatch.setattr(fitted, "tta", tta)
     onnx_model = OnnxClassifier(export_onnx(fitted, tmp_path / "model.onnx"), threads=1)
     images = data.images[:5]  # another batch size than the export's example
     np.testing.assert_allclose(onnx_model.predict_proba(images), fitted.predict_proba(images), atol=1e-5)
