@@ -120,7 +120,7 @@ class TestTimeAugment(nn.Module):
         self.n_warps = len(grids)  # a Python int, so that ONNX tracing unrolls the loop without a warning
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        views = [x] + [F.grid_sample(x, self.grids[i].expand(len(x), -1, -1, -1), mode="bilinear",
+        views = [x] + [F.grid_sample(x, self.grids[i].expand(x.shape[0], -1, -1, -1), mode="bilinear",
                                      padding_mode="zeros", align_corners=False).contiguous(memory_format=_memory_format(x))
                        for i in range(self.n_warps)]
         if self.flip:
