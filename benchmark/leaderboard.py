@@ -7,7 +7,7 @@ the count is kept, so nothing is silently averaged or cherry-picked.
 Optional record fields, read when present: `fit_details.n_features` (classical methods),
 `fit_details.parameters` (deep methods), and for learning curves `fit_details.history` (a list of
 per-epoch dicts, or a dict of per-epoch lists; in early deep records, the path of the history.csv
-whose history.json sits beside it); a record's model is `record["model"]` or the config's
+whose history.json sits beside it), or each of `fit_details.members` (ensembles); a record's model is `record["model"]` or the config's
 `model` (its name, or the last part of its `_target_`).
 """
 
@@ -114,20 +114,26 @@ def size(record: dict) -> str:
 
 
 def history(record: dict, record_path: Path) -> list[dict[str, list[float]]]:
-    """Per-fold training histories {metric: [value per epoch]}; empty when the record has none."""
+    """Training histories {metric: [value per epoch]}, one per fold (per member of an ensemble's
+    fold); empty when the record has none."""
     curves = []
     for fold in record["folds"]:
         details = fold.get("fit_details", {})
-        raw = details.get("history")
-        if isinstance(raw, str):  # records before the history was embedded: the CSV in the run_dir
-            path = Path(raw).with_suffix(".json")  # written beside it; relative to the command's folder
-            raw = json.loads(path.read_text()) if path.is_file() else None
-        if isinstance(raw, list) and raw:
-            raw = {k: [epoch.get(k) for epoch in raw] for k in raw[0]}
-        if isinstance(raw, dict):
-            curves.append({k: v for k, v in raw.items() if k != "epoch" and isinstance(v, list)
-                           and all(isinstance(x, (int, float)) for x in v)})
+        for member in details.get("members") or [details]:
+            curves.append(_curve(member.get("history")))
     return [c for c in curves if c]
+
+
+def _curve(raw) -> dict[str, list[float]]:
+    if isinstance(raw, str):  # records before the history was embedded: the CSV in the run_dir
+        path = Path(raw).with_suffix(".json")  # written beside it; relative to the command's folder
+        raw = json.loads(path.read_text()) if path.is_file() else None
+    if isinstance(raw, list) and raw:
+        raw = {k: [epoch.get(k) for epoch in raw] for k in raw[0]}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if k != "epoch" and isinstance(v, list)
+            and all(isinstance(x, (int, float)) for x in v)}
 
 
 def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:

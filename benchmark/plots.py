@@ -53,8 +53,9 @@ def confusion(matrix, labels: list[str], title: str, path: Path) -> Path:
 
 
 def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path) -> Path:
-    """Per-epoch metrics of every fold: losses on the left, accuracies (and F1) on the right; the
-    rest of a history (learning rate, timings) has other scales and is left out."""
+    """Per-epoch metrics of every training run (a fold, or a member of an ensemble): losses on the
+    left, accuracies (and F1) on the right; the rest of a history (learning rate, timings) has other
+    scales and is left out."""
     fig, (loss_ax, score_ax) = _figure(10.0, 4.0, ncols=2)
     axis = {name: loss_ax if "loss" in name else score_ax for fold in folds for name in fold
             if "loss" in name or "acc" in name or "f1" in name}
@@ -71,7 +72,7 @@ def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path)
         ax.set_ylabel(what)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    fig.suptitle(f"{title} ({len(folds)} fold{'s' if len(folds) != 1 else ''})", fontsize=9)
+    fig.suptitle(f"{title} ({len(folds)} training run{'s' if len(folds) != 1 else ''})", fontsize=9)
     return _save(fig, path)
 
 

@@ -20,7 +20,9 @@ from benchmark.config import compose_config
 from benchmark.datasets.synthetic import Synthetic
 from benchmark.errors import ConfigError
 from deep import imbalance
+from benchmark.leaderboard import history, is_deep, model_name
 from deep.augment import BatchAugment, TestTimeAugment
+from deep.ensemble import SeedEnsemble
 from deep.estimator import CNNClassifier
 from deep.export import OnnxClassifier, export_onnx
 from deep.flops import count_parameters, macs_per_image
@@ -314,3 +316,45 @@ def test_image_size_resizes_for_fit_and_predict(data):
     est = CNNClassifier(**FAST, image_size=24).fit(data.images, data.labels)
     assert est.image_shape_ == (24, 24) and data.images.shape[1:] != (24, 24)
     assert est.predict(data.images).shape == (len(data.images),)
+
+
+# ---- seed ensembles ----------------------------------------------------------------------------
+def test_seed_ensemble_averages_members_from_successive_seeds(data):
+    val = Synthetic(n_subjects=2, per_class=2, seed=5).load()
+    template = CNNClassifier(**FAST, seed=3)
+    ens = SeedEnsemble(template, n_members=2).fit(data.images, data.labels, groups=data.subjects,
+                                                  X_val=val.images, y_val=val.labels)
+    alone = [CNNClassifier(**FAST, seed=s).fit(data.images, data.labels, X_val=val.images, y_val=val.labels)
+             for s in (3, 4)]
+    np.testing.assert_allclose(ens.predict_proba(data.images),
+                               np.mean([m.predict_proba(data.images) for m in alone], axis=0), atol=1e-6)
+    info = ens.fit_info_
+    assert info["seeds"] == [3, 4] and template.seed == 3  # the template is not fitted or changed
+    assert [m["selection"] for m in info["members"]] == [f"validation set ({len(val.images)} images)"] * 2
+    assert info["parameters"] == 2 * count_parameters(alone[0].model_) and info["epochs_run"] == 2
+    assert set(ens.predict(data.images)) <= set(data.labels)
+
+
+def test_one_member_ensemble_is_the_estimator(data):
+    ens = SeedEnsemble(CNNClassifier(**FAST), n_members=1).fit(data.images, data.labels)
+    alone = CNNClassifier(**FAST).fit(data.images, data.labels)
+    np.testing.assert_array_equal(ens.predict_proba(data.images), alone.predict_proba(data.images))
+
+
+def test_bad_ensemble_sizes_are_config_errors(data):
+    for bad in (0, 1.5):
+        with pytest.raises(ConfigError):
+            SeedEnsemble(CNNClassifier(**FAST), n_members=bad).fit(data.images, data.labels)
+
+
+def test_ensemble_method_runs_from_the_command_line_and_plots_every_member(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "benchmark", "method=cnn_ensemble", "model=seed_cnn",
+                          "method.estimator.epochs=1", "method.estimator.n_jobs=1", "method.estimator.verbose=0",
+                          "dataset.n_subjects=3", "dataset.per_class=2", "protocol.k=2", f"results_dir={tmp_path}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["method"] == "cnn_ensemble" and model_name(record) == "seed_cnn" and is_deep(record)
+    assert [f["fit_details"]["n_members"] for f in record["folds"]] == [2, 2]
+    assert len(history(record, path)) == 4  # 2 folds x 2 members
