@@ -3,7 +3,9 @@
 The exported graph takes what the benchmark feeds the estimator, a uint8 stack (N, H, W), and
 returns class probabilities: the pixel normalisation and the estimator's test-time views are
 inside the graph, and the class codes are stored in the model's metadata, so a deployment needs
-neither torch nor ferbench. torch's TorchScript-based exporter is used (`dynamo=False`): the
+neither torch nor ferbench. A model trained with `image_size` takes images of that side; the
+metadata holds it too (`image_size`, null when images go in as they are), and `OnnxClassifier`
+resizes as `CNNClassifier` does (area averaging, `features.resize_stack`) before the graph. torch's TorchScript-based exporter is used (`dynamo=False`): the
 torch.export-based one needs the onnxscript package, which ferbench does not depend on.
 """
 
@@ -20,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deep.augment import TestTimeAugment
+from features import resize_stack
 
 OPSET = 18
 
@@ -51,7 +54,8 @@ def export_onnx(estimator, path) -> Path:
                           input_names=["images"], output_names=["probabilities"],
                           dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}})
     proto = onnx.load(str(path))
-    onnx.helper.set_model_props(proto, {"classes": json.dumps(estimator.classes_.tolist()), "producer": "ferbench"})
+    onnx.helper.set_model_props(proto, {"classes": json.dumps(estimator.classes_.tolist()), "producer": "ferbench",
+                                        "image_size": json.dumps(estimator.image_size)})
     onnx.save(proto, str(path))
     return path
 
@@ -66,10 +70,15 @@ class OnnxClassifier:
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.classes_ = np.asarray(json.loads(self.session.get_modelmeta().custom_metadata_map["classes"]))
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.classes_ = np.asarray(json.loads(meta["classes"]))
+        self.image_size = json.loads(meta.get("image_size", "null"))
 
     def predict_proba(self, X) -> np.ndarray:
-        return self.session.run(None, {"images": np.ascontiguousarray(X, dtype=np.uint8)})[0]
+        X = np.ascontiguousarray(X, dtype=np.uint8)
+        if self.image_size is not None:
+            X = resize_stack(X, self.image_size)
+        return self.session.run(None, {"images": X})[0]
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(1)]

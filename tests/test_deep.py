@@ -312,10 +312,13 @@ def test_cnn_method_runs_from_the_command_line(tmp_path):
     assert record["folds"][0]["fit_details"]["selection"].startswith("inner split by subject")
 
 
-def test_image_size_resizes_for_fit_and_predict(data):
-    est = CNNClassifier(**FAST, image_size=24).fit(data.images, data.labels)
+def test_image_size_resizes_for_fit_predict_and_onnx(data, tmp_path):
+    est = CNNClassifier(**FAST, image_size=24, tta="flip", bf16=False).fit(data.images, data.labels)
     assert est.image_shape_ == (24, 24) and data.images.shape[1:] != (24, 24)
     assert est.predict(data.images).shape == (len(data.images),)
+    onnx_model = OnnxClassifier(export_onnx(est, tmp_path / "model.onnx"), threads=1)
+    assert onnx_model.image_size == 24
+    np.testing.assert_allclose(onnx_model.predict_proba(data.images), est.predict_proba(data.images), atol=1e-5)
 
 
 # ---- seed ensembles ----------------------------------------------------------------------------
