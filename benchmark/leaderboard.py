@@ -7,8 +7,9 @@ the count is kept, so nothing is silently averaged or cherry-picked.
 Optional record fields, read when present: `fit_details.n_features` (classical methods),
 `fit_details.parameters` (deep methods), and for learning curves `fit_details.history` (a list of
 per-epoch dicts, or a dict of per-epoch lists; in early deep records, the path of the history.csv
-whose history.json sits beside it), or each of `fit_details.members` (ensembles); a record's model is `record["model"]` or the config's
-`model` (its name, or the last part of its `_target_`).
+whose history.json sits beside it), or that of each of `fit_details.members` (ensembles); a
+record's model is `record["model"]` or the config's `model` (its name, or the last part of its
+`_target_`).
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 The exported graph takes what the benchmark feeds the estimator, a uint8 stack (N, H, W), and
 returns class probabilities: the pixel normalisation and the estimator's test-time views are
 inside the graph, and the class codes are stored in the model's metadata, so a deployment needs
-neither torch nor ferbench. A model trained with `image_size` takes images of that side; the
-metadata holds it too (`image_size`, null when images go in as they are), and `OnnxClassifier`
-resizes as `CNNClassifier` does (area averaging, `features.resize_stack`) before the graph. torch's TorchScript-based exporter is used (`dynamo=False`): the
-torch.export-based one needs the onnxscript package, which ferbench does not depend on.
+neither torch nor ferbench. A model trained with `image_size` takes images of that side: the
+metadata holds it (`image_size`, null when images go in as they are), and `OnnxClassifier`
+resizes as `CNNClassifier` does (area averaging, `features.resize_stack`) before the graph.
+torch's TorchScript-based exporter is used (`dynamo=False`): the torch.export-based one needs the
+onnxscript package, which ferbench does not depend on.
 """
 
 from __future__ import annotations
