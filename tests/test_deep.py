@@ -19,8 +19,8 @@ from torch import nn
 from benchmark.config import compose_config
 from benchmark.datasets.synthetic import Synthetic
 from benchmark.errors import ConfigError
-from deep import imbalance
 from benchmark.leaderboard import history, is_deep, model_name
+from deep import imbalance
 from deep.augment import BatchAugment, TestTimeAugment
 from deep.ensemble import SeedEnsemble
 from deep.estimator import CNNClassifier
