@@ -42,13 +42,14 @@ class SeedEnsemble(ClassifierMixin, BaseEstimator):
         if seed is None:
             raise ConfigError(f"{type(self.estimator).__name__} has no seed parameter to vary between members")
         available = {"groups": groups, "X_val": X_val, "y_val": y_val}
+        seeds = [seed + i for i in range(self.n_members)]
         self.estimators_ = []
-        for i in range(self.n_members):
-            member = clone(self.estimator).set_params(seed=seed + i)
+        for member_seed in seeds:
+            member = clone(self.estimator).set_params(seed=member_seed)
             self.estimators_.append(member.fit(X, y, **fit_kwargs(member, available)))
         self.classes_ = self.estimators_[0].classes_
         infos = [getattr(m, "fit_info_", None) or {} for m in self.estimators_]
-        self.fit_info_ = {"n_members": self.n_members, "seeds": [seed + i for i in range(self.n_members)],
+        self.fit_info_ = {"n_members": self.n_members, "seeds": seeds,
                           **{k: sum(i[k] for i in infos) for k in SUMMED if all(k in i for i in infos)},
                           "members": infos}
         return self
