@@ -51,6 +51,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     val_fraction: size of the inner validation split (about 1/round(1/val_fraction) of the training
         part) when no X_val is given; 0 trains on everything and keeps the last epoch.
     patience: stop after this many epochs without a better validation accuracy (None: never).
+    swa_epochs, swa_lr: stochastic weight averaging over the last `swa_epochs` epochs (0: off), run at
+        the constant learning rate `swa_lr` (the cosine schedule anneals to it); the average, with
+        batch-norm statistics recomputed, is kept when it beats the best epoch on validation data
+        (`deep.train`).
     tta: test-time views predictions are averaged over: none | flip (each image and its mirror
         image) | affine (flips x small shifts, zooms and rotations: `deep.augment.TTA_WARPS`).
         True and False, from older configs and checkpoints, mean flip and none.
@@ -71,7 +75,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
                  imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
                  scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
-                 patience: int | None = None, tta: str | bool = "affine", image_size: int | None = None,
+                 patience: int | None = None, swa_epochs: int = 0, swa_lr: float = 0.01, tta: str | bool = "affine", image_size: int | None = None,
                  init_checkpoint: str | None = None, seed: int = 0,
                  device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
                  n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None):
@@ -96,6 +100,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.erase = erase
         self.val_fraction = val_fraction
         self.patience = patience
+        self.swa_epochs = swa_epochs
+        self.swa_lr = swa_lr
         self.tta = tta
         self.image_size = image_size
         self.init_checkpoint = init_checkpoint

@@ -4,6 +4,12 @@ Everything a run decides is in `TrainConfig` (built by `CNNClassifier` from its 
 `Runtime` (device and CPU speed switches). Model selection uses only the validation data it is
 given: the best epoch by validation accuracy is restored at the end, and early stopping watches
 the same number. Without validation data the last epoch is kept.
+
+Stochastic weight averaging (`swa_epochs` > 0, Izmailov et al. 2018): the schedule anneals to
+`swa_lr` by the start of the last `swa_epochs` epochs and holds it there; the weights at the end
+of each of those epochs are averaged (`torch.optim.swa_utils`), batch-norm statistics recomputed
+for the average, and the average competes with the best single epoch on the validation data (it
+is kept without validation data).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from benchmark.errors import ConfigError
 from deep import imbalance
@@ -51,6 +58,8 @@ class TrainConfig:
     imbalance: str
     resample_target: int | None
     patience: int | None
+    swa_epochs: int
+    swa_lr: float
     compile: bool
     seed: int
     verbose: int
@@ -68,6 +77,11 @@ class TrainConfig:
             raise ConfigError(f"resample_target must be at least 1 (or null), got {self.resample_target}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be at least 1 (or null for no early stopping), got {self.patience}")
+        if not 0 <= self.swa_epochs < self.epochs:
+            raise ConfigError(f"swa_epochs must be in [0, epochs) = [0, {self.epochs}), got {self.swa_epochs}")
+        if self.swa_epochs and (self.swa_lr <= 0 or self.schedule not in ("cosine", "none")):
+            raise ConfigError(f"weight averaging (swa_epochs > 0) needs a positive swa_lr (got {self.swa_lr}) and "
+                              f"schedule cosine or none (got '{self.schedule}')")
 
 
 @dataclass(frozen=True)
@@ -130,8 +144,10 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
           run_dir: Path | None = None) -> dict:
     """Train `model` (already placed) in place on uint8 images `X` and class indices `y` (0..n_classes-1).
 
-    Returns the summary: history (one dict per epoch), best_epoch, best_val_acc, epochs_run,
-    train_seconds and images_per_s (training passes only, validation excluded).
+    Returns the summary: history (one dict per epoch), best_epoch, best_val_acc (the best single
+    epoch's), epochs_run, train_seconds and images_per_s (training passes only, validation
+    excluded); with weight averaging also `swa`: epochs_averaged, val_loss, val_acc and whether the
+    average was selected (kept) over the best epoch.
     """
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -143,6 +159,7 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
     sched = _scheduler(opt, cfg, steps_per_epoch=len(plans[0]))
     per_epoch_schedule = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
     step_model = torch.compile(model) if cfg.compile else model
+    swa = AveragedModel(model) if cfg.swa_epochs else None
 
     history, best, best_state = [], (-1.0, 0.0), None
     best_epoch, train_seconds, n_seen = 0, 0.0, 0
@@ -161,12 +178,12 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
         seen = sum(len(idx) for idx in batches)
         train_s = time.perf_counter() - t0
         train_seconds, n_seen = train_seconds + train_s, n_seen + seen
+        if swa is not None and epoch > cfg.epochs - cfg.swa_epochs:
+            swa.update_parameters(model)
         row = {"epoch": epoch, "loss": loss_sum.item() / seen, "acc": correct.item() / seen, "val_loss": None,
                "val_acc": None, "lr": lr, "seconds": 0.0, "images_per_s": seen / train_s}
         if val is not None:
-            proba = predict_proba(model, val[0], rt, norm)
-            row["val_loss"] = F.nll_loss(proba.clamp_min(1e-12).log(), val[1]).item()
-            row["val_acc"] = (proba.argmax(1) == val[1]).float().mean().item()
+            row.update(_val_scores(model, val, rt, norm))
             if (row["val_acc"], -row["val_loss"]) > best:
                 best, best_epoch = (row["val_acc"], -row["val_loss"]), epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -177,13 +194,16 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
         _report(row, cfg, run_dir, history)
         if val is not None and cfg.patience is not None and epoch - best_epoch >= cfg.patience:
             break
+    summary = {"history": history, "epochs_run": len(history), "best_epoch": best_epoch if val is not None
+               else len(history), "best_val_acc": best[0] if val is not None else None,
+               "train_seconds": train_seconds, "images_per_s": n_seen / train_seconds}
+    if swa is not None and swa.n_averaged > 0:  # not when early stopping came first
+        summary["swa"] = _weight_average(swa, X, val, rt, norm)
+        if val is None or (summary["swa"]["val_acc"], -summary["swa"]["val_loss"]) >= best:
+            summary["swa"]["selected"], best_state = True, swa.module.state_dict()
     if best_state is not None:
         model.load_state_dict(best_state)
-    else:
-        best_epoch = len(history)
-    return {"history": history, "epochs_run": len(history), "best_epoch": best_epoch,
-            "best_val_acc": best[0] if val is not None else None, "train_seconds": train_seconds,
-            "images_per_s": n_seen / train_seconds}
+    return summary
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
@@ -210,6 +230,26 @@ def predict_proba(model: nn.Module, X: torch.Tensor, rt: Runtime, norm: tuple[fl
         with rt.autocast():
             out.append(views(rt.inputs(X[start:start + EVAL_BATCH], *norm)).cpu())
     return torch.cat(out)
+
+
+def _val_scores(model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], rt: Runtime,
+                norm: tuple[float, float]) -> dict:
+    """Validation accuracy and cross-entropy (no test-time augmentation)."""
+    proba = predict_proba(model, val[0], rt, norm)
+    return {"val_loss": F.nll_loss(proba.clamp_min(1e-12).log(), val[1]).item(),
+            "val_acc": (proba.argmax(1) == val[1]).float().mean().item()}
+
+
+def _weight_average(swa: AveragedModel, X: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None,
+                    rt: Runtime, norm: tuple[float, float]) -> dict:
+    """Batch-norm statistics for the averaged weights, from one pass over the (unaugmented)
+    training images: the running statistics of the averaged epochs belong to other weights."""
+    with rt.autocast():
+        update_bn((rt.inputs(X[s:s + EVAL_BATCH], *norm) for s in range(0, len(X), EVAL_BATCH)), swa.module)
+    info = {"epochs_averaged": int(swa.n_averaged), "val_loss": None, "val_acc": None, "selected": False}
+    if val is not None:
+        info.update(_val_scores(swa.module, val, rt, norm))
+    return info
 
 
 def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -241,15 +281,23 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
-    """Per-step cosine (after a linear warm-up) or one-cycle; per-epoch plateau; or none."""
+    """Per-step cosine (after a linear warm-up) or one-cycle; per-epoch plateau; or none. With weight
+    averaging, cosine anneals to swa_lr instead of 0 by the first averaged epoch and both cosine and
+    none hold swa_lr from there."""
     total = cfg.epochs * steps_per_epoch
-    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
+    anneal = (cfg.epochs - cfg.swa_epochs) * steps_per_epoch  # total without weight averaging
+    floor = cfg.swa_lr / cfg.lr if cfg.swa_epochs else 0.0
+    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), anneal - 1)
     if cfg.schedule == "cosine":
         def factor(step: int) -> float:
+            if step >= anneal:
+                return floor
             if step < warmup:
                 return (step + 1) / warmup
-            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, anneal - warmup)))
         return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    if cfg.schedule == "none" and cfg.swa_epochs:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 if step < anneal else floor)
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
                                                    pct_start=max(warmup, 1) / total if total > 1 else 0.5)

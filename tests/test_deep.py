@@ -20,6 +20,7 @@ from benchmark.config import compose_config
 from benchmark.datasets.synthetic import Synthetic
 from benchmark.errors import ConfigError
 from benchmark.leaderboard import history, is_deep, model_name
+import deep.train
 from deep import imbalance
 from deep.augment import BatchAugment, TestTimeAugment
 from deep.ensemble import SeedEnsemble
@@ -241,11 +242,40 @@ def test_optimizers_schedules_and_imbalance_options_train(data, options):
     assert all(np.isfinite(r["loss"]) for r in est.history_)
 
 
+def test_weight_averaging_holds_swa_lr_and_keeps_the_mean_of_the_last_epochs(data, monkeypatch):
+    snapshots = []
+    update = deep.train.AveragedModel.update_parameters
+
+    def spy(self, model):
+        snapshots.append({k: v.detach().clone() for k, v in model.named_parameters()})
+        update(self, model)
+
+    monkeypatch.setattr(deep.train.AveragedModel, "update_parameters", spy)
+    est = CNNClassifier(**{**FAST, "epochs": 4}, swa_epochs=2, swa_lr=0.02, val_fraction=0).fit(data.images, data.labels)
+    lrs = [row["lr"] for row in est.history_]
+    assert lrs[0] < lrs[1] and lrs[1] > 0.02 and lrs[2:] == pytest.approx([0.02, 0.02])
+    assert len(snapshots) == 2 and est.fit_info_["swa"] == {"epochs_averaged": 2, "val_loss": None, "val_acc": None,
+                                                             "selected": True}
+    for name, value in est.model_.named_parameters():  # without validation data the average is kept
+        torch.testing.assert_close(value, (snapshots[0][name] + snapshots[1][name]) / 2)
+
+
+def test_weight_average_competes_with_the_best_epoch_on_validation_data(data):
+    val = Synthetic(n_subjects=2, per_class=2, seed=5).load()
+    est = CNNClassifier(**{**FAST, "epochs": 3}, swa_epochs=2, tta="none").fit(data.images, data.labels,
+                                                                              X_val=val.images, y_val=val.labels)
+    info, swa = est.fit_info_, est.fit_info_["swa"]
+    assert swa["epochs_averaged"] == 2 and swa["selected"] == (swa["val_acc"] >= info["best_val_acc"])
+    kept = swa["val_acc"] if swa["selected"] else info["best_val_acc"]
+    assert np.mean(est.predict(val.images) == val.labels) == pytest.approx(kept)
+
+
 def test_bad_options_are_config_errors(data):
     for bad in (dict(optimizer="rmsprop"), dict(schedule="step"), dict(imbalance="smote"), dict(val_fraction=1.0),
-                dict(tta="ten_crop")):
+                dict(tta="ten_crop"), dict(swa_epochs=1), dict(swa_epochs=-1), dict(epochs=2, swa_epochs=1, swa_lr=0),
+                dict(epochs=2, swa_epochs=1, schedule="onecycle")):
         with pytest.raises(ConfigError):
-            CNNClassifier(**FAST, **bad).fit(data.images, data.labels)
+            CNNClassifier(**{**FAST, **bad}).fit(data.images, data.labels)
 
 
 def test_history_and_checkpoint_are_written_to_run_dir(data, tmp_path):
