@@ -5,9 +5,9 @@ Everything a run decides is in `TrainConfig` (built by `CNNClassifier` from its 
 given: the best epoch by validation accuracy is restored at the end, and early stopping watches
 the same number. Without validation data the last epoch is kept.
 
-Stochastic weight averaging (`swa_epochs` > 0, Izmailov et al. 2018): the schedule anneals to
-`swa_lr` by the start of the last `swa_epochs` epochs and holds it there; the weights at the end
-of each of those epochs are averaged (`torch.optim.swa_utils`), batch-norm statistics recomputed
+Stochastic weight averaging (`swa_fraction` > 0, Izmailov et al. 2018): the schedule anneals to
+`swa_lr` by the start of the last `swa_epochs` epochs (that fraction of them) and holds it there;
+the weights at the end of each of those epochs are averaged (`torch.optim.swa_utils`), batch-norm statistics recomputed
 for the average, and the average competes with the best single epoch on the validation data (it
 is kept without validation data).
 """
@@ -58,7 +58,7 @@ class TrainConfig:
     imbalance: str
     resample_target: int | None
     patience: int | None
-    swa_epochs: int
+    swa_fraction: float
     swa_lr: float
     compile: bool
     seed: int
@@ -77,11 +77,16 @@ class TrainConfig:
             raise ConfigError(f"resample_target must be at least 1 (or null), got {self.resample_target}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be at least 1 (or null for no early stopping), got {self.patience}")
-        if not 0 <= self.swa_epochs < self.epochs:
-            raise ConfigError(f"swa_epochs must be in [0, epochs) = [0, {self.epochs}), got {self.swa_epochs}")
+        if not 0 <= self.swa_fraction < 1:
+            raise ConfigError(f"swa_fraction must be in [0, 1), got {self.swa_fraction}")
         if self.swa_epochs and (self.swa_lr <= 0 or self.schedule not in ("cosine", "none")):
-            raise ConfigError(f"weight averaging (swa_epochs > 0) needs a positive swa_lr (got {self.swa_lr}) and "
-                              f"schedule cosine or none (got '{self.schedule}')")
+            raise ConfigError(f"weight averaging (swa_fraction > 0) needs a positive swa_lr (got {self.swa_lr}) and "
+                              f"schedule cosine or none (got '{self.schedule}'); swa_fraction=0 turns it off")
+
+    @property
+    def swa_epochs(self) -> int:
+        """How many of the last epochs are averaged: swa_fraction of them, rounded down (0: none)."""
+        return math.floor(self.swa_fraction * self.epochs + 1e-9)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from benchmark.config import compose_config
 from benchmark.datasets.synthetic import Synthetic
 from benchmark.errors import ConfigError
 from benchmark.leaderboard import history, is_deep, model_name
-import deep.train
 from deep import imbalance
 from deep.augment import BatchAugment, TestTimeAugment
 from deep.ensemble import SeedEnsemble
@@ -244,16 +243,17 @@ def test_optimizers_schedules_and_imbalance_options_train(data, options):
 
 def test_weight_averaging_holds_swa_lr_and_keeps_the_mean_of_the_last_epochs(data, monkeypatch):
     snapshots = []
-    update = deep.train.AveragedModel.update_parameters
+    update = torch.optim.swa_utils.AveragedModel.update_parameters
 
     def spy(self, model):
         snapshots.append({k: v.detach().clone() for k, v in model.named_parameters()})
         update(self, model)
 
-    monkeypatch.setattr(deep.train.AveragedModel, "update_parameters", spy)
-    est = CNNClassifier(**{**FAST, "epochs": 4}, swa_epochs=2, swa_lr=0.02, val_fraction=0).fit(data.images, data.labels)
+    monkeypatch.setattr("deep.train.AveragedModel.update_parameters", spy)
+    est = CNNClassifier(**{**FAST, "epochs": 5}, swa_fraction=0.5, swa_lr=0.02, val_fraction=0).fit(data.images,
+                                                                                                   data.labels)
     lrs = [row["lr"] for row in est.history_]
-    assert lrs[0] < lrs[1] and lrs[1] > 0.02 and lrs[2:] == pytest.approx([0.02, 0.02])
+    assert lrs[0] < lrs[1] and lrs[2] > 0.02 and lrs[3:] == pytest.approx([0.02, 0.02])  # half of 5, rounded down
     assert len(snapshots) == 2 and est.fit_info_["swa"] == {"epochs_averaged": 2, "val_loss": None, "val_acc": None,
                                                              "selected": True}
     for name, value in est.model_.named_parameters():  # without validation data the average is kept
@@ -262,7 +262,7 @@ def test_weight_averaging_holds_swa_lr_and_keeps_the_mean_of_the_last_epochs(dat
 
 def test_weight_average_competes_with_the_best_epoch_on_validation_data(data):
     val = Synthetic(n_subjects=2, per_class=2, seed=5).load()
-    est = CNNClassifier(**{**FAST, "epochs": 3}, swa_epochs=2, tta="none").fit(data.images, data.labels,
+    est = CNNClassifier(**{**FAST, "epochs": 3}, swa_fraction=0.67, tta="none").fit(data.images, data.labels,
                                                                               X_val=val.images, y_val=val.labels)
     info, swa = est.fit_info_, est.fit_info_["swa"]
     assert swa["epochs_averaged"] == 2 and swa["selected"] == (swa["val_acc"] >= info["best_val_acc"])
@@ -272,8 +272,8 @@ def test_weight_average_competes_with_the_best_epoch_on_validation_data(data):
 
 def test_bad_options_are_config_errors(data):
     for bad in (dict(optimizer="rmsprop"), dict(schedule="step"), dict(imbalance="smote"), dict(val_fraction=1.0),
-                dict(tta="ten_crop"), dict(swa_epochs=1), dict(swa_epochs=-1), dict(epochs=2, swa_epochs=1, swa_lr=0),
-                dict(epochs=2, swa_epochs=1, schedule="onecycle")):
+                dict(tta="ten_crop"), dict(swa_fraction=1), dict(swa_fraction=-0.1),
+                dict(epochs=4, swa_lr=0), dict(epochs=4, schedule="onecycle")):
         with pytest.raises(ConfigError):
             CNNClassifier(**{**FAST, **bad}).fit(data.images, data.labels)
 
