@@ -39,9 +39,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     batch 128, cosine schedule after a 2-epoch warm-up, weight decay 5e-4, label smoothing 0.1,
     flips, shifts, zooms, +-10 degree rotations and random erasing, weight averaging over the last
     quarter (16 epochs) at lr 0.01, affine TTA): about 50 minutes on 2 idle CPU cores, PrivateTest
-    73.31 and 72.33 % with seeds 0 and 1 (results/runs). For small data
-    sets fine-tune that model instead (conf/method/cnn_transfer.yaml), or set `epochs` and
-    `batch_size` down.
+    73.31 and 72.33 % with seeds 0 and 1 (results/runs). For small data sets fine-tune that model
+    instead (conf/method/cnn_transfer.yaml), or set `epochs` and `batch_size` down.
 
     model: a registry name (`deep.models.list_models()`), or a mapping with `name` and the model's
         keyword arguments (what conf/model/<name>.yaml gives).
@@ -76,8 +75,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
                  imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
                  scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
-                 patience: int | None = None, swa_fraction: float = 0.25, swa_lr: float = 0.01, tta: str | bool = "affine", image_size: int | None = None,
-                 init_checkpoint: str | None = None, seed: int = 0,
+                 patience: int | None = None, swa_fraction: float = 0.25, swa_lr: float = 0.01,
+                 tta: str | bool = "affine", image_size: int | None = None, init_checkpoint: str | None = None,
+                 seed: int = 0,
                  device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
                  n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None):
         self.model = model

@@ -7,9 +7,9 @@ the same number. Without validation data the last epoch is kept.
 
 Stochastic weight averaging (`swa_fraction` > 0, Izmailov et al. 2018): the schedule anneals to
 `swa_lr` by the start of the last `swa_epochs` epochs (that fraction of them) and holds it there;
-the weights at the end of each of those epochs are averaged (`torch.optim.swa_utils`), batch-norm statistics recomputed
-for the average, and the average competes with the best single epoch on the validation data (it
-is kept without validation data).
+the weights at the end of each of those epochs are averaged (`torch.optim.swa_utils`), batch-norm
+statistics recomputed for the average, and the average competes with the best single epoch on the
+validation data (it is kept without validation data).
 """
 
 from __future__ import annotations
