@@ -130,6 +130,11 @@ class Runtime:
         x = images.to(self.device, non_blocking=True).float().sub_(mean).div_(std)
         return x.unsqueeze(1).contiguous(memory_format=self.memory_format)
 
+    def input_batches(self, images: torch.Tensor, mean: float, std: float):
+        """`inputs` over consecutive batches of EVAL_BATCH images (for passes without gradients)."""
+        for start in range(0, len(images), EVAL_BATCH):
+            yield self.inputs(images[start:start + EVAL_BATCH], mean, std)
+
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
@@ -231,9 +236,9 @@ def predict_proba(model: nn.Module, X: torch.Tensor, rt: Runtime, norm: tuple[fl
     model.eval()
     views = TestTimeAugment(model, tta, tuple(X.shape[1:])).to(rt.device)
     out = []
-    for start in range(0, len(X), EVAL_BATCH):
+    for x in rt.input_batches(X, *norm):
         with rt.autocast():
-            out.append(views(rt.inputs(X[start:start + EVAL_BATCH], *norm)).cpu())
+            out.append(views(x).cpu())
     return torch.cat(out)
 
 
@@ -250,7 +255,7 @@ def _weight_average(swa: AveragedModel, X: torch.Tensor, val: tuple[torch.Tensor
     """Batch-norm statistics for the averaged weights, from one pass over the (unaugmented)
     training images: the running statistics of the averaged epochs belong to other weights."""
     with rt.autocast():
-        update_bn((rt.inputs(X[s:s + EVAL_BATCH], *norm) for s in range(0, len(X), EVAL_BATCH)), swa.module)
+        update_bn(rt.input_batches(X, *norm), swa.module)
     info = {"epochs_averaged": int(swa.n_averaged), "val_loss": None, "val_acc": None, "selected": False}
     if val is not None:
         info.update(_val_scores(swa.module, val, rt, norm))
