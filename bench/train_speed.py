@@ -24,7 +24,7 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from benchmark.errors import ConfigError
+from core.errors import ConfigError
 from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, list_models
 from deep.train import Runtime, predict_proba, train_step

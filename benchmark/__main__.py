@@ -13,8 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from benchmark import records
-from benchmark.errors import FerbenchError
-from benchmark.summary import format_run
+from benchmark.report.summary import format_run
+from core.errors import FerbenchError
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")

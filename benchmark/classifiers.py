@@ -19,7 +19,7 @@ from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from benchmark.errors import ConfigError
+from core import validation as check
 
 APPROX = ("auto", "exact", "nystroem")
 #: rows of a kernel matrix computed per BLAS call: bounds the temporaries (and prediction's memory)
@@ -45,11 +45,15 @@ class RBFSVM(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.random_state = random_state
 
+    def check_params(self) -> None:
+        check.choice("approx", self.approx, APPROX)
+        check.number("C", self.C, 0, low_open=True)
+        check.number("gamma", self.gamma, 0, low_open=True)
+        check.number("exact_max_samples", self.exact_max_samples, 1, integer=True)
+        check.number("n_components", self.n_components, 1, integer=True)
+
     def fit(self, X, y):
-        if self.approx not in APPROX:
-            raise ConfigError(f"RBFSVM approx must be one of {APPROX}, got {self.approx!r}")
-        if not (self.C > 0 and self.gamma > 0):
-            raise ConfigError(f"RBFSVM needs C > 0 and gamma > 0, got C={self.C}, gamma={self.gamma}")
+        self.check_params()
         X = np.asarray(X, dtype=np.float64)
         var = X.var()
         self.gamma_ = float(self.gamma / (X.shape[1] * var)) if var > 0 else float(self.gamma)

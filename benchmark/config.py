@@ -1,11 +1,17 @@
-"""Composing the Hydra config outside `python -m benchmark` (verify, reports, tests) with the same files."""
+"""The Hydra config: composing it outside `python -m benchmark` (verify, reports, tests) with the same
+files, and building a group's object from it with errors that name the config key."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+from core.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -15,3 +21,23 @@ def compose_config(overrides: list[str] = (), config_name: str = "config") -> Di
     e.g. "report"), without Hydra's output folders."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return compose(config_name=config_name, overrides=list(overrides))
+
+
+#: Hydra names the config node whose target failed ("full_key: method.features") in its message
+_FULL_KEY = re.compile(r"^full_key: (\S+)$", re.MULTILINE)
+
+
+def instantiate_group(cfg: DictConfig, group: str):
+    """`instantiate(cfg[group])`, with a config value's error (a ValueError or TypeError raised by
+    the target) turned into a ConfigError that names its config path."""
+    try:
+        return instantiate(cfg[group])
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, (ValueError, TypeError)):
+            raise
+        found = _FULL_KEY.search(str(exc))
+        node = found[1] if found else group
+        if isinstance(cause, ConfigError):
+            raise cause.under(node) from exc
+        raise ConfigError(f"{node}: {cause}") from exc

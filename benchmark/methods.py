@@ -8,13 +8,13 @@ on to the classifier under the same rule the runner uses: only when its `fit` na
 
 from __future__ import annotations
 
-import inspect
-
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.pipeline import Pipeline
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from benchmark.errors import ConfigError
+from core.errors import ConfigError
+from core.selection import fit_kwargs
 
 
 def pipeline(steps: dict) -> Pipeline:
@@ -25,14 +25,19 @@ def pipeline(steps: dict) -> Pipeline:
     return Pipeline(list(steps.items()))
 
 
-def fit_kwargs(estimator, available: dict) -> dict:
-    """The entries of `available` (groups, X_val, y_val) that `estimator.fit` names in its signature."""
-    params = inspect.signature(estimator.fit).parameters
-    return {k: v for k, v in available.items() if k in params and v is not None}
+def _classifier_has(method: str):
+    """For `available_if`: the fitted classifier (or, before fitting, the configured one) has `method`."""
+    return lambda self: hasattr(getattr(self, "classifier_", self.classifier), method)
 
 
 class FeatureClassifier(ClassifierMixin, BaseEstimator):
-    """Features computed once per fold, then the classifier (which may tune itself on training data)."""
+    """Features computed once per fold, then the classifier (which may tune itself on training data).
+
+    `predict_proba` and `decision_function` exist when the classifier has them.
+    """
+
+    #: the method family the run record and the leaderboards state (the deep estimators say "deep")
+    family = "classical"
 
     def __init__(self, features, classifier):
         self.features = features
@@ -52,3 +57,13 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self, "classifier_")
         return self.classifier_.predict(self.features_.transform(X))
+
+    @available_if(_classifier_has("predict_proba"))
+    def predict_proba(self, X):
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.predict_proba(self.features_.transform(X))
+
+    @available_if(_classifier_has("decision_function"))
+    def decision_function(self, X):
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.decision_function(self.features_.transform(X))

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
-from benchmark.labels import CLASS_NAMES
+from core.labels import CLASS_NAMES
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> dict:

@@ -11,10 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import (
+    LeaveOneGroupOut,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
 
 from benchmark.datasets.base import Dataset
-from benchmark.errors import ConfigError
+from core import validation as check
+from core.errors import ConfigError
 
 OFFICIAL_SPLITS = ("Training", "PublicTest", "PrivateTest")
 
@@ -29,16 +34,6 @@ class Fold:
     primary: str = "test"
     val: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
-
-
-def inner_splitter(k: int, groups, seed: int):
-    """(splitter, k) for the inner folds of a fold's training part, where model selection happens:
-    grouped by subject when `groups` is given, else stratified by class. k is capped by the number
-    of subjects; below 2 there is no splitter (None) and the caller says what that means."""
-    if groups is None:
-        return StratifiedKFold(k, shuffle=True, random_state=seed), k
-    k = min(k, len(np.unique(groups)))
-    return (StratifiedGroupKFold(k, shuffle=True, random_state=seed) if k >= 2 else None), k
 
 
 class Protocol:
@@ -67,9 +62,8 @@ class Protocol:
 
 class _KFoldBase(Protocol):
     def __init__(self, k: int = 5, seed: int = 0):
-        if int(k) < 2:
-            raise ConfigError(f"protocol.k must be at least 2, got {k}")
-        self.k, self.seed = int(k), int(seed)
+        self.k = check.number("k", k, 2, integer=True)
+        self.seed = check.number("seed", seed, integer=True)
 
     def _check_classes(self, dataset: Dataset) -> None:
         smallest = min(np.count_nonzero(dataset.labels == c) for c in dataset.classes)

@@ -1,7 +1,7 @@
 """Run records: one JSON file per run, the source of truth for every table in results/.
 
-A record is written once, atomically (temporary file in the same folder, fsync, `os.replace`), so a
-crash or Ctrl-C never leaves a half-written record. Its file name ends with the run key, a hash of
+A record is written once, atomically (`core.io.write_atomic`), so a crash or Ctrl-C never leaves a
+half-written record. Its file name ends with the run key, a hash of
 the resolved config without the settings that cannot change the numbers (paths, `redo`), so an
 identical run is found and skipped before any work.
 """
@@ -14,10 +14,11 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+from core.io import write_atomic
 
 SCHEMA_VERSION = 1
 #: config keys that say where things are, how to schedule or how much to print, never what is computed
@@ -70,22 +71,13 @@ def find(results_dir: str | Path, key: str) -> Path | None:
     return None
 
 
-def write_atomic(path: str | Path, record: dict) -> Path:
-    """Write JSON so that `path` holds either nothing or the whole record, never part of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def write(path: str | Path, record: dict) -> Path:
+    """Write the record as JSON, atomically: `path` holds either nothing or the whole record."""
+    def dump(f):
+        json.dump(record, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+    return write_atomic(path, dump)
 
 
 def load(path: str | Path) -> dict:

@@ -1,29 +1,43 @@
-"""The one path every experiment takes: load, faces, folds, fit/predict per fold, record.
+"""The one path every experiment takes: build, load, faces, folds, fit/predict per fold, record.
 
 The method is any scikit-learn-style classifier (`fit`, `predict`); the runner never asks whether
-it is classical or deep. Besides `X` and `y`, `fit` receives the fold's `groups` (subjects of the
-training images) and `X_val` / `y_val` (the protocol's validation set, FER2013's PublicTest) when,
-and only when, its signature names them: that is how a method selects hyper-parameters without
-ever seeing the test fold.
+it is classical or deep (the estimator states its `family` for the record). Besides `X` and `y`,
+`fit` receives the fold's `groups` (subjects of the training images) and `X_val` / `y_val` (the
+protocol's validation set, FER2013's PublicTest) when, and only when, its signature names them
+(`core.selection.fit_kwargs`): that is how a method selects hyper-parameters without ever seeing
+the test fold.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sklearn.base import clone
 
 from benchmark import metrics, records
+from benchmark.config import instantiate_group
 from benchmark.datasets.base import Dataset
-from benchmark.errors import ConfigError
-from benchmark.labels import CLASS_NAMES
-from benchmark.methods import fit_kwargs
-from benchmark.protocols import Fold
+from benchmark.protocols import Fold, Protocol
+from core import validation as check
+from core.errors import ConfigError
+from core.labels import CLASS_NAMES
+from core.selection import fit_kwargs
+
+
+@dataclass
+class Experiment:
+    """The objects a run config builds, one per config group."""
+
+    loader: object
+    protocol: Protocol
+    detector: object
+    method: object
+
 
 def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = None) -> tuple[dict, Path, bool]:
     """Run (or find) the experiment `cfg`; returns (record, record path, whether it was computed now).
@@ -35,29 +49,50 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     if existing is not None:
         return records.load(existing), existing, False
 
-    # Build every object first, so bad values fail before any data is read.
-    loader = instantiate(cfg.dataset)
-    protocol = instantiate(cfg.protocol)
-    detector = instantiate(cfg.detector)
-    method = instantiate(cfg.method)
-    if not hasattr(method, "fit") or not hasattr(method, "predict"):
-        raise ConfigError(f"method={names.get('method')} builds a {type(method).__name__}, which has no fit/predict")
-    protocol.check_loader(loader)
-
+    exp = build(cfg, names)
     t0 = time.perf_counter()
-    dataset = loader.load()
+    dataset = exp.loader.load()
     t1 = time.perf_counter()
-    faces, face_report = detector(dataset)
+    faces, face_report = exp.detector(dataset)
     t2 = time.perf_counter()
-    protocol.check(faces)
-    folds = protocol.folds(faces)
+    exp.protocol.check(faces)
+    folds = exp.protocol.folds(faces)
 
-    fold_results = [_run_fold(method, faces, fold) for fold in folds]
-    record = _assemble(names, config, key, dataset, faces, face_report, folds, fold_results,
-                       timings={"load_s": t1 - t0, "faces_s": t2 - t1}, env=records.environment(cfg.seed, overrides))
-    path = records.write_atomic(Path(cfg.results_dir) / records.record_name(names, key), record)
+    results = [_run_fold(exp.method, faces, fold) for fold in folds]
+    record = {
+        "schema": records.SCHEMA_VERSION,
+        "run_key": key,
+        **{g: names.get(g) for g in records.GROUPS},
+        "family": getattr(exp.method, "family", "classical"),
+        "config": config,
+        **_scores(faces, folds, results),
+        **_counts(dataset, faces, face_report),
+        "timings": _timings(results, load_s=t1 - t0, faces_s=t2 - t1),
+        "predictions": _predictions(faces, folds, results),
+        "env": records.environment(cfg.seed, overrides),
+    }
+    path = records.write(Path(cfg.results_dir) / records.record_name(names, key), record)
     return record, path, True
 
+
+# -- building: every object first, so a bad value fails before any data is read ----------------------
+
+def build(cfg: DictConfig, names: dict[str, str]) -> Experiment:
+    """The data set loader, protocol, detector and method of `cfg`, every parameter checked.
+
+    A bad config value is a `ConfigError` whose key is its config path (e.g. `protocol.k`,
+    `method.features.grid`), whichever object found it.
+    """
+    exp = Experiment(*(instantiate_group(cfg, group) for group in ("dataset", "protocol", "detector", "method")))
+    if not hasattr(exp.method, "fit") or not hasattr(exp.method, "predict"):
+        raise ConfigError(f"method={names.get('method')} builds a {type(exp.method).__name__}, which has no "
+                          "fit/predict")
+    check.check_params(exp.method, "method")
+    exp.protocol.check_loader(exp.loader)
+    return exp
+
+
+# -- one fold ----------------------------------------------------------------------------------------
 
 def _run_fold(template, data: Dataset, fold: Fold) -> dict:
     est = clone(template)
@@ -95,52 +130,29 @@ def _jsonable(v):
     return repr(v)
 
 
-def _assemble(names, config, key, dataset, faces, face_report, folds, results, timings, env) -> dict:
+# -- the record's parts --------------------------------------------------------------------------------
+
+def _scores(faces: Dataset, folds: list[Fold], results: list[dict]) -> dict:
+    """Per-fold rows, and the metrics of every test set over the folds: mean ± std of the per-fold
+    scores, the scores of the predictions pooled over folds, per-class scores and the confusion
+    matrix (pooled). The protocol's primary test set is the record's `metrics`."""
     labels = faces.classes
     class_names = [CLASS_NAMES[c] for c in labels]
-    fold_rows, predictions = [], {}
-    pooled: dict[str, tuple[list, list]] = {}
-    fit_s = predict_s = n_predicted = 0.0
-    for fold, res in zip(folds, results):
-        row = {"name": fold.name, "n_train": len(fold.train), "fit_s": round(res["fit_s"], 4), **fold.meta}
-        if fold.val is not None:
-            row["n_val"] = len(fold.val)
-        if res["details"]:
-            row["fit_details"] = res["details"]
-        predictions[fold.name] = {}
-        for test_name, t in res["tests"].items():
-            y_true = faces.labels[t["idx"]]
-            s = metrics.score(y_true, t["y_pred"], labels)
-            row[test_name] = {"n": len(t["idx"]), **s, "predict_s": round(t["predict_s"], 4)}
-            predictions[fold.name][test_name] = {"ids": faces.ids[t["idx"]].tolist(),
-                                                 "y_true": y_true.tolist(), "y_pred": t["y_pred"].tolist()}
-            trues, preds = pooled.setdefault(test_name, ([], []))
-            trues.append(y_true)
-            preds.append(t["y_pred"])
-            predict_s += t["predict_s"]
-            n_predicted += len(t["idx"])
-        fit_s += res["fit_s"]
-        fold_rows.append(row)
-
-    primary = folds[0].primary
+    rows = [_fold_row(faces, fold, res, labels) for fold, res in zip(folds, results)]
     by_split = {}
-    for test_name, (trues, preds) in pooled.items():
-        y_true, y_pred = np.concatenate(trues), np.concatenate(preds)
+    for test_name in folds[0].tests:
+        y_true = np.concatenate([faces.labels[res["tests"][test_name]["idx"]] for res in results])
+        y_pred = np.concatenate([res["tests"][test_name]["y_pred"] for res in results])
         by_split[test_name] = {
-            "accuracy": metrics.mean_std([r[test_name]["accuracy"] for r in fold_rows]),
-            "macro_f1": metrics.mean_std([r[test_name]["macro_f1"] for r in fold_rows]),
+            "accuracy": metrics.mean_std([r[test_name]["accuracy"] for r in rows]),
+            "macro_f1": metrics.mean_std([r[test_name]["macro_f1"] for r in rows]),
             "pooled": metrics.score(y_true, y_pred, labels),
             "per_class": metrics.per_class(y_true, y_pred, labels),
             "confusion_matrix": metrics.confusion(y_true, y_pred, labels).tolist(),
         }
+    primary = folds[0].primary
     main = by_split[primary]
-    skipped = list(dataset.skipped) + [{"id": i, "reason": "no face found (dropped by the detector policy)"}
-                                       for i in face_report.get("dropped", [])]
     return {
-        "schema": records.SCHEMA_VERSION,
-        "run_key": key,
-        **{g: names.get(g) for g in records.GROUPS},
-        "config": config,
         "classes": class_names,
         "test_set": primary,
         "n_folds": len(folds),
@@ -148,17 +160,52 @@ def _assemble(names, config, key, dataset, faces, face_report, folds, results, t
         "metrics_by_split": {k: {m: v[m] for m in ("accuracy", "macro_f1", "pooled")} for k, v in by_split.items()},
         "per_class": main["per_class"],
         "confusion_matrix": {"labels": class_names, "matrix": main["confusion_matrix"]},
-        "folds": fold_rows,
-        "timings": {**{k: round(v, 4) for k, v in timings.items()}, "fit_s": round(fit_s, 4),
-                    "predict_s": round(predict_s, 4),
-                    "inference_ms_per_image": round(1000 * predict_s / max(n_predicted, 1), 4)},
+        "folds": rows,
+    }
+
+
+def _fold_row(faces: Dataset, fold: Fold, res: dict, labels: np.ndarray) -> dict:
+    row = {"name": fold.name, "n_train": len(fold.train), "fit_s": round(res["fit_s"], 4), **fold.meta}
+    if fold.val is not None:
+        row["n_val"] = len(fold.val)
+    if res["details"]:
+        row["fit_details"] = res["details"]
+    for test_name, t in res["tests"].items():
+        scores = metrics.score(faces.labels[t["idx"]], t["y_pred"], labels)
+        row[test_name] = {"n": len(t["idx"]), **scores, "predict_s": round(t["predict_s"], 4)}
+    return row
+
+
+def _predictions(faces: Dataset, folds: list[Fold], results: list[dict]) -> dict:
+    """Every test prediction: {fold: {test set: {ids, y_true, y_pred}}}."""
+    return {fold.name: {test_name: {"ids": faces.ids[t["idx"]].tolist(), "y_true": faces.labels[t["idx"]].tolist(),
+                                    "y_pred": t["y_pred"].tolist()}
+                        for test_name, t in res["tests"].items()}
+            for fold, res in zip(folds, results)}
+
+
+def _timings(results: list[dict], **stages: float) -> dict:
+    """Seconds per stage (load, faces), fit and predict summed over folds, and inference per image."""
+    tests = [t for res in results for t in res["tests"].values()]
+    predict_s = sum(t["predict_s"] for t in tests)
+    n_predicted = sum(len(t["idx"]) for t in tests)
+    return {**{k: round(v, 4) for k, v in stages.items()},
+            "fit_s": round(sum(res["fit_s"] for res in results), 4),
+            "predict_s": round(predict_s, 4),
+            "inference_ms_per_image": round(1000 * predict_s / max(n_predicted, 1), 4)}
+
+
+def _counts(dataset: Dataset, faces: Dataset, face_report: dict) -> dict:
+    """Images used, subjects, every image skipped (unreadable, or dropped by the detector) with its
+    reason, what the config excluded, and the face stage's report."""
+    skipped = list(dataset.skipped) + [{"id": i, "reason": "no face found (dropped by the detector policy)"}
+                                       for i in face_report.get("dropped", [])]
+    return {
         "n_images": len(faces),
         "n_subjects": faces.n_subjects or None,
         "skipped": {"count": len(skipped), "by_reason": _by_reason(skipped), "items": skipped},
         "excluded": dict(dataset.excluded),
         "faces": face_report,
-        "predictions": predictions,
-        "env": env,
     }
 
 

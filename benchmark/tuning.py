@@ -12,10 +12,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_split
 from sklearn.pipeline import Pipeline
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from benchmark.errors import ConfigError
-from benchmark.protocols import inner_splitter
+from core import validation as check
+from core.errors import ConfigError
+from core.selection import inner_splitter
+
+
+def _estimator_has(method: str):
+    """For `available_if`: the fitted estimator (or, before fitting, the configured one) has `method`."""
+    return lambda self: hasattr(getattr(self, "estimator_", self.estimator), method)
 
 
 class TunedClassifier(ClassifierMixin, BaseEstimator):
@@ -36,7 +43,15 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def check_params(self) -> None:
+        if self.param_grid is not None and not isinstance(self.param_grid, dict):
+            raise ConfigError(f"must be a mapping of parameter -> list of values, got {self.param_grid!r}",
+                              "param_grid")
+        check.number("inner_k", self.inner_k, 2, integer=True)
+        check.number("tune_samples", self.tune_samples, 2, integer=True, optional=True)
+
     def fit(self, X, y, groups=None, X_val=None, y_val=None):
+        self.check_params()
         y = np.asarray(y)
         self.best_params_, selection = {}, {"selection": "none (fixed parameters)"}
         if self.param_grid:
@@ -49,6 +64,16 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         check_is_fitted(self, "estimator_")
         return self.estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.decision_function(X)
 
     def _search(self, X, y, groups, X_val, y_val) -> tuple[dict, dict]:
         idx = self._tuning_subset(y)
@@ -65,8 +90,6 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         return best, {"selection": how, "selection_score": float(search.best_score_), "tuned_on": int(len(idx))}
 
     def _inner_cv(self, y, groups) -> tuple[list, str]:
-        if self.inner_k < 2:
-            raise ConfigError(f"inner_k must be at least 2, got {self.inner_k}")
         cv, k = inner_splitter(self.inner_k, groups, self.random_state)
         if k < 2:
             raise ConfigError("inner cross-validation by subject needs at least 2 subjects in the training part")

@@ -10,11 +10,9 @@ from __future__ import annotations
 import sys
 from collections import Counter
 
-from hydra.utils import instantiate
 from tabulate import tabulate
 
-from benchmark.errors import FerbenchError
-from benchmark.labels import CLASS_NAMES
+from core.errors import FerbenchError
 
 DATASETS = ("fer2013", "jaffe", "ckplus")
 
@@ -67,13 +65,17 @@ def report(dataset) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmark.config import compose_config
+    from benchmark.config import compose_config, instantiate_group
 
     overrides = list(sys.argv[1:] if argv is None else argv)
     found = ok = 0
     for name in DATASETS:
         cfg = compose_config([f"dataset={name}", *overrides])
-        loader = instantiate(cfg.dataset)
+        try:
+            loader = instantiate_group(cfg, "dataset")
+        except FerbenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"## {name}  ({loader.root})")
         if not loader.root.exists():
             print(f"not found: {loader.root} does not exist. {loader.source_hint}\n")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import ConfigError
+from core import validation as check
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,13 @@ class BatchAugment:
     scale: float
     rotate: float
     erase: float
+
+    def __post_init__(self):
+        check.flag("flip", self.flip)
+        check.number("shift", self.shift, 0, 0.5)
+        check.number("scale", self.scale, 0, 1, high_open=True)
+        check.number("rotate", self.rotate, 0, 180)
+        check.number("erase", self.erase, 0, 1)
 
     @property
     def geometric(self) -> bool:
@@ -94,11 +101,6 @@ TTA_WARPS = ((1 / 24, 0, 1, 0), (-1 / 24, 0, 1, 0), (0, 1 / 24, 1, 0), (0, -1 / 
              (0, 0, 1.1, 0), (0, 0, 0.9, 0), (0, 0, 1, 7), (0, 0, 1, -7))
 
 
-def check_tta(mode: str) -> None:
-    if mode not in TTA_MODES:
-        raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got '{mode}'")
-
-
 class TestTimeAugment(nn.Module):
     """Class probabilities of `model` averaged over test-time views of each normalised image.
 
@@ -109,7 +111,7 @@ class TestTimeAugment(nn.Module):
 
     def __init__(self, model: nn.Module, mode: str, size: tuple[int, int]):
         super().__init__()
-        check_tta(mode)
+        check.choice("tta", mode, TTA_MODES)
         self.model, self.flip = model, mode != "none"
         grids = torch.empty(0, *size, 2)
         if mode == "affine":

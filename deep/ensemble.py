@@ -21,8 +21,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from benchmark.errors import ConfigError
-from benchmark.methods import fit_kwargs
+from core import validation as check
+from core.errors import ConfigError
+from core.selection import fit_kwargs
 
 #: fit_info_ entries of the members that add up to the ensemble's
 SUMMED = ("train_seconds", "epochs_run", "parameters", "macs_per_image")
@@ -32,16 +33,24 @@ class SeedEnsemble(ClassifierMixin, BaseEstimator):
     """`n_members` clones of `estimator` (which has a `seed` parameter and `predict_proba`), seeds
     `seed`, `seed`+1, ...; `predict_proba` is the mean of theirs."""
 
+    #: the method family the run record and the leaderboards state
+    family = "deep"
+
     def __init__(self, estimator, n_members: int = 2):
         self.estimator = estimator
         self.n_members = n_members
 
+    def check_params(self) -> None:
+        """`n_members`, and that the member estimator has a seed to vary (its own parameters are its
+        own to check: `core.validation.check_params` walks into it)."""
+        check.number("n_members", self.n_members, 1, integer=True)
+        if self.estimator.get_params().get("seed") is None:
+            raise ConfigError(f"is a {type(self.estimator).__name__}, which has no seed parameter to vary between "
+                              "members", "estimator")
+
     def fit(self, X, y, groups=None, X_val=None, y_val=None):
-        if not isinstance(self.n_members, int) or self.n_members < 1:
-            raise ConfigError(f"n_members must be a positive integer, got {self.n_members!r}")
-        seed = self.estimator.get_params().get("seed")
-        if seed is None:
-            raise ConfigError(f"{type(self.estimator).__name__} has no seed parameter to vary between members")
+        self.check_params()
+        seed = self.estimator.get_params()["seed"]
         available = {"groups": groups, "X_val": X_val, "y_val": y_val}
         seeds = [seed + i for i in range(self.n_members)]
         self.estimators_ = []

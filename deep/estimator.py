@@ -20,11 +20,13 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from benchmark.errors import ConfigError
-from benchmark.protocols import inner_splitter
-from deep.augment import BatchAugment, check_tta
+from core import validation as check
+from core.errors import ConfigError
+from core.selection import inner_splitter
+from deep.augment import TTA_MODES, BatchAugment
 from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, head_prefix
+from deep.models.registry import entry as model_entry
 from deep.models.weights import load_except_head, match_head_classes
 from deep.train import Runtime, TrainConfig, predict_proba, train
 from features import resize_stack
@@ -69,6 +71,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     run_dir: when set, each fit writes history.csv/json, learning_curves.png and model.pt into a
         new folder run_dir/fit-NNN.
     """
+
+    #: the method family the run record and the leaderboards state
+    family = "deep"
 
     def __init__(self, model="fernet", epochs: int = 66, batch_size: int = 128, lr: float = 0.1,
                  optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
@@ -116,10 +121,22 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.run_dir = run_dir
 
     # ---- fitting -------------------------------------------------------------------------------
+    def check_params(self) -> None:
+        """Check every parameter without training: a bad value is a `ConfigError` naming it. `fit`
+        checks the same; the runner calls this before it reads any data."""
+        self._train_config()
+        self._runtime()
+        self._augment()
+        check.choice("tta", self.tta_mode, TTA_MODES)
+        check.number("val_fraction", self.val_fraction, 0, 1, high_open=True)
+        check.number("image_size", self.image_size, 8, integer=True, optional=True)
+        model_entry(self._model_spec()[0])
+        if self.init_checkpoint and not Path(self.init_checkpoint).is_file():
+            raise ConfigError(f"is {self.init_checkpoint}, which is not a file", "init_checkpoint")
+
     def fit(self, X, y, groups=None, X_val=None, y_val=None):
-        cfg = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
-        rt = self._runtime()
-        check_tta(self.tta_mode)  # before training, not after it
+        self.check_params()  # before any work, not after training
+        cfg, rt = self._train_config(), self._runtime()
         X, y = self._input_images(X), np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
@@ -155,8 +172,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def _inner_split(self, y, groups) -> tuple[np.ndarray, np.ndarray | None, str]:
         """(train indices, validation indices, description): a stratified split, by subject when
         `groups` is given; no validation indices when val_fraction is 0."""
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.val_fraction == 0:
             return np.arange(len(y)), None, "none (val_fraction=0: the last epoch is kept)"
         # the first fold of a k-fold split; k is capped by the subjects (or the largest class) available
@@ -194,7 +209,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             return self.model, {}
         spec = dict(self.model)
         if "name" not in spec:
-            raise ConfigError(f"model must be a registry name or a mapping with a 'name', got {self.model}")
+            raise ConfigError(f"must be a registry name or a mapping with a 'name', got {self.model}", "model")
         return spec.pop("name"), spec
 
     def _build_model(self, classes: np.ndarray) -> tuple[torch.nn.Module, dict]:
@@ -217,6 +232,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     def tta_mode(self) -> str:
         """`tta` as a `deep.augment.TTA_MODES` name (booleans are the older spelling of flip / none)."""
         return {True: "flip", False: "none"}[self.tta] if isinstance(self.tta, bool) else self.tta
+
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
 
     def _runtime(self) -> Runtime:
         return Runtime.resolve(self.device, self.bf16, self.channels_last, self.n_jobs)

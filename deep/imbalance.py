@@ -14,17 +14,10 @@ import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
-from benchmark.errors import ConfigError
-
 #: none | class_weight (loss weights n/(k n_c)) | sampler (draw n images with probability ~ 1/n_c)
 #: | oversample (every class up to the largest) | undersample (down to the smallest)
 #: | hybrid (every class to `target` images: the median class size unless given)
 IMBALANCE = ("none", "class_weight", "sampler", "oversample", "undersample", "hybrid")
-
-
-def check(mode: str) -> None:
-    if mode not in IMBALANCE:
-        raise ConfigError(f"imbalance must be one of {', '.join(IMBALANCE)}, got '{mode}'")
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:

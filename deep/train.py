@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 
-from benchmark.errors import ConfigError
+from core import validation as check
+from core.errors import ConfigError
 from deep import imbalance
 from deep.augment import BatchAugment, TestTimeAugment
 
@@ -65,23 +66,25 @@ class TrainConfig:
     verbose: int
 
     def __post_init__(self):
-        for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
-                                     ("loss", self.loss, LOSSES)):
-            if value not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got '{value}'")
-        imbalance.check(self.imbalance)
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ConfigError(f"epochs, batch_size and lr must be positive, got {self.epochs}, {self.batch_size}, "
-                              f"{self.lr}")
-        if self.resample_target is not None and self.resample_target < 1:
-            raise ConfigError(f"resample_target must be at least 1 (or null), got {self.resample_target}")
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(f"patience must be at least 1 (or null for no early stopping), got {self.patience}")
-        if not 0 <= self.swa_fraction < 1:
-            raise ConfigError(f"swa_fraction must be in [0, 1), got {self.swa_fraction}")
+        check.choice("optimizer", self.optimizer, OPTIMIZERS)
+        check.choice("schedule", self.schedule, SCHEDULES)
+        check.choice("loss", self.loss, LOSSES)
+        check.choice("imbalance", self.imbalance, imbalance.IMBALANCE)
+        check.number("epochs", self.epochs, 1, integer=True)
+        check.number("batch_size", self.batch_size, 1, integer=True)
+        check.number("lr", self.lr, 0, low_open=True)
+        check.number("momentum", self.momentum, 0, 1, high_open=True)
+        check.number("weight_decay", self.weight_decay, 0)
+        check.number("warmup_epochs", self.warmup_epochs, 0)
+        check.number("label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        check.number("focal_gamma", self.focal_gamma, 0)
+        check.number("resample_target", self.resample_target, 1, integer=True, optional=True)
+        check.number("patience", self.patience, 1, integer=True, optional=True)
+        check.number("swa_fraction", self.swa_fraction, 0, 1, high_open=True)
+        check.flag("compile", self.compile)
         if self.swa_epochs and (self.swa_lr <= 0 or self.schedule not in ("cosine", "none")):
-            raise ConfigError(f"weight averaging (swa_fraction > 0) needs a positive swa_lr (got {self.swa_lr}) and "
-                              f"schedule cosine or none (got '{self.schedule}'); swa_fraction=0 turns it off")
+            raise ConfigError(f"needs a positive swa_lr (got {self.swa_lr}) and schedule cosine or none (got "
+                              f"'{self.schedule}') for weight averaging; swa_fraction=0 turns it off", "swa_fraction")
 
     @property
     def swa_epochs(self) -> int:
@@ -107,16 +110,13 @@ class Runtime:
 
     @classmethod
     def resolve(cls, device: str, bf16: bool, channels_last: bool, threads: int | None = None) -> Runtime:
-        if device == "auto":
+        if check.choice("device", device, ("auto", "cpu", "cuda")) == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device not in ("cpu", "cuda"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got '{device}'")
         if device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device=cuda, but torch sees no CUDA device (this torch build: "
-                              f"{torch.__version__}); use device=auto or cpu")
-        if threads is not None and threads < 1:
-            raise ConfigError(f"n_jobs (CPU threads) must be at least 1 or null, got {threads}")
-        return cls(torch.device(device), bf16, channels_last, threads)
+            raise ConfigError(f"is cuda, but torch sees no CUDA device (this torch build: {torch.__version__}); "
+                              "use device=auto or cpu", "device")
+        threads = check.number("n_jobs", threads, 1, integer=True, optional=True)
+        return cls(torch.device(device), check.flag("bf16", bf16), check.flag("channels_last", channels_last), threads)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -160,60 +160,97 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
     average was selected (kept) over the best epoch.
     """
     rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     y_np = y.numpy()
     plans = [_batches(imbalance.epoch_indices(y_np, cfg.imbalance, rng, cfg.resample_target), cfg.batch_size)
              for _ in range(cfg.epochs)]
-    criterion = _criterion(cfg, y_np, n_classes).to(rt.device)
     opt = _optimizer(model, cfg)
-    sched = _scheduler(opt, cfg, steps_per_epoch=len(plans[0]))
-    per_epoch_schedule = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    step_model = torch.compile(model) if cfg.compile else model
+    epoch_pass = _EpochPass(torch.compile(model) if cfg.compile else model, X, y, _criterion(cfg, y_np, n_classes),
+                            opt, _scheduler(opt, cfg, steps_per_epoch=len(plans[0])), rt, norm, augment,
+                            torch.Generator().manual_seed(cfg.seed), cfg)
+    best = _BestEpoch(model)
     swa = AveragedModel(model) if cfg.swa_epochs else None
 
-    history, best, best_state = [], (-1.0, 0.0), None
-    best_epoch, train_seconds, n_seen = 0, 0.0, 0
+    history = []
     for epoch, batches in enumerate(plans, start=1):
-        t0, lr = time.perf_counter(), opt.param_groups[0]["lr"]
-        model.train()
+        t0 = time.perf_counter()
+        row = epoch_pass(epoch, batches)
+        if swa is not None and epoch > cfg.epochs - cfg.swa_epochs:
+            swa.update_parameters(model)
+        if val is not None:
+            row.update(_val_scores(model, val, rt, norm))
+            best.offer(epoch, row["val_acc"], row["val_loss"])
+        epoch_pass.end_of_epoch(row, validated=val is not None)
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        _report(row, cfg, run_dir, history)
+        if val is not None and cfg.patience is not None and epoch - best.epoch >= cfg.patience:
+            break
+    train_seconds = sum(r["train_seconds"] for r in epoch_pass.passes)
+    summary = {"history": history, "epochs_run": len(history),
+               "best_epoch": best.epoch if val is not None else len(history),
+               "best_val_acc": best.score[0] if val is not None else None, "train_seconds": train_seconds,
+               "images_per_s": sum(r["seen"] for r in epoch_pass.passes) / train_seconds}
+    if swa is not None and swa.n_averaged > 0:  # not when early stopping came first
+        summary["swa"] = _weight_average(swa, X, val, rt, norm)
+        if val is None or (summary["swa"]["val_acc"], -summary["swa"]["val_loss"]) >= best.score:
+            summary["swa"]["selected"] = True
+            best.state = swa.module.state_dict()
+    best.restore()
+    return summary
+
+
+class _EpochPass:
+    """One training pass over an epoch's batches: augmentation, optimisation steps, the per-step
+    schedule; the per-epoch (plateau) schedule after validation."""
+
+    def __init__(self, model, X, y, criterion, opt, sched, rt: Runtime, norm, augment: BatchAugment,
+                 generator: torch.Generator, cfg: TrainConfig):
+        self.model, self.X, self.y, self.opt, self.sched = model, X, y, opt, sched
+        self.criterion = criterion.to(rt.device)
+        self.rt, self.norm, self.augment, self.generator, self.cfg = rt, norm, augment, generator, cfg
+        self.per_epoch_schedule = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        self.passes: list[dict] = []  # seen images and seconds of each pass
+
+    def __call__(self, epoch: int, batches: list[np.ndarray]) -> dict:
+        """The epoch's history row: training loss and accuracy (on the augmented images), lr, speed."""
+        rt, t0, lr = self.rt, time.perf_counter(), self.opt.param_groups[0]["lr"]
+        self.model.train()
         loss_sum, correct = torch.zeros((), device=rt.device), torch.zeros((), device=rt.device)
-        for idx in _progress(batches, f"epoch {epoch}/{cfg.epochs}", cfg.verbose > 0):
-            xb = augment(rt.inputs(X[idx], *norm), gen).contiguous(memory_format=rt.memory_format)
-            yb = y[idx].to(rt.device)
-            loss, logits = train_step(step_model, xb, yb, criterion, opt, rt)
-            if sched is not None and not per_epoch_schedule:
-                sched.step()
+        for idx in _progress(batches, f"epoch {epoch}/{self.cfg.epochs}", self.cfg.verbose > 0):
+            xb = self.augment(rt.inputs(self.X[idx], *self.norm), self.generator).contiguous(
+                memory_format=rt.memory_format)
+            yb = self.y[idx].to(rt.device)
+            loss, logits = train_step(self.model, xb, yb, self.criterion, self.opt, rt)
+            if self.sched is not None and not self.per_epoch_schedule:
+                self.sched.step()
             loss_sum += loss * len(idx)  # summed on the device: no synchronisation per step
             correct += (logits.argmax(1) == yb).sum()
         seen = sum(len(idx) for idx in batches)
         train_s = time.perf_counter() - t0
-        train_seconds, n_seen = train_seconds + train_s, n_seen + seen
-        if swa is not None and epoch > cfg.epochs - cfg.swa_epochs:
-            swa.update_parameters(model)
-        row = {"epoch": epoch, "loss": loss_sum.item() / seen, "acc": correct.item() / seen, "val_loss": None,
-               "val_acc": None, "lr": lr, "seconds": 0.0, "images_per_s": seen / train_s}
-        if val is not None:
-            row.update(_val_scores(model, val, rt, norm))
-            if (row["val_acc"], -row["val_loss"]) > best:
-                best, best_epoch = (row["val_acc"], -row["val_loss"]), epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if per_epoch_schedule:
-            sched.step(row["val_acc"] if val is not None else -row["loss"])
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        _report(row, cfg, run_dir, history)
-        if val is not None and cfg.patience is not None and epoch - best_epoch >= cfg.patience:
-            break
-    summary = {"history": history, "epochs_run": len(history), "best_epoch": best_epoch if val is not None
-               else len(history), "best_val_acc": best[0] if val is not None else None,
-               "train_seconds": train_seconds, "images_per_s": n_seen / train_seconds}
-    if swa is not None and swa.n_averaged > 0:  # not when early stopping came first
-        summary["swa"] = _weight_average(swa, X, val, rt, norm)
-        if val is None or (summary["swa"]["val_acc"], -summary["swa"]["val_loss"]) >= best:
-            summary["swa"]["selected"], best_state = True, swa.module.state_dict()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return summary
+        self.passes.append({"seen": seen, "train_seconds": train_s})
+        return {"epoch": epoch, "loss": loss_sum.item() / seen, "acc": correct.item() / seen, "val_loss": None,
+                "val_acc": None, "lr": lr, "seconds": 0.0, "images_per_s": seen / train_s}
+
+    def end_of_epoch(self, row: dict, validated: bool) -> None:
+        if self.per_epoch_schedule:
+            self.sched.step(row["val_acc"] if validated else -row["loss"])
+
+
+class _BestEpoch:
+    """The best epoch on validation data (accuracy, then lower loss) and a copy of its weights;
+    `restore` puts the kept weights back into the model (without validation data: the last epoch)."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.score, self.epoch, self.state = model, (-1.0, 0.0), 0, None
+
+    def offer(self, epoch: int, val_acc: float, val_loss: float) -> None:
+        if (val_acc, -val_loss) > self.score:
+            self.score, self.epoch = (val_acc, -val_loss), epoch
+            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restore(self) -> None:
+        if self.state is not None:
+            self.model.load_state_dict(self.state)
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
@@ -346,24 +383,7 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(history)
     (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-    _plot(history, run_dir / "learning_curves.png")
+    from core import plots  # matplotlib, only for runs that write a run_dir
 
-
-def _plot(history: list[dict], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(9, 3.5))
-    FigureCanvasAgg(fig)
-    epochs = [r["epoch"] for r in history]
-    for ax, key in zip(fig.subplots(1, 2), ("loss", "acc")):
-        ax.plot(epochs, [r[key] for r in history], marker=".", label="train")
-        if history[0][f"val_{key}"] is not None:
-            ax.plot(epochs, [r[f"val_{key}"] for r in history], marker=".", label="validation")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(key)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    plots.learning_curves([plots.per_epoch(history)], f"{run_dir.parent.name}/{run_dir.name}",
+                          run_dir / "learning_curves.png")

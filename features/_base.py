@@ -10,7 +10,13 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
+
+from core import validation as check
 
 
 def check_stack(X) -> np.ndarray:
@@ -68,11 +74,8 @@ def cell_index(size: int, n_cells: int) -> np.ndarray:
 
 
 def check_grid(grid) -> tuple[int, int]:
-    """`grid` as (rows, cols) of positive ints."""
-    cells = tuple(int(g) for g in grid)
-    if len(cells) != 2 or min(cells) < 1:
-        raise ValueError(f"grid must be two positive ints (rows, cols), got {grid!r}")
-    return cells
+    """`grid` as (rows, cols) of positive ints, or a ConfigError naming `grid`."""
+    return tuple(check.numbers("grid", grid, 2, low=1, integer=True))
 
 
 def chunks(n_images: int, cost_per_image: int, budget: int) -> Iterator[slice]:
@@ -87,11 +90,16 @@ def chunks(n_images: int, cost_per_image: int, budget: int) -> Iterator[slice]:
 class StackTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class: (N, H, W) image stack in, (N, D) float32 features out.
 
-    Subclasses implement `_transform(X)` on an already checked stack.
+    Subclasses implement `_transform(X)` on an already checked stack, and `check_params()` when
+    they have parameters to check (a bad value is a `ConfigError`, a ValueError, naming it).
     """
+
+    def check_params(self) -> None:
+        """Check the parameters (called by `fit` and `transform`, and by the runner before any work)."""
 
     def fit(self, X, y=None):
         """Record the image shape and output width; nothing is learned."""
+        self.check_params()
         X = check_stack(X)
         self.image_shape_ = X.shape[1:]
         self._n_features_out = self._transform(X[:1]).shape[1]
@@ -99,6 +107,7 @@ class StackTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def transform(self, X) -> np.ndarray:
         """Features of every image in the stack, as an (N, D) float32 matrix."""
+        self.check_params()
         return self._transform(check_stack(X))
 
     def _transform(self, X: np.ndarray) -> np.ndarray:

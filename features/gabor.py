@@ -16,7 +16,17 @@ import numpy as np
 import scipy.fft
 from skimage.filters import gabor_kernel
 
-from ._base import StackTransformer, cell_index, check_grid, check_stack, chunks, to_unit_float
+from core import validation as check
+from core.errors import ConfigError
+
+from ._base import (
+    StackTransformer,
+    cell_index,
+    check_grid,
+    check_stack,
+    chunks,
+    to_unit_float,
+)
 
 # scipy.ndimage boundary modes (what skimage.filters.gabor passes on) and the numpy.pad mode that
 # extends an image the same way, however wide the padding.
@@ -62,6 +72,17 @@ class GaborBank(StackTransformer):
         imaginary parts are `skimage.filters.gabor`'s two outputs for each kernel."""
         return np.concatenate(list(self._filter(to_unit_float(check_stack(X)))), axis=0)
 
+    def check_params(self) -> None:
+        if isinstance(self.frequencies, (str, dict)) or len(self.frequencies) == 0:
+            raise ConfigError(f"must be a list of positive numbers, got {self.frequencies!r}", "frequencies")
+        for frequency in self.frequencies:
+            check.number("frequencies", frequency, 0, low_open=True)
+        check.number("n_orientations", self.n_orientations, 1, integer=True)
+        check.number("bandwidth", self.bandwidth, 0, low_open=True)
+        check.number("n_stds", self.n_stds, 0, low_open=True)
+        check_grid(self.grid)
+        check.choice("mode", self.mode, tuple(_PAD_MODES))
+
     def _transform(self, X):
         rows, cols = check_grid(self.grid)
         n, h, w = X.shape
@@ -73,11 +94,7 @@ class GaborBank(StackTransformer):
 
     def _filter(self, X: np.ndarray):
         """Yield the complex responses of consecutive chunks of the float32 stack X."""
-        if self.mode not in _PAD_MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; expected one of {tuple(_PAD_MODES)}")
-        if len(self.frequencies) == 0 or min(self.frequencies) <= 0 or self.n_orientations < 1:
-            raise ValueError("a Gabor bank needs positive frequencies and n_orientations >= 1, got "
-                             f"{self.frequencies!r} and {self.n_orientations!r}")
+        self.check_params()
         n, h, w = X.shape
         bank = _bank(tuple(float(f) for f in self.frequencies), int(self.n_orientations),
                      float(self.bandwidth), float(self.n_stds), h, w)

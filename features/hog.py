@@ -8,7 +8,12 @@ import joblib
 import numpy as np
 from skimage.feature import hog
 
+from core import validation as check
+
 from ._base import StackTransformer
+
+#: skimage.feature.hog's block normalisations
+BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 
 
 class HOGFeatures(StackTransformer):
@@ -27,6 +32,12 @@ class HOGFeatures(StackTransformer):
         self.cells_per_block = cells_per_block
         self.block_norm = block_norm
         self.n_jobs = n_jobs
+
+    def check_params(self) -> None:
+        check.number("orientations", self.orientations, 1, integer=True)
+        check.numbers("pixels_per_cell", self.pixels_per_cell, 2, low=1, integer=True)
+        check.numbers("cells_per_block", self.cells_per_block, 2, low=1, integer=True)
+        check.choice("block_norm", self.block_norm, BLOCK_NORMS)
 
     def _transform(self, X):
         params = dict(orientations=self.orientations,

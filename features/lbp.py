@@ -22,6 +22,9 @@ import functools
 
 import numpy as np
 
+from core import validation as check
+from core.errors import ConfigError
+
 from ._base import StackTransformer, cell_index, check_grid, check_stack, chunks
 
 METHODS = ("default", "ror", "uniform", "nri_uniform")
@@ -35,17 +38,15 @@ _CHUNK_BYTES = 8 << 20
 def n_codes(P: int, method: str) -> int:
     """How many distinct codes (histogram bins) `method` produces with P neighbours; a ValueError
     for a method or P it cannot handle."""
-    if P != int(P) or P < 1:
-        raise ValueError(f"P must be a positive int, got {P!r}")
+    check.number("P", P, 1, integer=True)
+    check.choice("method", method, METHODS)
     if method in ("default", "ror"):
         if P > 31:  # skimage's int32 codes overflow; 2**P bins are impractical long before
-            raise ValueError(f"method {method!r} needs P <= 31, got {P}")
+            raise ConfigError(f"must be <= 31 for method {method!r}, got {P}", "P")
         return 2**P
     if method == "uniform":
         return P + 2
-    if method == "nri_uniform":
-        return P * (P - 1) + 3
-    raise ValueError(f"unknown LBP method {method!r}; expected one of {METHODS}")
+    return P * (P - 1) + 3  # nri_uniform
 
 
 def local_binary_pattern_stack(X, P: int, R: float, method: str = "default") -> np.ndarray:
@@ -229,10 +230,24 @@ class LBPHistogram(StackTransformer):
         self.normalize = normalize
         self.power = power
 
+    def check_params(self) -> None:
+        for P, R in self._scales():
+            n_codes(P, self.method)
+            check.number("R", R, 0, low_open=True)
+        check_grid(self.grid)
+        check.flag("normalize", self.normalize)
+        check.number("power", self.power, 0, low_open=True)
+
+    def _scales(self) -> list:
+        """The (P, R) pairs: `scales`, or the one (P, R)."""
+        if self.scales is None:
+            return [(self.P, self.R)]
+        if isinstance(self.scales, str) or any(isinstance(s, str) or len(s) != 2 for s in self.scales):
+            raise ConfigError(f"must be a list of (P, R) pairs or null, got {self.scales!r}", "scales")
+        return list(self.scales)
+
     def _transform(self, X):
-        scales = [(self.P, self.R)] if self.scales is None else self.scales
-        if not self.power > 0:
-            raise ValueError(f"power must be > 0, got {self.power!r}")
+        scales = self._scales()
         rows, cols = check_grid(self.grid)
         n, h, w = X.shape
         cells = cell_index(h, rows)[:, None] * cols + cell_index(w, cols)[None, :]

@@ -1,5 +1,7 @@
 """Raw pixels: the simplest baseline, every image resized to a small square and flattened."""
 
+from core import validation as check
+
 from ._base import StackTransformer, resize_stack, to_unit_float
 
 
@@ -8,6 +10,9 @@ class PixelFeatures(StackTransformer):
 
     def __init__(self, size=24):
         self.size = size
+
+    def check_params(self) -> None:
+        check.number("size", self.size, 1, integer=True)
 
     def _transform(self, X):
         return resize_stack(to_unit_float(X), self.size).reshape(len(X), -1)

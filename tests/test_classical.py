@@ -9,9 +9,9 @@ from sklearn.svm import SVC
 
 from benchmark import classifiers
 from benchmark.classifiers import RBFSVM
-from benchmark.errors import ConfigError
 from benchmark.methods import FeatureClassifier, pipeline
 from benchmark.tuning import TunedClassifier
+from core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_rbfsvm_switches_to_nystroem_past_the_threshold_and_stays_accurate(blobs
 def test_rbfsvm_rejects_bad_values(blobs):
     with pytest.raises(ConfigError, match="approx must be one of"):
         RBFSVM(approx="fast").fit(*blobs)
-    with pytest.raises(ConfigError, match="C > 0"):
+    with pytest.raises(ConfigError, match="C must be a number > 0"):
         RBFSVM(C=0).fit(*blobs)
 
 

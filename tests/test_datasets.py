@@ -11,8 +11,8 @@ from PIL import Image
 from benchmark.datasets.ckplus import CKPlus
 from benchmark.datasets.fer2013 import FER2013
 from benchmark.datasets.jaffe import JAFFE
-from benchmark.errors import ConfigError, DataError
-from benchmark.labels import ANGRY, CONTEMPT, DISGUST, HAPPY, NEUTRAL, SURPRISE
+from core.errors import ConfigError, DataError
+from core.labels import ANGRY, CONTEMPT, DISGUST, HAPPY, NEUTRAL, SURPRISE
 from tests import layouts
 from tests.conftest import real_data_dir
 

@@ -18,8 +18,8 @@ from torch import nn
 
 from benchmark.config import compose_config
 from benchmark.datasets.synthetic import Synthetic
-from benchmark.errors import ConfigError
-from benchmark.leaderboard import history, is_deep, model_name
+from benchmark.report.leaderboard import family, history, model_name
+from core.errors import ConfigError
 from deep import imbalance
 from deep.augment import BatchAugment, TestTimeAugment
 from deep.ensemble import SeedEnsemble
@@ -147,7 +147,7 @@ def test_test_time_views_are_the_image_its_mirror_and_exact_warps():
     torch.testing.assert_close(seen[1], shifted, atol=1e-4, rtol=0)
     torch.testing.assert_close(seen[10], seen[1].flip(3))
     torch.testing.assert_close(out, torch.stack([p(v) for v in seen]).mean(0))
-    with pytest.raises(ConfigError, match="tta must be one of none, flip, affine"):
+    with pytest.raises(ConfigError, match=r"tta must be one of none \| flip \| affine"):
         TestTimeAugment(linear, "ten_crop", (48, 48))
     assert CNNClassifier(tta=True).tta_mode == "flip" and CNNClassifier(tta=False).tta_mode == "none"
 
@@ -389,6 +389,7 @@ def test_ensemble_method_runs_from_the_command_line_and_plots_every_member(tmp_p
     assert out.returncode == 0, out.stderr
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())
-    assert record["method"] == "cnn_ensemble" and model_name(record) == "seed_cnn" and is_deep(record)
+    assert record["method"] == "cnn_ensemble" and model_name(record) == "seed_cnn"
+    assert record["family"] == "deep" and family(record) == "deep"
     assert [f["fit_details"]["n_members"] for f in record["folds"]] == [2, 2]
     assert len(history(record, path)) == 4  # 2 folds x 2 members

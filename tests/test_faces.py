@@ -13,12 +13,18 @@ import pytest
 from hydra.utils import instantiate
 
 from benchmark.datasets.base import Dataset
-from benchmark.errors import ConfigError
 from benchmark.faces import FaceDetector, HaarDetector, MTCNNDetector, NoDetector
 from benchmark.faces.base import Detections
-from benchmark.faces.geometry import CENTRE_BELOW_EYES, FACE_SIDE, cut, face_square, whole_square
+from benchmark.faces.geometry import (
+    CENTRE_BELOW_EYES,
+    FACE_SIDE,
+    cut,
+    face_square,
+    whole_square,
+)
 from benchmark.faces.haar import best_eye_pair
 from benchmark.faces.preprocess import Preprocess
+from core.errors import ConfigError
 from tests.conftest import real_data_dir
 from tests.helpers import make_config
 
@@ -268,7 +274,7 @@ def test_no_detector_unchanged():
     mixed[:] = [images[0], images[1, :40]]
     with pytest.raises(ConfigError, match="several sizes"):
         NoDetector()(Dataset("mixed", mixed, np.zeros(2), np.array(["a", "b"])))
-    with pytest.raises(ConfigError, match="at least 8"):
+    with pytest.raises(ConfigError, match=r"size must be an integer >= 8 \(or null\), got 4"):
         NoDetector(size=4)
 
 

@@ -14,7 +14,13 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from features import GaborBank, HOGFeatures, LBPHistogram, PixelFeatures, local_binary_pattern_stack
+from features import (
+    GaborBank,
+    HOGFeatures,
+    LBPHistogram,
+    PixelFeatures,
+    local_binary_pattern_stack,
+)
 
 RNG = np.random.default_rng(0)
 RANDOM = RNG.integers(0, 256, (4, 29, 35), dtype=np.uint8)

@@ -3,8 +3,8 @@ import pytest
 
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.synthetic import Synthetic
-from benchmark.errors import ConfigError
 from benchmark.protocols import LOSO, KFold, Official, SubjectKFold
+from core.errors import ConfigError
 from tests.conftest import real_data_dir
 
 
@@ -78,7 +78,7 @@ def test_k_larger_than_subjects_or_class_fails_with_allowed_range(synthetic):
         SubjectKFold(k=7).check(synthetic)
     with pytest.raises(ConfigError, match="smallest class"):
         KFold(k=31).check(synthetic)
-    with pytest.raises(ConfigError, match="at least 2"):
+    with pytest.raises(ConfigError, match="k must be an integer >= 2, got 1"):
         KFold(k=1)
 
 

@@ -1,4 +1,6 @@
 import json
+import shlex
+from pathlib import Path
 
 import pytest
 
@@ -24,13 +26,13 @@ def test_write_atomic_leaves_nothing_when_interrupted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(records.json, "dump", explode)
     with pytest.raises(KeyboardInterrupt):
-        records.write_atomic(target, {"a": 1})
+        records.write(target, {"a": 1})
     assert list(tmp_path.iterdir()) == [], "neither the record nor a temporary file may remain"
 
 
 def test_write_atomic_replaces_whole(tmp_path):
-    target = records.write_atomic(tmp_path / "sub" / "run.json", {"a": 1})
-    records.write_atomic(target, {"b": 2})
+    target = records.write(tmp_path / "sub" / "run.json", {"a": 1})
+    records.write(target, {"b": 2})
     assert json.loads(target.read_text()) == {"b": 2}
     assert [p.name for p in target.parent.iterdir()] == ["run.json"]
 
@@ -52,3 +54,48 @@ def test_environment_names_versions_commit_and_seed():
     assert "numpy" in env["packages"] and "scikit-learn" in env["packages"]
     assert set(env["git"]) == {"commit", "dirty"}
     assert env["command"]
+
+
+RUNS = Path(__file__).resolve().parent.parent / "results" / "runs"
+#: method parameters whose defaults changed as the CNN recipe improved (conf/method/cnn.yaml's history):
+#: a record made before a change is found by its command with the values of its time pinned
+RECIPE_KEYS = ("epochs", "tta", "swa_fraction", "swa_lr", "swa_epochs")
+
+
+def _override(value) -> str:
+    return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
+
+
+def _recipe_pins(recorded: dict, composed: dict, prefix: str) -> list[str]:
+    """Overrides that give `composed` the recorded values of RECIPE_KEYS (added, changed or removed)."""
+    pins = []
+    for key in RECIPE_KEYS:
+        if key in recorded and recorded[key] != composed.get(key):
+            pins.append(f"{'' if key in composed else '+'}{prefix}.{key}={_override(recorded[key])}")
+        elif key in composed and key not in recorded:
+            pins.append(f"~{prefix}.{key}")
+    return pins
+
+
+@pytest.mark.parametrize("path", sorted(RUNS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_committed_record_is_found_by_its_config(path):
+    """The config files compose, for each record's own command, the config it was run with: same run
+    key, so `python -m benchmark <that command>` finds the record instead of recomputing it. A
+    refactoring of conf/ that changes any resolved value breaks this."""
+    from omegaconf import OmegaConf
+
+    from benchmark.config import compose_config
+
+    record = json.loads(path.read_text())
+    words = shlex.split(record["env"]["command"])
+    assert words[:3] == ["python", "-m", "benchmark"], record["env"]["command"]
+    # the recipe keys are pinned from the record below (one of them, swa_epochs, no longer exists)
+    overrides = [w for w in words[3:] if w not in ("-m", "--multirun")
+                 and w.partition("=")[0].rsplit(".", 1)[-1] not in RECIPE_KEYS]
+    composed = OmegaConf.to_container(compose_config(overrides), resolve=True)
+    nested = "estimator" in record["config"]["method"]  # an ensemble: the recipe is its member's
+    get = (lambda c: c["method"]["estimator"]) if nested else (lambda c: c["method"])
+    pins = _recipe_pins(get(record["config"]), get(composed), "method.estimator" if nested else "method")
+    if pins:
+        composed = OmegaConf.to_container(compose_config(overrides + pins), resolve=True)
+    assert records.run_key(composed) == record["run_key"], f"{path.name}: composed with {overrides + pins}"

@@ -1,4 +1,4 @@
-"""Reports from run records: leaderboard content, statistics, anchors, determinism, links, sweeps."""
+"""Reports from run records: leaderboard content, statistics, published figures, determinism, links, sweeps."""
 
 import hashlib
 import json
@@ -14,10 +14,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from scipy.stats import binom
 
-from benchmark import anchors, leaderboard, report, runner, stats
+from benchmark import runner
 from benchmark.config import CONF_DIR
 from benchmark.datasets.synthetic import Synthetic
-from benchmark.errors import ConfigError
+from benchmark.report import __main__ as report_cli
+from benchmark.report import leaderboard, pages, published, stats
+from core.errors import ConfigError
 from tests.helpers import choices, make_config
 
 TINY = ["dataset.n_subjects=4", "dataset.per_class=4", "protocol.k=4"]
@@ -46,6 +48,7 @@ def _fake_deep(record: dict, path: Path) -> Path:
     """A deep-method record made from a real one: other predictions, a model, a training history."""
     deep = json.loads(json.dumps(record))
     deep["method"] = "cnn"
+    deep["family"] = "deep"
     deep["config"]["method"] = {"_target_": "deep.estimator.CNNClassifier"}
     deep["config"]["model"] = {"_target_": "deep.models.tiny.TinyCNN"}
     preds = deep["predictions"]["official"]["PrivateTest"]
@@ -75,7 +78,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def generated(runs):
-    report.main([f"results_dir={runs / 'runs'}", f"report_dir={runs}", "readme=null"])
+    report_cli.main([f"results_dir={runs / 'runs'}", f"report_dir={runs}", "readme=null"])
     return runs
 
 
@@ -159,7 +162,7 @@ def test_latest_record_of_a_row_is_shown(runs):
     assert entry.record["config"]["method"]["steps"]["pca"]["n_components"] == 0.9, "the later run"
 
 
-def test_official_leaderboard_with_ci_mcnemar_deep_row_and_anchors(generated):
+def test_official_leaderboard_with_ci_mcnemar_deep_row_and_published_figures(generated):
     text = (generated / "leaderboards" / "fer2013__official.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| #"))
     for column in ("PrivateTest acc %", "95% CI (Wilson)", "PublicTest acc %", "model", "features / params"):
@@ -184,17 +187,17 @@ def test_wilson_interval_in_the_table_matches_the_predictions(generated, runs):
     assert f"{100 * lo:.2f}–{100 * hi:.2f}" in (generated / "leaderboards" / "fer2013__official.md").read_text()
 
 
-def test_anchors_transcribed_with_sources_and_subject_independence(generated):
-    for a in anchors.ANCHORS:
-        assert a.source and a.grade[0] in anchors.GRADES and a.accuracy
-    published = (generated / "leaderboards" / "published.md").read_text()
-    for a in anchors.ANCHORS:
-        assert a.source in published and a.method in published
-    not_independent = [a for a in anchors.ANCHORS if a.subject_independent is False]
+def test_published_figures_transcribed_with_sources_and_subject_independence(generated):
+    for a in published.FIGURES:
+        assert a.source and a.grade[0] in published.GRADES and a.accuracy
+    page = (generated / "leaderboards" / "published.md").read_text()
+    for a in published.FIGURES:
+        assert a.source in page and a.method in page
+    not_independent = [a for a in published.FIGURES if a.subject_independent is False]
     assert {a.dataset for a in not_independent} == {"jaffe", "ckplus"}
-    assert published.count("not subject-independent: the same people in training and test") == len(not_independent)
-    assert "original Cohn-Kanade database, not CK+" in published
-    assert {p for a in anchors.ANCHORS for p in a.protocols} <= {"kfold", "subject_kfold", "loso", "official"}
+    assert page.count("not subject-independent: the same people in training and test") == len(not_independent)
+    assert "original Cohn-Kanade database, not CK+" in page
+    assert {p for a in published.FIGURES for p in a.protocols} <= {"kfold", "subject_kfold", "loso", "official"}
 
 
 def test_links_are_relative_and_resolve(generated):
@@ -217,7 +220,7 @@ def test_output_is_byte_identical_and_stale_files_go(generated, runs):
     stale.write_text("from a record that was deleted")
     mine = generated / "leaderboards" / "notes.txt"
     mine.write_text("not the report's")
-    report.write_report(runs / "runs", generated)
+    pages.write_report(runs / "runs", generated)
     assert _files(generated) == before, "same records, same bytes (markdown and PNG)"
     assert not stale.exists() and mine.exists()
 
@@ -225,7 +228,7 @@ def test_output_is_byte_identical_and_stale_files_go(generated, runs):
 def test_readme_block_gets_the_headline_table_and_nothing_else(tmp_path, runs):
     readme = tmp_path / "README.md"
     readme.write_text("# Project\n\nintro\n\n<!-- results:start -->\nold table\n<!-- results:end -->\n\nrest\n")
-    report.write_report(runs / "runs", tmp_path / "results", readme)
+    pages.write_report(runs / "runs", tmp_path / "results", readme)
     text = readme.read_text()
     assert text.startswith("# Project\n\nintro\n\n<!-- results:start -->\n") and text.endswith("<!-- results:end -->\n\nrest\n")
     assert "old table" not in text and "| data set" in text
@@ -234,16 +237,16 @@ def test_readme_block_gets_the_headline_table_and_nothing_else(tmp_path, runs):
         assert row.replace("](results/", "](") in index                          # links seen from the README
     for target in re.findall(r"\]\(([^)]+)\)", text):
         assert (tmp_path / target).exists(), target
-    report.write_report(runs / "runs", tmp_path / "results", readme)
+    pages.write_report(runs / "runs", tmp_path / "results", readme)
     assert readme.read_text() == text, "regenerating changes nothing"
     readme.write_text("no markers")
     with pytest.raises(ConfigError, match="results:start"):
-        report.write_report(runs / "runs", tmp_path / "results", readme)
+        pages.write_report(runs / "runs", tmp_path / "results", readme)
 
 
 def test_no_records_is_an_error_and_writes_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        report.main([f"results_dir={tmp_path / 'missing'}", f"report_dir={tmp_path / 'out'}"])
+        report_cli.main([f"results_dir={tmp_path / 'missing'}", f"report_dir={tmp_path / 'out'}"])
     assert exit_info.value.code == 2 and "no run records" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -291,7 +294,7 @@ def test_deep_sweeps_train_every_model_and_fine_tune_only_where_a_fer2013_model_
 
 
 def test_learning_curves_plot_losses_and_accuracies_only(monkeypatch, tmp_path):
-    from benchmark import plots
+    from core import plots
     saved = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault("fig", fig))
     history = {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "acc": [0.5, 0.6], "val_acc": [0.4, 0.5],
@@ -300,3 +303,9 @@ def test_learning_curves_plot_losses_and_accuracies_only(monkeypatch, tmp_path):
     loss_ax, score_ax = saved["fig"].axes
     assert sorted(line.get_label() for line in loss_ax.lines) == ["loss", "val_loss"]
     assert sorted(line.get_label() for line in score_ax.lines) == ["acc", "val_acc"]
+
+
+def test_family_is_what_the_record_states_or_for_older_records_the_target():
+    assert leaderboard.family({"family": "deep", "config": {"method": {"_target_": "x.Y"}}}) == "deep"
+    assert leaderboard.family({"config": {"method": {"_target_": "deep.estimator.CNNClassifier"}}}) == "deep"
+    assert leaderboard.family({"config": {"method": {"_target_": "benchmark.methods.pipeline"}}}) == "classical"

@@ -1,7 +1,7 @@
 """What every data set loader returns, and the shared rules for reading image files.
 
 A loader is a small class built from `conf/dataset/<name>.yaml` (Hydra `_target_`). Its `load()`
-returns a `Dataset`: uint8 grayscale images, canonical labels (`benchmark.labels`), an id per
+returns a `Dataset`: uint8 grayscale images, canonical labels (`core.labels`), an id per
 image (its path relative to the data set root, or a CSV row), and, where the data set has them, a
 subject per image and the official split. Bad files either raise a `DataError` naming the file
 (`on_bad_image: raise`, the default) or are skipped and listed in `Dataset.skipped` with the reason
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import ConfigError, DataError
-from benchmark.labels import CLASS_NAMES
+from core import validation as check
+from core.errors import DataError
+from core.labels import CLASS_NAMES
 
 BAD_IMAGE_POLICIES = ("raise", "skip")
 
@@ -124,10 +125,8 @@ class DatasetLoader:
     has_official_split: bool = False
 
     def __init__(self, root: str | Path, on_bad_image: str = "raise"):
-        if on_bad_image not in BAD_IMAGE_POLICIES:
-            raise ConfigError(f"on_bad_image must be one of {BAD_IMAGE_POLICIES}, got {on_bad_image!r}")
+        self.on_bad_image = check.choice("on_bad_image", on_bad_image, BAD_IMAGE_POLICIES)
         self.root = Path(root).expanduser()
-        self.on_bad_image = on_bad_image
         self._skipped: list[dict] = []
 
     def load(self) -> Dataset:

@@ -18,8 +18,9 @@ import re
 from pathlib import Path
 
 from benchmark.datasets.base import DatasetLoader, image_files
-from benchmark.errors import ConfigError
-from benchmark.labels import ANGRY, CONTEMPT, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
+from core import validation as check
+from core.errors import ConfigError
+from core.labels import ANGRY, CONTEMPT, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
 
 LAYOUTS = ("auto", "ck48", "original")
 CK48_SIZE = (48, 48)
@@ -46,14 +47,10 @@ class CKPlus(DatasetLoader):
     def __init__(self, root: str | Path, layout: str = "auto", include_contempt: bool = True, peak_frames: int = 3,
                  first_frame_neutral: bool = False, on_bad_image: str = "raise"):
         super().__init__(root, on_bad_image)
-        if layout not in LAYOUTS:
-            raise ConfigError(f"ckplus: layout must be one of {LAYOUTS}, got {layout!r}")
-        if isinstance(peak_frames, bool) or not isinstance(peak_frames, int) or peak_frames < 1:
-            raise ConfigError(f"ckplus: peak_frames must be a whole number >= 1, got {peak_frames!r}")
-        self.layout = layout
-        self.include_contempt = bool(include_contempt)
-        self.peak_frames = peak_frames
-        self.first_frame_neutral = bool(first_frame_neutral)
+        self.layout = check.choice("layout", layout, LAYOUTS)
+        self.include_contempt = check.flag("include_contempt", include_contempt)
+        self.peak_frames = check.number("peak_frames", peak_frames, 1, integer=True)
+        self.first_frame_neutral = check.flag("first_frame_neutral", first_frame_neutral)
 
     def _load(self):
         """auto takes CK+48 when both layouts are present; layout=original picks the full frames."""

@@ -1,7 +1,7 @@
 """FER2013: 35,887 48x48 grey face crops in 7 classes, with the official Training / PublicTest /
 PrivateTest split and no subject ids.
 
-FER2013's emotion codes 0-6 are the canonical codes (`benchmark.labels`), so labels need no remapping.
+FER2013's emotion codes 0-6 are the canonical codes (`core.labels`), so labels need no remapping.
 Three layouts circulate; every one keeps the official split and gives each image a stable id:
 - csv: Kaggle's `fer2013.csv` (or the challenge's `icml_face_data.csv`), id `<file>:row<r>`;
 - tree: `<Usage>/<label>/<row>.png`, images written from the CSV, ordered back into CSV order;
@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.datasets.base import DatasetLoader, image_files
-from benchmark.errors import ConfigError, DataError
-from benchmark.labels import CLASS_NAMES
+from core import validation as check
+from core.errors import DataError
+from core.labels import CLASS_NAMES
 
 LAYOUTS = ("auto", "csv", "tree", "kaggle")
 USAGES = ("Training", "PublicTest", "PrivateTest")
@@ -45,9 +46,7 @@ class FER2013(DatasetLoader):
 
     def __init__(self, root: str | Path, layout: str = "auto", on_bad_image: str = "raise"):
         super().__init__(root, on_bad_image)
-        if layout not in LAYOUTS:
-            raise ConfigError(f"fer2013: layout must be one of {LAYOUTS}, got {layout!r}")
-        self.layout = layout
+        self.layout = check.choice("layout", layout, LAYOUTS)
 
     def _load(self):
         layout = self.layout

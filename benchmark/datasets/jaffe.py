@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from benchmark.datasets.base import DatasetLoader, image_files
-from benchmark.labels import ANGRY, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
+from core.labels import ANGRY, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
 
 SIZE = (256, 256)
 EXPRESSIONS = {"AN": ANGRY, "DI": DISGUST, "FE": FEAR, "HA": HAPPY, "NE": NEUTRAL, "SA": SAD, "SU": SURPRISE}

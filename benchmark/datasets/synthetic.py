@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.datasets.base import Dataset
-from benchmark.errors import ConfigError
-from benchmark.labels import ANGRY, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
+from core import validation as check
+from core.labels import ANGRY, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
 
 # Per expression: mouth curve (+ smile), mouth open, brow tilt (+ inner end down), brow raise, eye open.
 EXPRESSIONS = {
@@ -35,13 +35,11 @@ class Synthetic:
 
     def __init__(self, n_subjects: int = 8, per_class: int = 8, size: int = 48, noise: float = 12.0,
                  seed: int = 0):
-        if n_subjects < 2 or per_class < 1:
-            raise ConfigError(f"synthetic needs n_subjects >= 2 and per_class >= 1, got {n_subjects}, {per_class}")
-        if size < 24:
-            raise ConfigError(f"synthetic size must be at least 24 pixels, got {size}")
-        if noise < 0:
-            raise ConfigError(f"synthetic noise must be >= 0, got {noise}")
-        self.n_subjects, self.per_class, self.size, self.noise, self.seed = n_subjects, per_class, size, noise, seed
+        self.n_subjects = check.number("n_subjects", n_subjects, 2, integer=True)
+        self.per_class = check.number("per_class", per_class, 1, integer=True)
+        self.size = check.number("size", size, 24, integer=True)
+        self.noise = check.number("noise", noise, 0)
+        self.seed = check.number("seed", seed, integer=True)
 
     def load(self) -> Dataset:
         import cv2

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.datasets.base import Dataset
-from benchmark.faces import cache, checks
-from benchmark.faces.geometry import centre_square, cut, eye_distance, eyes_from_box, face_square, whole_square
+from benchmark.faces import cache
+from benchmark.faces.geometry import (
+    centre_square,
+    cut,
+    eye_distance,
+    eyes_from_box,
+    face_square,
+    whole_square,
+)
 from benchmark.faces.preprocess import Preprocess
+from core import validation as check
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +95,12 @@ class FaceDetector:
                  on_no_face: str = "center_crop", center_fraction: float = 0.6, equalize: str = "none",
                  clahe_clip: float = 2.0, clahe_tile: int = 8, denoise: bool = False, denoise_strength: float = 5.0,
                  cache_dir: str | None = ".cache/ferbench"):
-        self.size = checks.number("size", size, 8, integer=True)
-        self.margin = checks.number("margin", margin, 0)
-        self.align = checks.flag("align", align)
-        self.select = checks.choice("select", select, SELECT)
-        self.on_no_face = checks.choice("on_no_face", on_no_face, NO_FACE_POLICIES)
-        self.center_fraction = checks.number("center_fraction", center_fraction, 0, 1, low_open=True)
+        self.size = check.number("size", size, 8, integer=True)
+        self.margin = check.number("margin", margin, 0)
+        self.align = check.flag("align", align)
+        self.select = check.choice("select", select, SELECT)
+        self.on_no_face = check.choice("on_no_face", on_no_face, NO_FACE_POLICIES)
+        self.center_fraction = check.number("center_fraction", center_fraction, 0, 1, low_open=True)
         self.preprocess = Preprocess(equalize, clahe_clip, clahe_tile, denoise, denoise_strength)
         self.cache_dir = cache_dir
 

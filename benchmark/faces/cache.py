@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from core.io import write_atomic
 
 #: Bump when what the detectors return or the stored format changes, to invalidate old entries.
 VERSION = 1
@@ -53,13 +54,5 @@ def read(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def write(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Store `arrays` at `path` atomically: write a temporary file beside it, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Store `arrays` at `path` atomically (`core.io.write_atomic`)."""
+    write_atomic(path, lambda f: np.savez(f, **arrays), binary=True)

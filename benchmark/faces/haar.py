@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmark.errors import ConfigError
-from benchmark.faces import checks
 from benchmark.faces.base import Detections, FaceDetector, pick
+from core import validation as check
+from core.errors import ConfigError
 
 #: Eyes are searched in this top fraction of the face box. Haar face boxes put the eyes ~0.39 box
 #: heights from the top; on JAFFE, searching the top 60% instead of the top half finds an eye pair
@@ -43,15 +43,15 @@ class HaarDetector(FaceDetector):
         super().__init__(**common)
         self.cascade = str(cascade)
         self.eye_cascades = [str(c) for c in ([eye_cascades] if isinstance(eye_cascades, str) else eye_cascades)]
-        self.scale_factor = checks.number("scale_factor", scale_factor, 1, 2, low_open=True)
-        self.min_neighbors = checks.number("min_neighbors", min_neighbors, 0, integer=True)
-        self.min_face_size = checks.number("min_face_size", min_face_size, 1, integer=True)
-        self.eye_min_neighbors = checks.number("eye_min_neighbors", eye_min_neighbors, 0, integer=True)
+        self.scale_factor = check.number("scale_factor", scale_factor, 1, 2, low_open=True)
+        self.min_neighbors = check.number("min_neighbors", min_neighbors, 0, integer=True)
+        self.min_face_size = check.number("min_face_size", min_face_size, 1, integer=True)
+        self.eye_min_neighbors = check.number("eye_min_neighbors", eye_min_neighbors, 0, integer=True)
         cascade_path("cascade", self.cascade)
         for name in self.eye_cascades:
             cascade_path("eye_cascades", name)
         if self.align and not self.eye_cascades:
-            raise ConfigError("detector.eye_cascades must name at least one eye cascade when detector.align is true")
+            raise ConfigError("must name at least one eye cascade when align is true", "eye_cascades")
 
     def detection_params(self) -> dict:
         # without alignment the eye search is skipped, so the detections differ
@@ -128,11 +128,11 @@ def cascade_path(key: str, name: str) -> str:
         if path.is_file():
             return str(path)
     bundled = sorted(p.name for p in Path(cv2.data.haarcascades).glob("haarcascade_*.xml"))
-    raise ConfigError(f"detector.{key}: no cascade file {name!r}; give a path or one of OpenCV's: {', '.join(bundled)}")
+    raise ConfigError(f"is {name!r}, which is neither a file nor one of OpenCV's cascades: {', '.join(bundled)}", key)
 
 
 def load_cascade(key: str, name: str) -> cv2.CascadeClassifier:
     cascade = cv2.CascadeClassifier(cascade_path(key, name))
     if cascade.empty():
-        raise ConfigError(f"detector.{key}: {name!r} is not a valid OpenCV cascade file")
+        raise ConfigError(f"is {name!r}, which is not a valid OpenCV cascade file", key)
     return cascade

@@ -14,9 +14,8 @@ from importlib.util import find_spec
 
 import numpy as np
 
-from benchmark.errors import ConfigError
-from benchmark.faces import checks
 from benchmark.faces.base import Detections, FaceDetector, pick
+from core import validation as check
 
 
 class MTCNNDetector(FaceDetector):
@@ -38,11 +37,9 @@ class MTCNNDetector(FaceDetector):
 
     def __init__(self, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.8), batch_size: int = 16, **common):
         super().__init__(**common)
-        self.min_face_size = checks.number("min_face_size", min_face_size, 1, 20, integer=True)
-        if isinstance(thresholds, (str, int, float)) or len(thresholds) != 3:
-            raise ConfigError(f"detector.thresholds must be 3 numbers (P-Net, R-Net, O-Net), got {thresholds!r}")
-        self.thresholds = [checks.number("thresholds", t, 0, 1, low_open=True) for t in thresholds]
-        self.batch_size = checks.number("batch_size", batch_size, 1, integer=True)
+        self.min_face_size = check.number("min_face_size", min_face_size, 1, 20, integer=True)
+        self.thresholds = check.numbers("thresholds", thresholds, 3, low=0, high=1, low_open=True)
+        self.batch_size = check.number("batch_size", batch_size, 1, integer=True)
 
     def detection_params(self) -> dict:
         return {**super().detection_params(), "min_face_size": self.min_face_size, "thresholds": self.thresholds,

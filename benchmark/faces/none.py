@@ -7,17 +7,16 @@ import dataclasses
 import numpy as np
 
 from benchmark.datasets.base import Dataset
-from benchmark.errors import ConfigError
 from benchmark.faces.geometry import resize
+from core import validation as check
+from core.errors import ConfigError
 
 
 class NoDetector:
     """The images are already face crops: stack them, resizing to `size` when given."""
 
     def __init__(self, size: int | None = None):
-        if size is not None and int(size) < 8:
-            raise ConfigError(f"detector.size must be at least 8 pixels (or null to keep the size), got {size}")
-        self.size = None if size is None else int(size)
+        self.size = check.number("size", size, 8, integer=True, optional=True)
 
     def __call__(self, dataset: Dataset) -> tuple[Dataset, dict]:
         images = dataset.images

@@ -12,7 +12,7 @@ from functools import reduce
 import cv2
 import numpy as np
 
-from benchmark.faces import checks
+from core import validation as check
 
 EQUALIZE = ("none", "hist", "clahe")
 
@@ -29,11 +29,11 @@ class Preprocess:
 
     def __init__(self, equalize: str = "none", clahe_clip: float = 2.0, clahe_tile: int = 8,
                  denoise: bool = False, denoise_strength: float = 5.0):
-        self.equalize = checks.choice("equalize", equalize, EQUALIZE)
-        self.clahe_clip = checks.number("clahe_clip", clahe_clip, 0, low_open=True)
-        self.clahe_tile = checks.number("clahe_tile", clahe_tile, 1, 64, integer=True)
-        self.denoise = checks.flag("denoise", denoise)
-        self.denoise_strength = checks.number("denoise_strength", denoise_strength, 0, low_open=True)
+        self.equalize = check.choice("equalize", equalize, EQUALIZE)
+        self.clahe_clip = check.number("clahe_clip", clahe_clip, 0, low_open=True)
+        self.clahe_tile = check.number("clahe_tile", clahe_tile, 1, 64, integer=True)
+        self.denoise = check.flag("denoise", denoise)
+        self.denoise_strength = check.number("denoise_strength", denoise_strength, 0, low_open=True)
 
     def params(self) -> dict:
         return {"equalize": self.equalize, "clahe_clip": self.clahe_clip, "clahe_tile": self.clahe_tile,

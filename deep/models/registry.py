@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from benchmark.errors import ConfigError
+from core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.errors import ConfigError
+from core.errors import ConfigError
 from deep.models.registry import register_model
 from deep.models.weights import load_except_head
 

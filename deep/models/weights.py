@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.errors import ConfigError
+from core.errors import ConfigError
 
 
 def load_except_head(model: nn.Module, state: dict[str, torch.Tensor], head: str) -> list[str]:

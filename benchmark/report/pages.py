@@ -1,35 +1,29 @@
-"""`python -m benchmark.report [results_dir=...] [report_dir=...]`: every table and plot of results/.
-
-Reads all run records in `results_dir` and (re)writes, under `report_dir`:
-
-- `leaderboards/<dataset>__<protocol>.md`: the ranked rows, whether #1's lead over #2 is
-  significant, per-class F1, the published figures for that data set and protocol beside ours,
-  and links to the plots and to every row's record;
-- `leaderboards/classical_vs_deep.md` and `leaderboards/published.md`;
-- `plots/`: normalised confusion matrices, learning curves of deep runs, accuracy vs speed;
-- `README.md`: the index, whose headline table also replaces the block between the
-  `<!-- results:start -->` and `<!-- results:end -->` markers of the project README (`readme`).
-
-The output is a pure function of the records: no timestamps, stable orders, PNGs without
-version metadata, so regenerating from the same records gives the same bytes and a diff of
-results/ shows only what the runs changed. Files it wrote before and no longer writes (a record
-was removed) are deleted; nothing else under report_dir is touched.
-"""
+"""The markdown pages of the report, written by `write_report` from the ranked records
+(`benchmark.report.leaderboard`), with the published figures (`published`), the tests of
+significance (`stats`) and the figures (`core.plots`); see the package's docstring for the files."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark import anchors, plots
-from benchmark.config import compose_config
-from benchmark.errors import ConfigError
-from benchmark.labels import CLASS_NAMES
-from benchmark.leaderboard import Entry, best_by_kind, boards, correct_count, history, lead_test, load_records, size
-from benchmark.stats import TestResult, wilson_interval
+from benchmark.report import published
+from benchmark.report.leaderboard import (
+    Entry,
+    best_by_kind,
+    boards,
+    correct_count,
+    history,
+    lead_test,
+    load_records,
+    size,
+)
+from benchmark.report.stats import TestResult, wilson_interval
+from core import plots
+from core.errors import ConfigError
+from core.labels import CLASS_NAMES
 
 ALPHA = 0.05
 #: the folders under report_dir this module owns, with the suffix of the files it writes there
@@ -121,7 +115,7 @@ def _board(dataset: str, protocol: str, entries: list[Entry], out: _Output) -> s
              "## Leaderboard", _ranking(entries, here), _ranking_legend(entries),
              "**Is #1 ahead of #2?** " + _lead_text(entries),
              "## Per-class F1 (%)", _per_class(entries),
-             "## Published figures", _anchors_here(dataset, protocol, entries, here),
+             "## Published figures", _published_here(dataset, protocol, entries, here),
              "## Plots", _plots(dataset, protocol, entries, out, here)]
     return "\n\n".join(parts) + "\n"
 
@@ -188,13 +182,13 @@ def _per_class(entries: list[Entry]) -> str:
     return f"{table}\n\nF1 from the predictions pooled over folds. Test images per class (#1's run): {support}."
 
 
-def _anchors_here(dataset: str, protocol: str, entries: list[Entry], here: Path) -> str:
-    mine = [a for a in anchors.for_dataset(dataset) if protocol in a.protocols]
+def _published_here(dataset: str, protocol: str, entries: list[Entry], here: Path) -> str:
+    mine = [a for a in published.for_dataset(dataset) if protocol in a.protocols]
     if not mine:
         return ("No published figure is set beside this data set and protocol; all of them: "
                 + link("published.md", here / "published.md", here) + ".")
     rows = [[a.method, a.published_protocol, a.accuracy, _independent(a), a.grade, a.source,
-             _ours(a, entries), anchors.notes(a)] for a in mine]
+             _ours(a, entries), published.notes(a)] for a in mine]
     table = tabulate(rows, headers=["published method", "their protocol", "accuracy %", "subject-independent",
                                     "grade", "source", "ours, same family", "note"],
                      tablefmt="github", disable_numparse=True)
@@ -243,7 +237,8 @@ def _classical_vs_deep(ranked, board_files, out: _Output) -> str:
                      tablefmt="github", disable_numparse=True)
     return "\n\n".join([
         "# Classical vs deep", GENERATED,
-        "A method is deep when its config `_target_` starts with `deep.`; the best row of each kind on "
+        "A method's kind is the family its estimator states in the record (in records older than that "
+        "field: deep when its config `_target_` starts with `deep.`); the best row of each kind on "
         "each leaderboard is compared (accuracy: PrivateTest for FER2013 official, the mean over folds "
         "otherwise), with the same test as the leaderboards' #1 vs #2.",
         table]) + "\n"
@@ -258,19 +253,19 @@ def _best_cells(entry: Entry | None) -> list[str]:
 def _published(ranked, board_files, out: _Output) -> str:
     here = out.path("leaderboards")
     parts = ["# Published figures beside ours", GENERATED,
-             "Transcribed in `benchmark/anchors.py` with source and grade. A published figure is set beside "
+             "Transcribed in `benchmark/report/published.py` with source and grade. A published figure is set beside "
              "our leaderboard of the same data set and protocol; one whose protocol was not "
              "subject-independent is marked, as it is not comparable with a subject-independent result.",
              _grades()]
-    datasets = list(dict.fromkeys(a.dataset for a in anchors.ANCHORS))
+    datasets = list(dict.fromkeys(a.dataset for a in published.FIGURES))
     for dataset in datasets:
         rows = []
-        for a in anchors.for_dataset(dataset):
+        for a in published.for_dataset(dataset):
             beside = [link(p, board_files[(dataset, p)], here) if (dataset, p) in board_files else p
                       for p in a.protocols]
             ours = [_ours(a, ranked.get((dataset, p), [])) for p in a.protocols]
             rows.append([a.method, a.published_protocol, a.accuracy, _independent(a), a.grade, a.source,
-                         ", ".join(beside) or "—", "; ".join(ours) or "—", anchors.notes(a)])
+                         ", ".join(beside) or "—", "; ".join(ours) or "—", published.notes(a)])
         parts += [f"## {dataset}", tabulate(rows, headers=[
             "published method", "their protocol", "accuracy %", "subject-independent", "grade", "source",
             "our protocol", "ours, same family", "note"], tablefmt="github", disable_numparse=True)]
@@ -321,29 +316,15 @@ def _f1(per_class: dict | None) -> str:
     return "" if per_class is None else f"{100 * per_class['f1']:.1f}"
 
 
-def _independent(anchor: anchors.Anchor) -> str:
-    return {True: "yes", False: "**no**", None: "unknown"}[anchor.subject_independent]
+def _independent(figure: published.PublishedFigure) -> str:
+    return {True: "yes", False: "**no**", None: "unknown"}[figure.subject_independent]
 
 
-def _ours(anchor: anchors.Anchor, entries: list[Entry]) -> str:
-    """Our best row of the anchor's method family on this leaderboard, or '—'."""
-    same = [e for e in entries if e.row_key[0] in anchor.ours]
+def _ours(figure: published.PublishedFigure, entries: list[Entry]) -> str:
+    """Our best row of the figure's method family on this leaderboard, or '—'."""
+    same = [e for e in entries if e.row_key[0] in figure.ours]
     return f"{same[0].label}: {_pct(same[0].accuracy)}" if same else "—"
 
 
 def _grades() -> str:
-    return "Grades: " + "; ".join(f"**{g}** {text}" for g, text in anchors.GRADES.items()) + "."
-
-
-def main(argv: list[str] | None = None) -> None:
-    cfg = compose_config(sys.argv[1:] if argv is None else argv, config_name="report")
-    try:
-        written = write_report(cfg.results_dir, cfg.report_dir, cfg.readme)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    print(f"{len(written)} files written under {cfg.report_dir}")
-
-
-if __name__ == "__main__":
-    main()
+    return "Grades: " + "; ".join(f"**{g}** {text}" for g, text in published.GRADES.items()) + "."

@@ -1,6 +1,6 @@
-"""Published figures set beside ours, transcribed from the project's ANCHORS.md with source and grade.
+"""Published figures set beside ours, transcribed from the project's shared ANCHORS.md with source and grade.
 
-Each anchor names the protocols of ours it can honestly be set beside (none when the published
+Each figure names the protocols of ours it can honestly be set beside (none when the published
 protocol matches none of them) and whether its own protocol was subject-independent: a figure
 from folds that share people between training and test is not comparable with our
 subject-independent ones, and the leaderboards say so next to it.
@@ -18,7 +18,7 @@ GRADES = {
 
 
 @dataclass(frozen=True)
-class Anchor:
+class PublishedFigure:
     """One published figure. `accuracy` is the published text (percent), never rounded or converted.
 
     protocols: our protocols it is set beside; ours: our methods of the same family, whose best
@@ -43,67 +43,67 @@ _SHAN_CK = ("original Cohn-Kanade, 96 subjects / 320 sequences, 3 peak frames (+
 _ORIGINAL_CK = "original Cohn-Kanade database, not CK+"
 _FER_SUBJECTS = "FER2013 has no subject ids: whether people recur across its splits is unknown"
 
-ANCHORS: tuple[Anchor, ...] = (
+FIGURES: tuple[PublishedFigure, ...] = (
     # FER2013 (7 classes; Training / PublicTest / PrivateTest)
-    Anchor("fer2013", "CNN + linear-SVM loss (challenge winner)", "official splits", "71.2 private / 69.4 public",
+    PublishedFigure("fer2013", "CNN + linear-SVM loss (challenge winner)", "official splits", "71.2 private / 69.4 public",
            'Tang, "Deep Learning using Linear SVMs", ICML 2013 workshop (arXiv 1306.0239)', "R", None,
            ("official",), ("cnn",), _FER_SUBJECTS),
-    Anchor("fer2013", "human labellers", "small sample", "65 ± 5", "Goodfellow et al. 2013 (arXiv 1307.0414)",
+    PublishedFigure("fer2013", "human labellers", "small sample", "65 ± 5", "Goodfellow et al. 2013 (arXiv 1307.0414)",
            "R", None, ("official",), (), "a small sample of images, not the whole test set"),
-    Anchor("fer2013", "dense SIFT bag of words + local-learning SVM (best handcrafted, 4th)", "private test",
+    PublishedFigure("fer2013", "dense SIFT bag of words + local-learning SVM (best handcrafted, 4th)", "private test",
            "67.48", "Ionescu, Popescu, Grozea 2013", "S", None, ("official",), (), _FER_SUBJECTS),
-    Anchor("fer2013", "single VGG / Inception / ResNet; ensemble", "test, no extra data",
+    PublishedFigure("fer2013", "single VGG / Inception / ResNet; ensemble", "test, no extra data",
            "72.7 / 71.6 / 72.4; 75.2", "Pramerdorfer & Kampel 2016 (arXiv 1612.02903)",
            "S (ensemble), R (singles)", None, ("official",), ("cnn",), _FER_SUBJECTS),
-    Anchor("fer2013", "VGGNet, tuned", "single network, no extra data", "73.28",
+    PublishedFigure("fer2013", "VGGNet, tuned", "single network, no extra data", "73.28",
            "Khaireddin & Chen 2021 (arXiv 2105.03588)", "S", None, ("official",), ("cnn",), _FER_SUBJECTS),
-    Anchor("fer2013", "CNN + BOVW + local-learning SVM", "uses extra data", "75.42",
+    PublishedFigure("fer2013", "CNN + BOVW + local-learning SVM", "uses extra data", "75.42",
            "Georgescu et al. 2019, IEEE Access (arXiv 1804.10892)", "S", None, ("official",), (),
            "trained with extra data"),
-    Anchor("fer2013", "Residual Masking Network", "ImageNet-pretrained; single / ensemble of 7", "74.14 / 76.82",
+    PublishedFigure("fer2013", "Residual Masking Network", "ImageNet-pretrained; single / ensemble of 7", "74.14 / 76.82",
            "Pham et al., ICPR 2020 (repository README)", "S as claimed", None, ("official",), ("cnn",),
            "users report 65.6–69.1 when reproducing"),
-    Anchor("fer2013", "LBP + SVM (seed system's code comment)", "public / private", "45.8 / 38.9",
+    PublishedFigure("fer2013", "LBP + SVM (seed system's code comment)", "public / private", "45.8 / 38.9",
            "luanshiyinyang/FacialExpressionRecognition, src/LBP.py", "H", None, ("official",), ("lbp_svm",)),
-    Anchor("fer2013", "HOG + SVM; landmarks + HOG + SVM", "split not stated", "29.0; 48.2",
+    PublishedFigure("fer2013", "HOG + SVM; landmarks + HOG + SVM", "split not stated", "29.0; 48.2",
            "amineHorseman/facial-expression-recognition-svm README", "H", None, ("official",), ("hog_svm",)),
-    Anchor("fer2013", "`fer` package's shipped mini-Xception", "PrivateTest / PublicTest on this project's copy",
+    PublishedFigure("fer2013", "`fer` package's shipped mini-Xception", "PrivateTest / PublicTest on this project's copy",
            "66.04 / 65.76", "measured here, 2026-11-22", "S", None, ("official",), ("cnn",)),
     # CK+ and Cohn-Kanade
-    Anchor("ckplus", "LBP + SVM (RBF)", _SHAN_CK, "92.6 (6 classes) / 88.9 (7 classes)", _SHAN, "R", True,
+    PublishedFigure("ckplus", "LBP + SVM (RBF)", _SHAN_CK, "92.6 (6 classes) / 88.9 (7 classes)", _SHAN, "R", True,
            ("subject_kfold",), ("lbp_svm",), _ORIGINAL_CK),
-    Anchor("ckplus", "Boosted-LBP + SVM", "same as LBP + SVM above", "95.1 / 91.4", _SHAN, "R", True,
+    PublishedFigure("ckplus", "Boosted-LBP + SVM", "same as LBP + SVM above", "95.1 / 91.4", _SHAN, "R", True,
            ("subject_kfold",), (), _ORIGINAL_CK),
-    Anchor("ckplus", "Gabor + SVM", "same as LBP + SVM above", "≈ 89 / ≈ 87", _SHAN, "R", True,
+    PublishedFigure("ckplus", "Gabor + SVM", "same as LBP + SVM above", "≈ 89 / ≈ 87", _SHAN, "R", True,
            ("subject_kfold",), ("gabor_svm",), _ORIGINAL_CK),
-    Anchor("ckplus", "VGG19", "CK+48, 10-fold, not subject-independent", "94.64",
+    PublishedFigure("ckplus", "VGG19", "CK+48, 10-fold, not subject-independent", "94.64",
            "WuJie1010/Facial-Expression-Recognition.Pytorch README", "S", False, ("kfold",),
            ("cnn", "cnn_transfer")),
-    Anchor("ckplus", "DeXpression; FAN; DeepEmotion", "protocols vary", "99.6; 99.7; 98.0",
+    PublishedFigure("ckplus", "DeXpression; FAN; DeepEmotion", "protocols vary", "99.6; 99.7; 98.0",
            "arXiv 1509.05371; papers' own tables", "S as reported", None, (), (),
            "protocols differ from paper to paper: set beside none of ours"),
     # JAFFE (213 images, 10 subjects, 7 classes)
-    Anchor("jaffe", "LBP + SVM", "random 10-fold", "79.8", _SHAN, "R", False, ("kfold",), ("lbp_svm",)),
-    Anchor("jaffe", "LBP + SVM", "leave-one-subject-out", "41.3", _SHAN, "R", True, ("loso",), ("lbp_svm",)),
-    Anchor("jaffe", "Gabor + LDA", "known subjects, new images", "≈ 92",
+    PublishedFigure("jaffe", "LBP + SVM", "random 10-fold", "79.8", _SHAN, "R", False, ("kfold",), ("lbp_svm",)),
+    PublishedFigure("jaffe", "LBP + SVM", "leave-one-subject-out", "41.3", _SHAN, "R", True, ("loso",), ("lbp_svm",)),
+    PublishedFigure("jaffe", "Gabor + LDA", "known subjects, new images", "≈ 92",
            "Lyons, Budynek, Akamatsu, IEEE PAMI 21(12), 1999", "R", False, ("kfold",), ("gabor_svm",)),
-    Anchor("jaffe", "Gabor + LDA", "new subjects", "≈ 75", "Lyons, Budynek, Akamatsu, IEEE PAMI 21(12), 1999",
+    PublishedFigure("jaffe", "Gabor + LDA", "new subjects", "≈ 75", "Lyons, Budynek, Akamatsu, IEEE PAMI 21(12), 1999",
            "R", True, ("loso",), ("gabor_svm",)),
-    Anchor("jaffe", 'seed system ("99%+ 5-fold")',
+    PublishedFigure("jaffe", 'seed system ("99%+ 5-fold")',
            "its code makes one random 80/20 split; users measured 48% with its weights", "—",
            "luanshiyinyang/FacialExpressionRecognition, issues #39 and #45", "H", False, ("kfold",), ()),
 )
 
 
-def for_dataset(dataset: str) -> list[Anchor]:
-    return [a for a in ANCHORS if a.dataset == dataset]
+def for_dataset(dataset: str) -> list[PublishedFigure]:
+    return [a for a in FIGURES if a.dataset == dataset]
 
 
-def notes(anchor: Anchor) -> str:
-    """The caveats printed beside an anchor: subject independence first, then its own note."""
+def notes(figure: PublishedFigure) -> str:
+    """The caveats printed beside an figure: subject independence first, then its own note."""
     parts = []
-    if anchor.subject_independent is False:
+    if figure.subject_independent is False:
         parts.append("not subject-independent: the same people in training and test")
-    if anchor.note:
-        parts.append(anchor.note)
+    if figure.note:
+        parts.append(figure.note)
     return "; ".join(parts)

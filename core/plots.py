@@ -16,6 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 DPI = 100
+#: iterations of adjustText's label placement (an iteration count, not its default time limit:
+#: the same points must give the same bytes on any machine)
+LABEL_ITERATIONS = 300
 PNG_METADATA = {"Software": None}
 
 
@@ -52,6 +55,18 @@ def confusion(matrix, labels: list[str], title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def per_epoch(history) -> dict[str, list[float]]:
+    """{metric: [value per epoch]} of a training history, given as a list of per-epoch dicts or a
+    dict of per-epoch lists; the epoch number and metrics with a missing value (validation scores
+    of a run without validation data) are left out."""
+    if isinstance(history, list) and history:
+        history = {k: [epoch.get(k) for epoch in history] for k in history[0]}
+    if not isinstance(history, dict):
+        return {}
+    return {k: v for k, v in history.items() if k != "epoch" and isinstance(v, list)
+            and all(isinstance(x, (int, float)) for x in v)}
+
+
 def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path) -> Path:
     """Per-epoch metrics of every training run (a fold, or a member of an ensemble): losses on the
     left, accuracies (and F1) on the right; the rest of a history (learning rate, timings) has other
@@ -77,19 +92,27 @@ def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path)
 
 
 def accuracy_vs_time(points: list[tuple[str, float, float, str]], title: str, path: Path) -> Path:
-    """One point per leaderboard row: (label, inference ms per image, accuracy %, kind)."""
-    fig, (ax,) = _figure(7.0, 4.8)
+    """One point per leaderboard row: (label, inference ms per image, accuracy %, kind).
+
+    Labels are moved apart by adjustText (a fixed number of iterations and its own fixed seed, so
+    the same points give the same picture), each joined to its point by a thin line.
+    """
+    from adjustText import adjust_text
+
+    fig, (ax,) = _figure(8.0, 5.6)
     for kind, marker in (("classical", "o"), ("deep", "s")):
         mine = [p for p in points if p[3] == kind]
         if mine:
-            ax.scatter([p[1] for p in mine], [p[2] for p in mine], marker=marker, label=kind)
-    for label, ms, acc, _ in points:
-        ax.annotate(label, (ms, acc), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.scatter([p[1] for p in mine], [p[2] for p in mine], marker=marker, label=kind, zorder=3)
     if all(p[1] > 0 for p in points):
         ax.set_xscale("log")
     ax.margins(x=0.25, y=0.15)  # room for the labels
     ax.set_xlabel("inference, ms per image")
     ax.set_ylabel("accuracy, %")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=9)
+    texts = [ax.text(ms, acc, label, fontsize=7) for label, ms, acc, _ in points]
+    fig.tight_layout()  # adjustText works in display coordinates: lay the axes out first
+    adjust_text(texts, x=[p[1] for p in points], y=[p[2] for p in points], ax=ax, iter_lim=LABEL_ITERATIONS,
+                expand=(1.1, 1.4), arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
     return _save(fig, path)

@@ -19,9 +19,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark import stats
+from benchmark.report import stats
+from core import plots
 
-DEEP_PREFIX = "deep."
+#: records written before the estimator stated its family: deep when its `_target_` is in `deep`
+LEGACY_DEEP_PREFIX = "deep."
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Entry:
 
     @property
     def kind(self) -> str:
-        return "deep" if is_deep(self.record) else "classical"
+        return family(self.record)
 
     @property
     def accuracy(self) -> float:
@@ -83,8 +85,12 @@ def model_name(record: dict) -> str | None:
     return None if model is None else str(model)
 
 
-def is_deep(record: dict) -> bool:
-    return str(record["config"]["method"].get("_target_", "")).startswith(DEEP_PREFIX)
+def family(record: dict) -> str:
+    """"classical" or "deep": what the run's estimator stated (`record["family"]`), or for records
+    written before it did, deep when the method's `_target_` is in the `deep` package."""
+    if "family" in record:
+        return record["family"]
+    return "deep" if str(record["config"]["method"].get("_target_", "")).startswith(LEGACY_DEEP_PREFIX) else "classical"
 
 
 def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry]]:
@@ -129,12 +135,7 @@ def _curve(raw) -> dict[str, list[float]]:
     if isinstance(raw, str):  # records before the history was embedded: the CSV in the run_dir
         path = Path(raw).with_suffix(".json")  # written beside it; relative to the command's folder
         raw = json.loads(path.read_text()) if path.is_file() else None
-    if isinstance(raw, list) and raw:
-        raw = {k: [epoch.get(k) for epoch in raw] for k in raw[0]}
-    if not isinstance(raw, dict):
-        return {}
-    return {k: v for k, v in raw.items() if k != "epoch" and isinstance(v, list)
-            and all(isinstance(x, (int, float)) for x in v)}
+    return plots.per_epoch(raw)
 
 
 def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:

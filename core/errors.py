@@ -1,0 +1,35 @@
+"""Errors that the command lines turn into a one-line message instead of a traceback."""
+
+from __future__ import annotations
+
+
+class FerbenchError(Exception):
+    """Base class: an error the user can fix (bad data, bad config)."""
+
+
+class DataError(FerbenchError):
+    """A data set is missing, in an unknown layout, or holds a corrupt / unexpected file."""
+
+
+class ConfigError(FerbenchError, ValueError):
+    """A configuration value is invalid, or two choices cannot be combined.
+
+    A `ValueError`, so scikit-learn-style callers that catch invalid parameters catch it too.
+    `key` names the offending value when it is known: the parameter's name where it was checked
+    (`size`), made into the config path (`detector.size`) by `under` as the error travels up. The
+    message then reads "<key> <text>", e.g. "detector.size must be an integer >= 8, got 4".
+    """
+
+    def __init__(self, text: str, key: str | None = None):
+        super().__init__(text)
+        self.text, self.key = text, key
+
+    def __str__(self) -> str:
+        return self.text if self.key is None else f"{self.key} {self.text}"
+
+    def under(self, prefix: str) -> ConfigError:
+        """The same error with its key seen from the config node `prefix` (e.g. "method"); an error
+        without a key is returned as it is (its message already says what it is about)."""
+        if not prefix or self.key is None:
+            return self
+        return ConfigError(self.text, f"{prefix}.{self.key}")

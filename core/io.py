@@ -1,0 +1,31 @@
+"""Atomic file writes: a file holds either its old content (or nothing) or the whole new content.
+
+The content goes to a temporary file in the same folder, is flushed to disk, and is renamed over
+the target (`os.replace`, atomic on POSIX and Windows), so a crash, a Ctrl-C or two processes
+writing at once never leave a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(path: str | os.PathLike, write: Callable, binary: bool = False) -> Path:
+    """Call `write(f)` on a temporary file opened for writing (text, UTF-8, or `binary`), then move
+    it to `path` (its folder is created). On any exception nothing is left behind. Returns `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
