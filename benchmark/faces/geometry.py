@@ -36,6 +36,30 @@ class Square:
     side: float
     angle: float = 0.0
 
+    @property
+    def pixels(self) -> int:
+        """The side of the patch `cut` takes at the image's own resolution, in whole pixels."""
+        return max(1, round(self.side))
+
+    def to_patch(self) -> np.ndarray:
+        """The 2x3 affine matrix from image coordinates to the upright `pixels` x `pixels` patch:
+        rotate about the square's centre, then move that centre to the patch's."""
+        matrix = cv2.getRotationMatrix2D((self.cx, self.cy), self.angle, 1.0)
+        matrix[:, 2] += ((self.pixels - 1) / 2 - self.cx, (self.pixels - 1) / 2 - self.cy)
+        return matrix
+
+    def to_crop(self, size: int) -> np.ndarray:
+        """The 2x3 affine matrix (float64) from image coordinates to those of the size x size crop that
+        `cut` makes of this square: the patch, then its resize (pixel centres: x' = s (x + 0.5) - 0.5)."""
+        scale = size / self.pixels
+        matrix = self.to_patch() * scale
+        matrix[:, 2] += 0.5 * scale - 0.5
+        return matrix
+
+    def to_image(self, size: float) -> np.ndarray:
+        """The 2x3 affine matrix from the crop's coordinates back to the image's (inverse of `to_crop`)."""
+        return cv2.invertAffineTransform(self.to_crop(size))
+
 
 def face_square(eyes, margin: float) -> Square:
     """The square around a face whose eye centres are `eyes` = (x1, y1, x2, y2), in either order.
@@ -84,10 +108,9 @@ def cut(image: np.ndarray, square: Square, size: int) -> np.ndarray:
     It is cut at its own resolution (pixels outside the image repeat the border) and only then
     resized, so that a large face shrunk to a small crop is area-averaged rather than aliased.
     """
-    side = max(1, round(square.side))
-    matrix = cv2.getRotationMatrix2D((square.cx, square.cy), square.angle, 1.0)
-    matrix[:, 2] += ((side - 1) / 2 - square.cx, (side - 1) / 2 - square.cy)
-    patch = cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    side = square.pixels
+    patch = cv2.warpAffine(image, square.to_patch(), (side, side), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
     return resize(patch, size)
 
 
