@@ -12,7 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from benchmark import records
+from benchmark import config, records  # noqa: F401 - config registers the config resolvers
 from benchmark.report.summary import format_run
 from core.errors import FerbenchError
 

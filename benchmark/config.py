@@ -9,11 +9,23 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from core.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+REPO_ROOT = CONF_DIR.parent
+
+
+def shipped_model() -> str:
+    """`${shipped_model:}` in a config: the shipped model's file (results/models/shipped.yaml names it),
+    relative to the repository root, so a run key changes when the shipped model does."""
+    from benchmark.inference.models import shipped
+
+    return Path(shipped()["model"]).relative_to(REPO_ROOT).as_posix()
+
+
+OmegaConf.register_new_resolver("shipped_model", shipped_model, replace=True)
 
 
 def compose_config(overrides: list[str] = (), config_name: str = "config") -> DictConfig:

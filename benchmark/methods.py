@@ -8,6 +8,7 @@ on to the classifier under the same rule the runner uses: only when its `fit` na
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
@@ -67,3 +68,61 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         check_is_fitted(self, "classifier_")
         return self.classifier_.decision_function(self.features_.transform(X))
+
+
+class Pretrained(ClassifierMixin, BaseEstimator):
+    """A model fitted elsewhere, loaded from a file (`benchmark.inference.models.load_model`: a CNN
+    checkpoint, an ONNX file, a saved pipeline or a run record): `fit` learns nothing, it loads the
+    model and records the file and its SHA-256; `predict` maps the model's classes onto the label
+    codes. For scoring a committed model on other data (zero-shot, cross-data set) or under
+    perturbations without training it again.
+
+    The images must be crops of the model's input size (set `detector.size` to it); `tta` overrides a
+    CNN's test-time augmentation.
+    """
+
+    def __init__(self, model: str, tta: str | None = None):
+        self.model = model
+        self.tta = tta
+
+    @property
+    def family(self) -> str:
+        return self._loaded().family
+
+    def check_params(self) -> None:
+        from benchmark.inference.models import resolve
+
+        resolve(self.model)
+
+    def _loaded(self):
+        from benchmark.inference.models import load_model
+
+        if getattr(self, "_model", None) is None:
+            self._model = load_model(self.model, self.tta)
+        return self._model
+
+    def fit(self, X, y=None):
+        import hashlib
+
+        from benchmark.inference.models import resolve
+        from core.labels import CODE
+
+        model = self._loaded()
+        self.model_ = model
+        self.classes_ = np.array([CODE[name] for name in model.classes])
+        digest = hashlib.sha256(resolve(model.source).read_bytes()).hexdigest()
+        self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": model.source, "sha256": digest,
+                          "n_train_unused": len(X), "input_size": model.input_size}
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "model_")
+        X = np.asarray(X)
+        if X.ndim == 3 and X.shape[1:] != (self.model_.input_size,) * 2:
+            raise ConfigError(f"is {X.shape[1]}x{X.shape[2]}, but {self.model_.name} takes "
+                              f"{self.model_.input_size}x{self.model_.input_size} crops: set "
+                              f"detector.size={self.model_.input_size}", "crop size")
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

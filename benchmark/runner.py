@@ -10,6 +10,7 @@ the test fold.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -58,7 +59,13 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     exp.protocol.check(faces)
     folds = exp.protocol.folds(faces)
 
-    results = [_run_fold(exp.method, faces, fold) for fold in folds]
+    name = records.record_name(names, key)
+    results, saved = [], {}
+    for fold in folds:
+        results.append(_run_fold(exp.method, faces, fold))
+        estimator = results[-1].pop("estimator")  # not kept: a fold's model can be large
+        if cfg.get("save_model"):
+            saved[fold.name] = _save_model(cfg, names, name, faces, fold, estimator)
     record = {
         "schema": records.SCHEMA_VERSION,
         "run_key": key,
@@ -69,10 +76,25 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         **_counts(dataset, faces, face_report),
         "timings": _timings(results, load_s=t1 - t0, faces_s=t2 - t1),
         "predictions": _predictions(faces, folds, results),
+        **({"models": saved} if saved else {}),
         "env": records.environment(cfg.seed, overrides),
     }
-    path = records.write(Path(cfg.results_dir) / records.record_name(names, key), record)
+    path = records.write(Path(cfg.results_dir) / name, record)
     return record, path, True
+
+
+def _save_model(cfg: DictConfig, names: dict, record_name: str, faces: Dataset, fold: Fold, estimator) -> str:
+    """A fold's fitted model, saved as models_dir/<record name>/<fold>.(pt|skops) with the face stage
+    its crops came from; returns its path relative to the record's folder (the record's "models")."""
+    from omegaconf import OmegaConf
+
+    from benchmark.inference.models import face_stage, save_model
+
+    stage = face_stage(names.get("detector") or "none", OmegaConf.to_container(cfg.detector, resolve=True))
+    path = save_model(estimator, Path(cfg.models_dir) / Path(record_name).stem / fold.name,
+                      {"face_stage": stage, "input_size": int(faces.images.shape[1]),
+                       "family": getattr(estimator, "family", "classical")})
+    return Path(os.path.relpath(path, Path(cfg.results_dir))).as_posix()
 
 
 # -- building: every object first, so a bad value fails before any data is read ----------------------
@@ -109,7 +131,7 @@ def _run_fold(template, data: Dataset, fold: Fold) -> dict:
         t0 = time.perf_counter()
         y_pred = np.asarray(est.predict(X[idx]))
         tests[name] = {"idx": idx, "y_pred": y_pred, "predict_s": time.perf_counter() - t0}
-    return {"fit_s": fit_s, "tests": tests, "details": _fit_details(est)}
+    return {"fit_s": fit_s, "tests": tests, "details": _fit_details(est), "estimator": est}
 
 
 def _fit_details(est) -> dict:

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from core import validation as check
 from core.errors import ConfigError
+from core.io import write_atomic
 from core.selection import inner_splitter
 from deep.augment import TTA_MODES, BatchAugment
 from deep.flops import count_parameters, macs_per_image
@@ -255,17 +256,18 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(1)]
 
     # ---- checkpoints ---------------------------------------------------------------------------
-    def save(self, path) -> Path:
-        """Weights, parameters, classes and pixel normalisation: all `load` needs to predict."""
+    def save(self, path, metadata: dict | None = None) -> Path:
+        """Weights, parameters, classes and pixel normalisation: all `load` needs to predict; and
+        `metadata` (JSON values: e.g. the face stage the training crops came from), or the loaded
+        model's own (`metadata_`). Written atomically; read back with `load`."""
         check_is_fitted(self, "model_")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"format": CHECKPOINT_FORMAT, "params": self.get_params(deep=False),
-                    "classes": self.classes_.tolist(), "norm": [self.mean_, self.std_],
-                    "image_shape": list(self.image_shape_),
-                    "state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
-                    "fit_info": self.fit_info_}, path)
-        return path
+        checkpoint = {"format": CHECKPOINT_FORMAT, "params": self.get_params(deep=False),
+                      "classes": self.classes_.tolist(), "norm": [self.mean_, self.std_],
+                      "image_shape": list(self.image_shape_),
+                      "state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+                      "fit_info": self.fit_info_,
+                      "metadata": dict(metadata if metadata is not None else getattr(self, "metadata_", {}))}
+        return write_atomic(path, lambda f: torch.save(checkpoint, f), binary=True)
 
     @classmethod
     def load(cls, path) -> CNNClassifier:
@@ -275,6 +277,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         est.mean_, est.std_ = ckpt["norm"]
         est.image_shape_ = tuple(ckpt["image_shape"])
         est.fit_info_ = ckpt["fit_info"]
+        est.metadata_ = ckpt.get("metadata", {})  # checkpoints before metadata have none
         name, kwargs = est._model_spec()
         est.model_ = create_model(name, len(est.classes_), in_chans=1, **kwargs)
         est.model_.load_state_dict(ckpt["state_dict"])

@@ -40,7 +40,9 @@ class _Deployed(nn.Module):
 
 
 def export_onnx(estimator, path) -> Path:
-    """Write the fitted `estimator` as an ONNX model (float32, dynamic batch size, the training image size)."""
+    """Write the fitted `estimator` as an ONNX model (float32, dynamic batch size, the training image
+    size); its metadata holds the classes, the image size and the estimator's `metadata_` (the face
+    stage its training crops came from, when it was saved with one)."""
     import onnx
 
     check_is_fitted(estimator, "model_")
@@ -56,7 +58,8 @@ def export_onnx(estimator, path) -> Path:
                           dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}})
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {"classes": json.dumps(estimator.classes_.tolist()), "producer": "ferbench",
-                                        "image_size": json.dumps(estimator.image_size)})
+                                        "image_size": json.dumps(estimator.image_size),
+                                        "metadata": json.dumps(getattr(estimator, "metadata_", {}))})
     onnx.save(proto, str(path))
     return path
 
@@ -74,6 +77,9 @@ class OnnxClassifier:
         meta = self.session.get_modelmeta().custom_metadata_map
         self.classes_ = np.asarray(json.loads(meta["classes"]))
         self.image_size = json.loads(meta.get("image_size", "null"))
+        self.metadata_ = json.loads(meta.get("metadata", "{}"))
+        #: the side of the images to give `predict_proba` (the graph's own, or `image_size` it resizes to)
+        self.input_size = self.image_size or self.session.get_inputs()[0].shape[1]
 
     def predict_proba(self, X) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.uint8)

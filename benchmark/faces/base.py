@@ -17,6 +17,7 @@ import numpy as np
 from benchmark.datasets.base import Dataset
 from benchmark.faces import cache
 from benchmark.faces.geometry import (
+    Square,
     centre_square,
     cut,
     eye_distance,
@@ -61,6 +62,28 @@ class Detections:
 
     def to_arrays(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         return {"boxes": self.boxes, "eyes": self.eyes, "n_faces": self.n_faces, "ids": np.asarray(ids).astype(str)}
+
+
+@dataclass
+class Found:
+    """Every face a detector found in one image: boxes (n, 4) as x, y, w, h in pixels; eye centres
+    (n, 4) as x1, y1, x2, y2 (a NaN row where the eyes were not found or not searched); scores (n,),
+    the detector's confidence (MTCNN's probability, the Haar cascade's count of merged detections)."""
+
+    boxes: np.ndarray
+    eyes: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def none(cls) -> Found:
+        return cls(np.zeros((0, 4)), np.zeros((0, 4)), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def scaled(self, factor: float) -> Found:
+        """The same faces in an image `factor` times as large (e.g. found on a downscaled copy)."""
+        return Found(self.boxes * factor, self.eyes * factor, self.scores)
 
 
 def pick(boxes, scores, select: str) -> int:
@@ -109,8 +132,32 @@ class FaceDetector:
         """The parameters that change what `detect` finds (and so the cache key), as JSON values."""
         return {"select": self.select}
 
-    def detect(self, images: np.ndarray) -> Detections:
+    def find(self, image: np.ndarray) -> Found:
+        """Every face in one 2-D uint8 grey image, with its eyes when `align` is on."""
         raise NotImplementedError
+
+    def find_all(self, images) -> list[Found]:
+        """`find` for each image (a detector may batch them)."""
+        return [self.find(image) for image in images]
+
+    # -- the data-set path: one face an image --------------------------------------------------
+    def detect(self, images) -> Detections:
+        """The face kept (`select`) in each image, with its eyes and how many were found."""
+        out = Detections.empty(len(images))
+        for i, found in enumerate(self.find_all(images)):
+            if len(found):
+                j = pick(found.boxes, found.scores, self.select)
+                out.boxes[i], out.eyes[i], out.n_faces[i] = found.boxes[j], found.eyes[j], len(found)
+        return out
+
+    def crop(self, image: np.ndarray, box, eyes) -> tuple[np.ndarray, str, Square | None]:
+        """The preprocessed size x size crop of one face of `image` (box and eyes as in `Found`; NaN
+        for a face not found), how it was placed (aligned, box, no_face or dropped: then the crop is
+        blank), and the square it was cut from (None when dropped)."""
+        square, status = self._square(image.shape, np.asarray(box, float), np.asarray(eyes, float))
+        if square is None:
+            return np.zeros((self.size, self.size), np.uint8), status, None
+        return self.preprocess(cut(image, square, self.size)[None])[0], status, square
 
     # -- the face stage --------------------------------------------------------------------------
     def params(self) -> dict:

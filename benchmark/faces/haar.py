@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmark.faces.base import Detections, FaceDetector, pick
+from benchmark.faces.base import FaceDetector, Found
 from core import validation as check
 from core.errors import ConfigError
 
@@ -60,22 +60,28 @@ class HaarDetector(FaceDetector):
                 "min_neighbors": self.min_neighbors, "min_face_size": self.min_face_size,
                 "eye_min_neighbors": self.eye_min_neighbors, "opencv": cv2.__version__}
 
-    def detect(self, images) -> Detections:
-        # loaded per call, not in __init__: cascades are cheap to load and cannot be pickled
-        faces = load_cascade("cascade", self.cascade)
-        eyes = [load_cascade("eye_cascades", name) for name in self.eye_cascades] if self.align else []
-        out = Detections.empty(len(images))
+    def find(self, image: np.ndarray) -> Found:
+        face_cascade, eye_cascades = self._cascades()
         min_size = (self.min_face_size, self.min_face_size)
-        for i, image in enumerate(images):
-            boxes, counts = faces.detectMultiScale2(image, self.scale_factor, self.min_neighbors, minSize=min_size)
-            if len(boxes) == 0:
-                continue
-            # the number of merged raw detections is the cascade's measure of confidence
-            out.boxes[i] = boxes[pick(boxes, counts, self.select)]
-            out.n_faces[i] = len(boxes)
-            if eyes:
-                out.eyes[i] = self._eyes(image, out.boxes[i].astype(int), eyes)
-        return out
+        boxes, counts = face_cascade.detectMultiScale2(image, self.scale_factor, self.min_neighbors, minSize=min_size)
+        if len(boxes) == 0:
+            return Found.none()
+        eyes = np.full((len(boxes), 4), np.nan)
+        if eye_cascades:
+            for j, box in enumerate(boxes):
+                eyes[j] = self._eyes(image, box, eye_cascades)
+        # the number of merged raw detections is the cascade's measure of confidence
+        return Found(np.asarray(boxes, float), eyes, np.asarray(counts, float))
+
+    def _cascades(self) -> tuple[cv2.CascadeClassifier, list[cv2.CascadeClassifier]]:
+        """The face cascade and the eye cascades (none without alignment), loaded once per detector."""
+        if getattr(self, "_loaded", None) is None:
+            self._loaded = (load_cascade("cascade", self.cascade),
+                            [load_cascade("eye_cascades", name) for name in self.eye_cascades] if self.align else [])
+        return self._loaded
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_loaded"}  # OpenCV cascades cannot be pickled
 
     def _eyes(self, image: np.ndarray, box, cascades) -> np.ndarray:
         """The eye centres (x1, y1, x2, y2) in `image` of the face in `box`, NaN when no plausible pair is found."""

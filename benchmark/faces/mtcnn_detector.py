@@ -14,7 +14,7 @@ from importlib.util import find_spec
 
 import numpy as np
 
-from benchmark.faces.base import Detections, FaceDetector, pick
+from benchmark.faces.base import FaceDetector, Found
 from core import validation as check
 
 
@@ -48,21 +48,29 @@ class MTCNNDetector(FaceDetector):
     def params(self) -> dict:
         return {**super().params(), "batch_size": self.batch_size}
 
-    def detect(self, images) -> Detections:
-        network = _load_network()
+    def find(self, image: np.ndarray) -> Found:
+        return self.find_all([image])[0]
+
+    def find_all(self, images) -> list[Found]:
+        """MTCNN on batches of consecutive same-size images (what it can batch without padding)."""
+        if getattr(self, "_network", None) is None:
+            self._network = _load_network()
         pnet, rnet, onet = self.thresholds
-        out = Detections.empty(len(images))
+        out = [Found.none()] * len(images)
         for batch in same_shape_batches(images, self.batch_size):
-            found = network.detect_faces([np.repeat(images[i][..., None], 3, axis=2) for i in batch],
-                                         min_face_size=self.min_face_size,
-                                         threshold_pnet=pnet, threshold_rnet=rnet, threshold_onet=onet)
+            found = self._network.detect_faces([np.repeat(images[i][..., None], 3, axis=2) for i in batch],
+                                               min_face_size=self.min_face_size, threshold_pnet=pnet,
+                                               threshold_rnet=rnet, threshold_onet=onet)
             for i, faces in zip(batch, found):
                 if faces:
-                    face = faces[pick([f["box"] for f in faces], [f["confidence"] for f in faces], self.select)]
-                    out.boxes[i] = face["box"]
-                    out.eyes[i] = [*face["keypoints"]["left_eye"], *face["keypoints"]["right_eye"]]
-                    out.n_faces[i] = len(faces)
+                    out[i] = Found(np.array([f["box"] for f in faces], float),
+                                   np.array([[*f["keypoints"]["left_eye"], *f["keypoints"]["right_eye"]]
+                                             for f in faces], float),
+                                   np.array([f["confidence"] for f in faces], float))
         return out
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_network"}  # TensorFlow models cannot be pickled
 
 
 def same_shape_batches(images, batch_size: int):

@@ -1,0 +1,8 @@
+"""Applying trained models to users' photos, videos and cameras.
+
+`models` loads any model ferbench writes (a CNN checkpoint, an ONNX export, a saved classical
+pipeline, or the model a run record names; by default the shipped model) together with the face
+stage it was trained with; `pipeline.FacePipeline` finds every face in an image, crops each one as
+the model's training crops were cut, and classifies them in one batch. `explain` says what a model
+looks at. The command lines are `python -m benchmark.predict` and `python -m benchmark.serve`.
+"""

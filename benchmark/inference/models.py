@@ -1,0 +1,210 @@
+"""Trained models as the applications use them: loaded from any file ferbench writes, together with
+the classes they predict and the face stage (detector, crop size, margin, alignment, preprocessing)
+their training crops came from, so that a photo is cropped the way the model learned faces.
+
+Sources (`load_model`):
+- a CNN checkpoint `*.pt` (`deep.estimator.CNNClassifier.save`; torch's weights-only loader);
+- an ONNX file `*.onnx` (`deep.export.export_onnx`; run by onnxruntime, no torch needed);
+- a saved classical pipeline `*.skops` (`save_model`): skops, not pickle, so loading a file can
+  run no code; only scikit-learn's, numpy's and ferbench's own types are accepted in it;
+- a run record `*.json`: the model its run saved (`save_model=true`; `record.json:<fold>` picks one
+  fold's of a cross-validated run), or for older CNN records the `model.pt` in its run_dir;
+- nothing: the shipped model, named by `results/models/shipped.yaml` (which also says how photos
+  are cropped for it). Replacing the shipped model means editing that file, nothing else.
+Relative paths are tried from the working folder, then from the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ConfigError
+from core.io import write_atomic
+from core.labels import CLASS_NAMES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+#: the manifest of the model the applications use when none is named
+SHIPPED = REPO_ROOT / "results" / "models" / "shipped.yaml"
+SUFFIXES = (".pt", ".onnx", ".skops", ".json")
+#: packages whose types a .skops file may hold besides scikit-learn's and numpy's
+OWN_PACKAGES = ("benchmark.", "features.", "deep.", "core.")
+
+
+@dataclass
+class FaceModel:
+    """A fitted classifier of face crops and what the applications need to know about it.
+
+    estimator: has `predict_proba` (or `decision_function`) on uint8 crops (N, S, S), S = `input_size`.
+    classes: the class names, in the order of the columns of `predict_proba`.
+    face_stage: how the training crops were made: {"detector": "haar" | "mtcnn" | "none", and that
+        detector's parameters (conf/detector/<name>.yaml's keys)}.
+    source: the file it was loaded from; family: classical | deep.
+    calibrated: whether the scores are the model's probabilities (False: a softmax of an SVM's
+        decision values, which rank the classes but are not calibrated probabilities).
+    """
+
+    estimator: object
+    classes: list[str]
+    input_size: int
+    face_stage: dict
+    source: str
+    family: str
+    calibrated: bool = True
+    details: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The model file, relative to the repository when it is in it."""
+        path = Path(self.source).resolve()
+        return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+    def predict_proba(self, crops: np.ndarray) -> np.ndarray:
+        """(N, K) float32 scores of uint8 crops (N, S, S): probabilities, or the softmax of decision
+        values for a model without them (`calibrated` False). A crop of another side than
+        `input_size` or another dtype is refused with a ValueError (no silent rescaling)."""
+        crops = np.asarray(crops)
+        if crops.ndim != 3 or crops.dtype != np.uint8 or crops.shape[1:] != (self.input_size, self.input_size):
+            raise ValueError(f"{self.name} takes uint8 crops of shape (N, {self.input_size}, {self.input_size}), "
+                             f"got {crops.dtype} {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        if self.calibrated:
+            return np.asarray(self.estimator.predict_proba(crops), dtype=np.float32)
+        scores = np.asarray(self.estimator.decision_function(crops), dtype=np.float64)
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return (scores / scores.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def resolve(path: str | Path) -> Path:
+    """`path` as given when it exists, else relative to the repository root; a ConfigError otherwise."""
+    given = Path(path).expanduser()
+    for candidate in (given, REPO_ROOT / given):
+        if candidate.exists():
+            return candidate
+    raise ConfigError(f"model file {path} not found (looked in {Path.cwd()} and in {REPO_ROOT})")
+
+
+def shipped() -> dict:
+    """The shipped model's manifest: `model` (resolved path) and `face_stage`."""
+    import yaml
+
+    manifest = yaml.safe_load(SHIPPED.read_text())
+    return {**manifest, "model": str((SHIPPED.parent / manifest["model"]).resolve())}
+
+
+def load_model(source: str | Path | None = None, tta: str | None = None) -> FaceModel:
+    """Load a model (see the module docstring for the sources); `tta` overrides a CNN checkpoint's
+    test-time augmentation (none | flip | affine; an ONNX file has it built in). Raises ConfigError
+    for a missing file, an unknown suffix, or a file of the wrong kind."""
+    if source is None:
+        manifest = shipped()
+        model = load_model(manifest["model"], tta)
+        model.face_stage = dict(manifest["face_stage"])
+        model.details["shipped"] = True
+        return model
+    text = str(source)
+    fold = None
+    if ".json:" in text:  # a record and one of its folds
+        text, fold = text.split(".json:", 1)
+        text += ".json"
+    path = resolve(text)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return _from_record(path, fold, tta)
+    if suffix == ".pt":
+        return _from_checkpoint(path, tta)
+    if suffix == ".onnx":
+        return _from_onnx(path)
+    if suffix == ".skops":
+        return _from_skops(path)
+    raise ConfigError(f"{path}: unknown model file type '{suffix}'; expected one of {', '.join(SUFFIXES)}")
+
+
+def _names(codes) -> list[str]:
+    return [CLASS_NAMES[int(c)] for c in codes]
+
+
+def _from_checkpoint(path: Path, tta: str | None) -> FaceModel:
+    from deep.estimator import CNNClassifier
+
+    est = CNNClassifier.load(path)
+    if tta is not None:
+        est.set_params(tta=tta)
+    est.set_params(verbose=0)
+    return FaceModel(est, _names(est.classes_), int(est.image_size or est.image_shape_[0]),
+                     dict(est.metadata_.get("face_stage") or {"detector": "none"}), str(path), "deep")
+
+
+def _from_onnx(path: Path) -> FaceModel:
+    from deep.export import OnnxClassifier
+
+    est = OnnxClassifier(path)
+    return FaceModel(est, _names(est.classes_), int(est.input_size),
+                     dict(est.metadata_.get("face_stage") or {"detector": "none"}), str(path), "deep")
+
+
+def _from_skops(path: Path) -> FaceModel:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    foreign = [t for t in untrusted if not t.startswith(OWN_PACKAGES)]
+    if foreign:
+        raise ConfigError(f"{path} holds types that are neither scikit-learn's nor ferbench's, which are not loaded: "
+                          f"{', '.join(foreign)}")
+    saved = sio.load(path, trusted=untrusted)
+    if not isinstance(saved, dict) or "estimator" not in saved:
+        raise ConfigError(f"{path} is not a model saved by ferbench (benchmark.inference.models.save_model)")
+    est = saved["estimator"]
+    return FaceModel(est, _names(saved["classes"]), int(saved["input_size"]), dict(saved["face_stage"]), str(path),
+                     saved.get("family", "classical"), calibrated=hasattr(est, "predict_proba"))
+
+
+def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
+    record = json.loads(path.read_text())
+    saved = record.get("models") or {}
+    if not saved:  # older CNN records: the model.pt their run_dir got
+        saved = {f["name"]: str(Path(f["fit_details"]["run_dir"]) / "model.pt") for f in record.get("folds", [])
+                 if (f.get("fit_details") or {}).get("run_dir")}
+        saved = {name: p for name, p in saved.items() if (Path(p).exists() or (REPO_ROOT / p).exists())}
+    if not saved:
+        raise ConfigError(f"{path}: this run saved no model; run its command again with save_model=true "
+                          f"({record.get('env', {}).get('command', '')})")
+    if fold is None and len(saved) > 1:
+        raise ConfigError(f"{path} has a model per fold; name one: {path}:<fold>, <fold> one of {', '.join(saved)}")
+    name = fold if fold is not None else next(iter(saved))
+    if name not in saved:
+        raise ConfigError(f"{path} has no model for fold '{name}'; its folds: {', '.join(saved)}")
+    model_path = Path(saved[name])
+    if not model_path.is_absolute():
+        model_path = path.parent / model_path if (path.parent / model_path).exists() else model_path
+    model = load_model(model_path, tta)
+    if model.face_stage.get("detector", "none") == "none" and record.get("detector") not in (None, "none"):
+        model.face_stage = face_stage(record["detector"], record["config"]["detector"])
+    model.details["record"] = str(path)
+    return model
+
+
+def face_stage(detector: str, params: dict) -> dict:
+    """The face stage a model carries: the detector's name and its config values (paths left out)."""
+    return {"detector": detector, **{k: v for k, v in params.items() if k not in ("_target_", "cache_dir")}}
+
+
+def save_model(estimator, path: str | Path, metadata: dict) -> Path:
+    """Save a fitted estimator with `metadata` (face_stage, input_size, family): a CNNClassifier as its
+    checkpoint (`path` + ".pt"), anything else with skops (`path` + ".skops"). Written atomically."""
+    from deep.estimator import CNNClassifier
+
+    path = Path(path)
+    if isinstance(estimator, CNNClassifier):
+        return estimator.save(path.with_suffix(".pt"), metadata=metadata)
+    if not hasattr(estimator, "predict_proba") and not hasattr(estimator, "decision_function"):
+        raise ConfigError(f"{type(estimator).__name__} has neither predict_proba nor decision_function: "
+                          "the applications could not score faces with it")
+    import skops.io as sio
+
+    payload = sio.dumps({"estimator": estimator, "classes": [int(c) for c in estimator.classes_], **metadata})
+    return write_atomic(path.with_suffix(".skops"), lambda f: f.write(payload), binary=True)
