@@ -23,6 +23,8 @@ import numpy as np
 
 from core.errors import DataError
 
+#: suffixes of the image files ferbench reads (data sets and users' photos alike)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".gif", ".webp"})
 #: the default limit on pixels (width x height) of an image to decode: a 40-megapixel photo
 MAX_PIXELS = 40_000_000
 REASONS = ("unsupported", "corrupt", "too_large")

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from hydra.errors import InstantiationException
 
 from benchmark import runner
 from core.errors import ConfigError, DataError

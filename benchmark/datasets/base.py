@@ -18,12 +18,13 @@ import numpy as np
 
 from core import validation as check
 from core.errors import DataError
+from core.images import (
+    IMAGE_SUFFIXES,  # files a loader must account for (load, or report as bad)
+)
 from core.labels import CLASS_NAMES
 
 BAD_IMAGE_POLICIES = ("raise", "skip")
 
-#: suffixes of files a loader must account for (load, or report as bad); anything else is ignored
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".gif", ".webp"})
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -62,14 +62,26 @@ class FaceModel:
         path = Path(self.source).resolve()
         return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
 
-    def predict_proba(self, crops: np.ndarray) -> np.ndarray:
-        """(N, K) float32 scores of uint8 crops (N, S, S): probabilities, or the softmax of decision
-        values for a model without them (`calibrated` False). A crop of another side than
-        `input_size` or another dtype is refused with a ValueError (no silent rescaling)."""
+    def _checked(self, crops) -> np.ndarray:
         crops = np.asarray(crops)
         if crops.ndim != 3 or crops.dtype != np.uint8 or crops.shape[1:] != (self.input_size, self.input_size):
             raise ValueError(f"{self.name} takes uint8 crops of shape (N, {self.input_size}, {self.input_size}), "
                              f"got {crops.dtype} {crops.shape}")
+        return crops
+
+    def predict(self, crops: np.ndarray) -> list[str]:
+        """The class name of each crop: the most probable class, or for a model without probabilities
+        its own `predict` (an SVM's one-vs-one vote, which the argmax of its decision values can miss)."""
+        if self.calibrated:
+            return [self.classes[i] for i in self.predict_proba(crops).argmax(axis=1)]
+        crops = self._checked(crops)
+        return [CLASS_NAMES[int(c)] for c in self.estimator.predict(crops)] if len(crops) else []
+
+    def predict_proba(self, crops: np.ndarray) -> np.ndarray:
+        """(N, K) float32 scores of uint8 crops (N, S, S): probabilities, or the softmax of decision
+        values for a model without them (`calibrated` False). A crop of another side than
+        `input_size` or another dtype is refused with a ValueError (no silent rescaling)."""
+        crops = self._checked(crops)
         if len(crops) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
         if self.calibrated:

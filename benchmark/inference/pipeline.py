@@ -82,21 +82,8 @@ class FacePipeline:
     def __init__(self, model: FaceModel, detector: str | dict | None = None, detect_side: int = 800):
         self.model = model
         self.detect_side = check.number("detect_side", detect_side, 64, integer=True)
-        self.face_stage = self._stage(model.face_stage, detector)
+        self.face_stage = face_stage_for(model.face_stage, detector)
         self.detector = build_detector(self.face_stage, model.input_size)
-
-    @staticmethod
-    def _stage(own: dict, detector: str | dict | None) -> dict:
-        stage = dict(own)
-        if stage.get("detector", "none") == "none":
-            stage = dict(shipped()["face_stage"])
-        if isinstance(detector, str):
-            stage["detector"] = detector
-            if detector != own.get("detector"):  # another detector's own settings do not carry over
-                stage = {k: v for k, v in stage.items() if k in crop_keys() or k == "detector"}
-        elif detector is not None:
-            stage.update(detector)
-        return stage
 
     def __call__(self, image) -> list[Face]:
         """Every face of `image` (an `Image`, an (H, W[, 3]) uint8 array, a path or bytes), classified;
@@ -128,9 +115,12 @@ class FacePipeline:
     def classify(self, faces: list[Face]) -> list[Face]:
         """Fill in the probabilities and labels of `faces`, all crops in one batch."""
         if faces:
-            proba = self.model.predict_proba(np.stack([f.crop for f in faces]))
-            for face, p in zip(faces, proba):
-                face.probabilities, face.label = p, self.model.classes[int(np.argmax(p))]
+            crops = np.stack([f.crop for f in faces])
+            proba = self.model.predict_proba(crops)
+            labels = ([self.model.classes[i] for i in proba.argmax(axis=1)] if self.model.calibrated
+                      else self.model.predict(crops))
+            for face, p, label in zip(faces, proba, labels):
+                face.probabilities, face.label = p, label
         return faces
 
     def predict_json(self, image) -> dict:
@@ -147,6 +137,22 @@ class FacePipeline:
                 "faces": [f.to_json(self.model.classes) for f in faces],
                 "timings_ms": {"decode": round(1000 * (t1 - t0), 2), "faces": round(1000 * (t2 - t1), 2),
                                "classify": round(1000 * (t3 - t2), 2)}}
+
+
+def face_stage_for(own: dict, detector: str | dict | None = None) -> dict:
+    """The face stage to crop with: the model's own (`own`; the shipped framing for a model trained on
+    ready-made crops), with another detector (a name: the crop settings carry over, the detector's
+    own settings do not) or changed values (a dict)."""
+    stage = dict(own)
+    if stage.get("detector", "none") == "none":
+        stage = dict(shipped()["face_stage"])
+    if isinstance(detector, str):
+        if detector != stage.get("detector"):
+            stage = {k: v for k, v in stage.items() if k in crop_keys()}
+        stage["detector"] = detector
+    elif detector is not None:
+        stage.update(detector)
+    return stage
 
 
 def crop_keys() -> set[str]:

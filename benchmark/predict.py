@@ -1,0 +1,265 @@
+"""`python -m benchmark.predict PATH... [model=...] [detector=...] [out=...] [key=value ...]`: recognise
+the expression of every face in photos, folders of photos, video files or a camera.
+
+For each image: `<out>/<name>.annotated.jpg` with every face boxed and labelled, and `<out>/<name>.json` (the
+model, every face's box, eyes, alignment, label and probabilities, timings); for a folder (searched
+recursively) the same per image, keeping the folder structure, and a summary table (`summary.csv`,
+also printed). For a video file or a camera (`camera:0`, or an index such as `0` when no such file
+exists): `<out>/<name>.annotated.mp4` and `<out>/<name>.csv`, one row per face and frame (a frame
+without a face keeps one row, so the CSV stays aligned with time). Options:
+
+  model=PATH          a .pt / .onnx / .skops model or a run record (default: the shipped model)
+  detector=NAME       haar | mtcnn: another detector than the model's own face stage
+  margin=X            the crop's margin (default: the model's)
+  tta=MODE            none | flip | affine: a CNN's test-time views (default flip; affine is the
+                      benchmark's 18 views, 9x slower)
+  out=DIR             output folder (default predictions/)
+  explain=METHOD      gradcam | occlusion | lime: also write <name>.<method>.jpg, the map of what the
+                      model looked at for each face's label, over the photo (images only)
+  every=N             video: detect faces every N frames, track them between (default 5)
+  smooth=A            video: average each face's probabilities over time (0 off ... 0.9 heavy; default 0)
+  backend=NAME        video: torch | onnx (run the classifier with ONNX Runtime; default torch)
+  max_frames=N        video / camera: stop after N frames (a camera runs until Ctrl-C otherwise)
+
+Images are read in any common format and mode (RGBA, palette, 16-bit, CMYK, ...), upright as their
+EXIF orientation says; an image that cannot be read is reported and counted, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import FerbenchError
+from core.images import IMAGE_SUFFIXES, ImageError, read_image
+from core.io import write_atomic
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
+OPTIONS = {"model": None, "detector": None, "margin": None, "tta": "flip", "out": "predictions", "explain": None,
+           "every": 5, "smooth": 0.0, "backend": "torch", "max_frames": None}
+
+
+@dataclass
+class Target:
+    """One thing to predict on: an image or video file (with the path its outputs get under out/),
+    or a camera index."""
+
+    kind: str  # image | video | camera
+    source: str | int
+    relative: Path
+
+
+def parse(argv: list[str]) -> tuple[list[str], dict]:
+    """(paths, options) from the command line: `key=value` words are options (OPTIONS' keys), the
+    rest are paths; a word after `--` is always a path."""
+    paths, options = [], dict(OPTIONS)
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            paths += list(words)
+            break
+        key, sep, value = word.partition("=")
+        if sep and key in OPTIONS:
+            options[key] = value if value not in ("", "null", "none") or key == "tta" else None
+        elif sep and not Path(word).exists():
+            raise FerbenchError(f"unknown option '{key}'; options: {', '.join(OPTIONS)}")
+        else:
+            paths.append(word)
+    if not paths:
+        raise FerbenchError("give at least one image, folder, video file or camera (camera:0)")
+    return paths, checked(options)
+
+
+def checked(options: dict) -> dict:
+    """The options with their values checked and converted (a ConfigError names a bad one)."""
+    from core import validation as check
+
+    check.choice("tta", options["tta"], ("none", "flip", "affine"))
+    check.choice("backend", options["backend"], ("torch", "onnx"))
+    if options["explain"] is not None:
+        check.choice("explain", options["explain"], ("gradcam", "occlusion", "lime"))
+    return {**options, "every": check.number("every", _number(options["every"]), 1, integer=True),
+            "smooth": check.number("smooth", _number(options["smooth"]), 0, 1, high_open=True),
+            "margin": check.number("margin", _number(options["margin"]), 0, optional=True),
+            "max_frames": check.number("max_frames", _number(options["max_frames"]), 1, integer=True, optional=True)}
+
+
+def _number(text):
+    """A number from the command line's text (left as it is when it is not one: the check says so)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return int(text) if text.lstrip("+-").isdigit() else float(text)
+    except ValueError:
+        return text
+
+
+def targets(paths: list[str]) -> list[Target]:
+    """The images and videos of `paths` (folders searched recursively, sorted), and cameras."""
+    found = []
+    for text in paths:
+        path = Path(text)
+        if text.startswith("camera:") or (text.isdigit() and not path.exists()):
+            found.append(Target("camera", int(text.removeprefix("camera:")), Path(f"camera{text.removeprefix('camera:')}")))
+        elif path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            found += [_target(p, p.relative_to(path.parent)) for p in files if _kind(p)]
+        elif path.is_file():
+            if _kind(path) is None:
+                raise FerbenchError(f"{path}: not an image or video file this command reads ({path.suffix or 'no suffix'})")
+            found.append(_target(path, Path(path.name)))
+        else:
+            raise FerbenchError(f"{path}: no such file or folder")
+    if not found:
+        raise FerbenchError(f"no image or video files in {', '.join(paths)}")
+    return found
+
+
+def _kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+def _target(path: Path, relative: Path) -> Target:
+    return Target(_kind(path), str(path), relative)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        paths, options = parse(list(sys.argv[1:] if argv is None else argv))
+        todo = targets(paths)
+        pipeline = _pipeline(options)
+    except (FerbenchError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(options["out"])
+    images = [t for t in todo if t.kind == "image"]
+    rows = predict_images(pipeline, images, out, options["explain"]) if images else []
+    for target in (t for t in todo if t.kind != "image"):
+        try:
+            summary = _video(pipeline, target, out, options)
+        except FerbenchError as exc:
+            print(f"error: {target.source}: {exc}", file=sys.stderr)
+            rows.append({"file": str(target.source), "faces": "", "labels": "", "error": str(exc)})
+            continue
+        rows.append({"file": str(target.source), "faces": summary.get("tracks", ""), "labels": "", "error": ""})
+    _summary(rows, out)
+    return 1 if any(r["error"] for r in rows) else 0
+
+
+def _pipeline(options: dict):
+    from benchmark.inference.models import load_model
+    from benchmark.inference.pipeline import FacePipeline, face_stage_for
+
+    model = load_model(options["model"], tta=options["tta"])
+    stage = face_stage_for(model.face_stage, options["detector"])
+    if options["margin"] is not None:
+        stage["margin"] = options["margin"]
+    return FacePipeline(model, stage)
+
+
+def predict_images(pipeline, images: list[Target], out: Path, explain: str | None = None) -> list[dict]:
+    """Predict every image; write <out>/<relative>.annotated.jpg and .json for each; returns the summary
+    rows (file, faces, labels, error) in the images' order. The faces of up to BATCH images go through
+    the model together."""
+    from tqdm.auto import tqdm
+
+    from benchmark.inference.annotate import draw
+
+    rows = {}
+    bar = tqdm(total=len(images), desc="images", unit="image", disable=len(images) < 2)
+    for chunk in _chunks(images, BATCH):
+        decoded = []
+        for target in chunk:
+            try:
+                image = read_image(target.source)
+            except (ImageError, OSError) as exc:
+                rows[target.source] = {"file": str(target.source), "faces": "", "labels": "", "error": str(exc)}
+                bar.update()
+                continue
+            decoded.append((target, image, pipeline.faces(image)))
+        pipeline.classify([face for _, _, faces in decoded for face in faces])
+        for target, image, faces in decoded:
+            bar.update()
+            stem = out / target.relative.with_suffix("")
+            record = _result(pipeline, image, faces, target)
+            write_atomic(stem.with_suffix(".json"), lambda f, r=record: json.dump(r, f, indent=1))
+            _write_jpeg(stem.with_name(f"{stem.name}.annotated.jpg"), draw(image.rgb, faces))
+            if explain and faces:
+                _write_jpeg(stem.with_name(f"{stem.name}.{explain}.jpg"), _explained(pipeline, image, faces, explain))
+            rows[target.source] = {"file": str(target.source), "faces": len(faces),
+                                   "labels": " ".join(f.label for f in faces), "error": ""}
+    bar.close()
+    return [rows[t.source] for t in images]
+
+
+BATCH = 32
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _result(pipeline, image, faces, target: Target) -> dict:
+    return {"file": str(target.source), "model": pipeline.model.name, "classes": pipeline.model.classes,
+            "calibrated": pipeline.model.calibrated, "face_stage": pipeline.face_stage,
+            "image": {"width": int(image.rgb.shape[1]), "height": int(image.rgb.shape[0])},
+            "faces": [f.to_json(pipeline.model.classes) for f in faces],
+            **({} if faces else {"message": "no face found"})}
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    if not ok:
+        raise FerbenchError(f"could not encode {path}")
+    write_atomic(path, lambda f: f.write(data.tobytes()), binary=True)
+
+
+def _explained(pipeline, image, faces, method: str) -> np.ndarray:
+    """The photo with each face's explanation map (for its label) laid over it."""
+    from benchmark.inference import explain
+
+    crops = np.stack([f.crop for f in faces])
+    targets = np.array([pipeline.model.classes.index(f.label) for f in faces])
+    maps = explain.explain(method, pipeline.model.estimator, crops, targets)
+    heat = np.zeros(image.gray.shape, np.float32)
+    for face, crop_map in zip(faces, maps):
+        heat = np.maximum(heat, explain.to_image(crop_map, face.square.to_image(crops.shape[1]), image.gray.shape))
+    return explain.overlay(image.rgb, heat)
+
+
+def _video(pipeline, target: Target, out: Path, options: dict) -> dict:
+    from benchmark.inference.video import predict_video
+
+    return predict_video(pipeline, target.source, out / target.relative.parent, every=options["every"],
+                         smooth=options["smooth"], max_frames=options["max_frames"])
+
+
+def _summary(rows: list[dict], out: Path) -> None:
+    from tabulate import tabulate
+
+    if not rows:
+        return
+    table = [[r["file"], r["faces"], r["labels"] or ("" if r["error"] else "—"), r["error"]] for r in rows]
+    print(tabulate(table, headers=["file", "faces", "labels", "error"], tablefmt="github"))
+    if len(rows) > 1:
+        def dump(f):
+            writer = csv.DictWriter(f, fieldnames=["file", "faces", "labels", "error"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+        write_atomic(out / "summary.csv", dump)
+    n_bad = sum(1 for r in rows if r["error"])
+    print(f"{len(rows) - n_bad} of {len(rows)} done, {n_bad} could not be read; outputs in {out}/")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

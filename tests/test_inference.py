@@ -1,0 +1,211 @@
+"""Applying models to users' photos: image reading, model loading, the face pipeline, the predict CLI."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image as PILImage
+
+from benchmark.inference.models import load_model
+from benchmark.inference.pipeline import FacePipeline
+from core.errors import ConfigError
+from core.images import ImageError, read_image
+
+ROOT = Path(__file__).resolve().parent.parent
+ASTRONAUT = skimage.data.astronaut()  # public domain: Eileen Collins, smiling
+
+
+def encode(image: PILImage.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return FacePipeline(load_model(None, tta="flip"))
+
+
+# -- reading images -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode, fmt", [("RGB", "JPEG"), ("RGB", "PNG"), ("RGB", "WEBP"), ("RGB", "BMP"), ("RGB", "TIFF"),
+                                       ("RGBA", "PNG"), ("P", "PNG"), ("L", "PNG"), ("CMYK", "JPEG"), ("1", "PNG")])
+def test_every_common_mode_reads_as_8bit_rgb_and_grey(mode, fmt):
+    image = read_image(encode(PILImage.fromarray(ASTRONAUT).convert(mode), fmt))
+    assert image.rgb.shape == (512, 512, 3) and image.gray.shape == (512, 512)
+    assert image.rgb.dtype == image.gray.dtype == np.uint8
+    if mode not in ("1", "P"):
+        assert abs(float(image.gray.mean()) - float(cv2.cvtColor(ASTRONAUT, cv2.COLOR_RGB2GRAY).mean())) < 8
+
+
+def test_16_bit_grey_is_scaled_not_clipped():
+    values = np.array([[0, 257, 1000, 32768, 65535]], np.uint16)
+    image = read_image(encode(PILImage.fromarray(values), "PNG"))
+    np.testing.assert_array_equal(image.gray[0], [0, 1, 4, 128, 255])
+
+
+def test_transparent_background_becomes_white_not_black():
+    rgba = np.zeros((4, 4, 4), np.uint8)  # fully transparent black
+    assert read_image(encode(PILImage.fromarray(rgba), "PNG")).gray.min() == 255
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "PNG", "WEBP"])
+def test_exif_orientation_is_applied_for_every_format(fmt):
+    upright = np.zeros((40, 60, 3), np.uint8)
+    upright[:10, :10] = 255  # a white corner, top left when upright
+    stored = PILImage.fromarray(upright).transpose(PILImage.Transpose.ROTATE_90)  # as a camera held sideways writes it
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    image = read_image(encode(stored, fmt, exif=exif.tobytes()))
+    assert image.gray.shape == (40, 60)
+    assert image.gray[:10, :10].mean() > 200 and image.gray[-10:, -10:].mean() < 50
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"this is not an image", "unsupported"),
+    (encode(PILImage.fromarray(ASTRONAUT), "PNG")[:5000], "corrupt"),
+    (encode(PILImage.new("1", (30000, 30000)), "PNG"), "too_large"),
+])
+def test_bad_images_are_refused_with_their_reason(data, reason):
+    with pytest.raises(ImageError) as err:
+        read_image(data)
+    assert err.value.reason == reason
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+def test_shipped_model_carries_its_classes_size_and_framing():
+    model = load_model()
+    assert model.classes == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert model.input_size == 48 and model.face_stage["detector"] in ("haar", "mtcnn") and model.family == "deep"
+    with pytest.raises(ValueError, match=r"takes uint8 crops of shape \(N, 48, 48\), got uint8 \(2, 96, 96\)"):
+        model.predict_proba(np.zeros((2, 96, 96), np.uint8))
+
+
+def test_missing_and_unknown_model_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    (tmp_path / "model.pkl").write_bytes(b"")
+    with pytest.raises(ConfigError, match="unknown model file type"):
+        load_model(tmp_path / "model.pkl")
+
+
+class Foreign:
+    """A type that is neither scikit-learn's nor ferbench's."""
+
+
+def test_a_skops_file_with_foreign_types_is_not_loaded(tmp_path):
+    import skops.io as sio
+
+    (tmp_path / "evil.skops").write_bytes(sio.dumps({"estimator": Foreign(), "classes": [0]}))
+    with pytest.raises(ConfigError, match="neither scikit-learn's nor ferbench's"):
+        load_model(tmp_path / "evil.skops")
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+
+def test_the_astronaut_smiles(pipeline):
+    faces = pipeline(ASTRONAUT)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert 140 < x + w / 2 < 320 and 40 < y + h / 2 < 200  # her face, not the badge
+    assert faces[0].label == "happy" and faces[0].alignment == "aligned"
+    assert faces[0].crop.shape == (48, 48) and faces[0].probabilities.sum() == pytest.approx(1, abs=1e-4)
+
+
+def test_no_face_is_an_empty_list(pipeline):
+    assert pipeline(np.full((300, 400, 3), 127, np.uint8)) == []
+    assert pipeline.predict_json(np.zeros((10, 10), np.uint8))["faces"] == []
+
+
+def test_every_face_left_to_right_in_one_batch(pipeline, monkeypatch):
+    pair = np.concatenate([ASTRONAUT, ASTRONAUT[:, ::-1]], axis=1)
+    calls = []
+    predict = pipeline.model.predict_proba
+    monkeypatch.setattr(pipeline.model, "predict_proba", lambda crops: calls.append(len(crops)) or predict(crops))
+    faces = pipeline(pair)
+    assert len(faces) == 2 and calls == [2] and faces[0].box[0] < faces[1].box[0]
+    assert [f.label for f in faces] == ["happy", "happy"]
+
+
+def test_a_large_photo_is_searched_small_and_cropped_at_full_size(pipeline):
+    big = cv2.resize(ASTRONAUT, (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    small, large = pipeline(ASTRONAUT)[0], pipeline(big)[0]
+    np.testing.assert_allclose(np.array(large.box) / 4, small.box, atol=6)
+    assert large.label == "happy"
+
+
+def test_a_sideways_phone_photo_is_read_upright(pipeline):
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    stored = PILImage.fromarray(ASTRONAUT).transpose(PILImage.Transpose.ROTATE_90)
+    faces = pipeline(read_image(encode(stored, "JPEG", exif=exif.tobytes(), quality=95)))
+    assert len(faces) == 1 and faces[0].label == "happy"
+
+
+# -- models saved by runs ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["pixels_svm", "lbp_svm"])
+def test_a_run_saves_its_models_and_its_record_loads_them(tmp_path, method):
+    from benchmark import runner
+    from tests.helpers import choices, make_config
+
+    overrides = ["dataset.n_subjects=3", "dataset.per_class=4", "protocol.k=2", f"method={method}",
+                 f"results_dir={tmp_path / 'runs'}", "save_model=true", f"models_dir={tmp_path / 'models'}"]
+    if method == "lbp_svm":
+        overrides += ["method.classifier.param_grid.svm__C=[1.0]", "method.classifier.param_grid.svm__gamma=[1.0]"]
+    record, path, _ = runner.run(make_config(overrides), choices(overrides))
+    assert set(record["models"]) == {"fold0", "fold1"}
+    with pytest.raises(ConfigError, match="has a model per fold; name one"):
+        load_model(path)
+    model = load_model(f"{path}:fold1")
+    assert model.face_stage == {"detector": "none", "size": None} and model.input_size == 48
+    from benchmark.datasets.synthetic import Synthetic
+
+    data = Synthetic(n_subjects=3, per_class=4).load()
+    test = record["predictions"]["fold1"]["test"]
+    index = {i: n for n, i in enumerate(data.ids.tolist())}
+    crops = data.images[[index[i] for i in test["ids"]]]
+    from core.labels import CLASS_NAMES
+
+    assert model.predict(crops) == [CLASS_NAMES[c] for c in test["y_pred"]]
+    assert model.calibrated is False  # SVMs: a softmax of decision values, and the JSON says so
+
+
+# -- the command line --------------------------------------------------------------------------------
+
+def test_predict_a_folder_writes_json_and_annotated_images_and_counts_bad_files(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    PILImage.fromarray(ASTRONAUT).save(photos / "astronaut.jpg")
+    PILImage.fromarray(np.full((60, 80), 200, np.uint8)).save(photos / "sub" / "wall.png")
+    (photos / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    out = subprocess.run([sys.executable, "-m", "benchmark.predict", str(photos), f"out={tmp_path / 'out'}", "tta=none"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert out.returncode == 1, out.stderr  # one file could not be read
+    assert "2 of 3 done, 1 could not be read" in out.stdout and "Traceback" not in out.stderr
+    result = json.loads((tmp_path / "out" / "photos" / "astronaut.json").read_text())
+    assert [f["label"] for f in result["faces"]] == ["happy"]
+    assert json.loads((tmp_path / "out" / "photos" / "sub" / "wall.json").read_text())["message"] == "no face found"
+    assert (tmp_path / "out" / "photos" / "astronaut.annotated.jpg").stat().st_size > 1000
+    assert len((tmp_path / "out" / "summary.csv").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nowhere.jpg"], "no such file or folder"),
+    (["x.jpg", "colour=red"], "unknown option 'colour'"),
+    (["x.jpg", "every=0"], "every must be an integer >= 1, got 0"),
+    (["x.jpg", "explain=shap"], "explain must be one of gradcam | occlusion | lime"),
+])
+def test_predict_refuses_bad_arguments_in_one_line(tmp_path, args, message):
+    PILImage.fromarray(ASTRONAUT).save(tmp_path / "x.jpg")
+    out = subprocess.run([sys.executable, "-m", "benchmark.predict", *args], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
