@@ -11,6 +11,16 @@ class DataError(FerbenchError):
     """A data set is missing, in an unknown layout, or holds a corrupt / unexpected file."""
 
 
+def user_error(exc: BaseException | None) -> FerbenchError | None:
+    """Our error behind `exc` (itself, or what it was raised from, e.g. when Hydra's instantiate
+    wrapped it); None for real bugs, which keep their traceback."""
+    while exc is not None:
+        if isinstance(exc, FerbenchError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 class ConfigError(FerbenchError, ValueError):
     """A configuration value is invalid, or two choices cannot be combined.
 

@@ -67,3 +67,27 @@ def test_verify_reports_missing_data(tmp_path):
     for name in ("fer2013", "jaffe", "ckplus"):
         assert f"## {name}" in out.stdout
     assert "No data set found" in out.stdout
+
+
+def _small_jaffe(root: Path) -> None:
+    """Two subjects x three expressions x two images, 256x256 (enough for protocol.k=2)."""
+    from tests.layouts import jaffe_image, save
+
+    root.mkdir(parents=True)
+    for s, subject in enumerate(("KA", "KL")):
+        for e, expression in enumerate(("AN", "HA", "NE")):
+            for n in (1, 2):
+                save(root / f"{subject}.{expression}{n}.{100 + 10 * s + 2 * e + n}.tiff", jaffe_image(6 * s + 2 * e + n))
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]])
+def test_a_failing_job_does_not_end_the_sweep(tmp_path, launcher):
+    """ckplus/ is missing: its jobs fail and are listed at the end (exit 1); the jaffe jobs still run."""
+    _small_jaffe(tmp_path / "data" / "jaffe")
+    out = cli("benchmark", "-m", "dataset=ckplus,jaffe", "method=pixels_svm", "protocol.k=2",
+              f"data_root={tmp_path / 'data'}", f"results_dir={tmp_path / 'runs'}",
+              f"hydra.sweep.dir={tmp_path / 'sweep'}", *launcher)
+    assert out.returncode == 1, out.stderr
+    assert [p.name.split("__")[0] for p in (tmp_path / "runs").glob("*.json")] == ["jaffe"]
+    assert "1 job(s) of the sweep failed" in out.stderr and "dataset=ckplus" in out.stderr
+    assert "no data set found" in out.stderr

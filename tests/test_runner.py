@@ -73,7 +73,7 @@ def test_validation_data_and_groups_reach_fit_only_when_declared():
 
 
 def _unwrap(excinfo):
-    from benchmark.__main__ import user_error
+    from core.errors import user_error
 
     return user_error(excinfo.value)
 
