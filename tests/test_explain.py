@@ -15,6 +15,7 @@ import pytest
 import skimage.data
 import torch
 
+from benchmark.classifiers import RBFSVM
 from benchmark.datasets.synthetic import Synthetic
 from benchmark.faces.geometry import Square, cut
 from benchmark.inference.explain import (
@@ -26,10 +27,12 @@ from benchmark.inference.explain import (
     overlay,
     to_image,
 )
+from benchmark.methods import FeatureClassifier
 from core.errors import ConfigError
 from core.labels import HAPPY
 from deep.estimator import CNNClassifier
 from deep.models import create_model, feature_layer, list_models
+from features import HOGFeatures
 
 SHIPPED = Path(__file__).resolve().parent.parent / "results/models/fer2013__fernet/fit-000/model.pt"
 REGION = (slice(30, 40), slice(10, 20))  # the only pixels the stand-in model reads
@@ -174,6 +177,17 @@ def test_lime_finds_the_region_and_is_deterministic_for_a_seed():
     crop = np.random.default_rng(1).integers(0, 256, (1, 48, 48), dtype=np.uint8)
     other = [lime(_region_model, crop, [1], num_samples=60, seed=s) for s in (0, 1)]
     assert not np.array_equal(*other)
+
+
+def test_model_agnostic_methods_explain_a_classical_svm_pipeline():
+    data = Synthetic(n_subjects=4, per_class=2).load()
+    svm = FeatureClassifier(HOGFeatures(), RBFSVM()).fit(data.images, data.labels)  # decision_function only
+    crops = data.images[[0, 30]]
+    for method, options in (("occlusion", {"stride": 8}), ("lime", {"num_samples": 60})):
+        maps = explain(method, svm, crops, **options)
+        assert maps.shape == crops.shape and maps.dtype == np.float32 and maps.max() == 1
+    with pytest.raises(ConfigError, match="Grad-CAM explains a CNN"):
+        explain("gradcam", svm, crops)
 
 
 # ---- faithfulness on a real face -------------------------------------------------------------------

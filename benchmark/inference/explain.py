@@ -6,9 +6,10 @@ Three methods, from the most to the least model-specific:
   weigh the channels of the CNN's last feature map (the registry's `feature_layer`). One forward
   and backward pass; only for our CNNs, and coarse: the map is 6x6 for fernet at 48x48, upsampled.
 - `occlusion`, occlusion sensitivity (Zeiler & Fergus 2014, arXiv 1311.2901): how much the class
-  probability drops when a grey square hides each place. It needs only `predict_proba`, so it
-  explains every method, the classical feature + SVM pipelines included, at the cost of one
-  prediction per position (121 per crop at the defaults).
+  probability drops when a grey square hides each place. It needs only `predict_proba` (or, for
+  the RBF SVMs, which have none, `decision_function`: `class_scores`), so it explains every method,
+  the classical feature + SVM pipelines included, at the cost of one prediction per position (121
+  per crop at the defaults).
 - `lime`, LIME (Ribeiro et al. 2016, arXiv 1602.04938): a linear model of the class probability
   over which of ~40 SLIC superpixels are shown, fitted to ~1000 random maskings. Model-agnostic too,
   the slowest, and random: reproducible for a given seed.
@@ -117,7 +118,8 @@ def occlusion(predict_proba: PredictProba, crops, targets, window: int | None = 
     `predict_proba` in batches of up to BATCH images (P = (ceil((S - window) / stride) + 1)^2 copies
     per crop: 121 at 48x48 with the defaults).
 
-    predict_proba: uint8 (M, S, S) -> (M, n_classes), e.g. a fitted estimator's `predict_proba`.
+    predict_proba: uint8 (M, S, S) -> (M, n_classes), e.g. a fitted estimator's `predict_proba` (any
+    per-class score works: `class_scores` gives an SVM's decision values).
     crops: uint8 (N, S, S). targets: int (N,), columns of predict_proba.
     window: side of the square (default round(S / 6): 8 at 48). stride: its step (default round(S / 12)).
     fill: grey value 0-255 of the square (default: the crop's mean).
@@ -165,8 +167,9 @@ def lime(predict_proba: PredictProba, crops, targets, num_samples: int = 1000, s
     is the positive weights painted on their superpixels, scaled to [0, 1]. Every crop is explained
     with a fresh random state seeded by `seed`, so a crop's map does not depend on the others.
 
-    predict_proba: uint8 (M, S, S) -> (M, n_classes). crops: uint8 (N, S, S). targets: int (N,),
-    columns of predict_proba. num_samples: random maskings per crop. seed: the sampling's seed.
+    predict_proba: uint8 (M, S, S) -> (M, n_classes), or any per-class score (`class_scores`).
+    crops: uint8 (N, S, S). targets: int (N,), columns of predict_proba.
+    num_samples: random maskings per crop. seed: the sampling's seed.
     n_segments, compactness: SLIC's parameters (compactness for intensities in [0, 1]).
     Returns float32 (N, S, S) in [0, 1].
     Raises `ConfigError` for parameters out of range, `ValueError` for crops or targets of the
@@ -202,20 +205,38 @@ def lime(predict_proba: PredictProba, crops, targets, num_samples: int = 1000, s
     return _normalised(maps)
 
 
-#: method name -> function; gradcam takes the estimator, the others its predict_proba
+#: method name -> function; gradcam takes the estimator, the others its class scores (`class_scores`)
 EXPLAINERS = {"gradcam": gradcam, "occlusion": occlusion, "lime": lime}
 
 
 def explain(method: str, estimator, crops, targets=None, **options) -> np.ndarray:
     """Heat maps (float32 (N, S, S) in [0, 1]) of `method` (an `EXPLAINERS` name) for uint8 crops
     (N, S, S) and class indices `targets` (N,) into `estimator.classes_`; None explains each crop's
-    predicted class. gradcam gets the estimator, occlusion and lime only `estimator.predict_proba`;
+    predicted class. gradcam gets the estimator, occlusion and lime only `class_scores(estimator)`;
     `options` are the method's keyword arguments. An unknown method is a `ConfigError`; see each
     method for the others."""
     explainer = EXPLAINERS[check.choice("method", method, EXPLAINERS)]
+    scores = class_scores(estimator)
     if targets is None:
-        targets = np.asarray(estimator.predict_proba(_crops(crops))).argmax(1)
-    return explainer(estimator if explainer is gradcam else estimator.predict_proba, crops, targets, **options)
+        targets = np.asarray(scores(_crops(crops))).argmax(1)
+    return explainer(estimator if explainer is gradcam else scores, crops, targets, **options)
+
+
+def class_scores(estimator) -> PredictProba:
+    """What occlusion and LIME measure for `estimator`: its `predict_proba`, or, for a model without
+    one (ferbench's RBF SVMs: `benchmark.classifiers.RBFSVM`), its `decision_function` (the maps then
+    show the drop in the class's decision value); uint8 (M, S, S) -> (M, n_classes). A binary
+    decision function's (M,) is made (M, 2). Raises `ConfigError` for a model with neither."""
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba
+    if not hasattr(estimator, "decision_function"):
+        raise ConfigError(f"a {type(estimator).__name__} has neither predict_proba nor decision_function to explain")
+
+    def decision(X: np.ndarray) -> np.ndarray:
+        values = np.asarray(estimator.decision_function(X), np.float64)
+        return np.stack([-values, values], 1) if values.ndim == 1 else values
+
+    return decision
 
 
 def to_image(heatmap, crop_to_image, image_shape) -> np.ndarray:
