@@ -4,5 +4,7 @@
 pipeline, or the model a run record names; by default the shipped model) together with the face
 stage it was trained with; `pipeline.FacePipeline` finds every face in an image, crops each one as
 the model's training crops were cut, and classifies them in one batch. `explain` says what a model
-looks at. The command lines are `python -m benchmark.predict` and `python -m benchmark.serve`.
+looks at (Grad-CAM, occlusion and LIME heat maps, pasted back onto the photo). The command lines are
+`python -m benchmark.predict` and `python -m benchmark.serve`. Nothing is imported here, so each
+module pays only for the heavy libraries (torch, captum, lime) it uses.
 """

@@ -1,9 +1,16 @@
-"""Model registry (`create_model`, `list_models`, `register_model`) and the families it holds.
+"""Model registry (`create_model`, `list_models`, `register_model`, `head_prefix`, `feature_layer`) and
+the families it holds.
 
 Importing this package registers every family; a config picks one by name (conf/model/<name>.yaml).
 """
 
 from deep.models import fernet, resnet, seed_cnn, tv_backbones, vgg  # noqa: F401 - registers the families
-from deep.models.registry import create_model, head_prefix, list_models, register_model
+from deep.models.registry import (
+    create_model,
+    feature_layer,
+    head_prefix,
+    list_models,
+    register_model,
+)
 
-__all__ = ["create_model", "head_prefix", "list_models", "register_model"]
+__all__ = ["create_model", "feature_layer", "head_prefix", "list_models", "register_model"]

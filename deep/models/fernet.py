@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from deep.models.registry import register_model
 from deep.models.resnet import BasicBlock, conv_bn
@@ -35,6 +35,9 @@ def _stage(cin: int, cout: int, depth: int) -> nn.Sequential:
 
 
 class FerNet(nn.Module):
+    """(N, in_chans, H, W) -> (N, num_classes) logits. Feature map: the last stage's output (N,
+    widths[-1], H // 8, W // 8), 256 x 6 x 6 at 48x48 (registry `feature_layer`: "stages")."""
+
     def __init__(self, num_classes: int, in_chans: int = 1, stem_width: int = 32,
                  widths: Sequence[int] = (64, 128, 256), depths: Sequence[int] = (1, 1, 1), drop_rate: float = 0.3):
         super().__init__()
@@ -47,15 +50,23 @@ class FerNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x):
-        return self.head(self.pool(self.stages(self.stem(x))))
+    def forward_features(self, x: Tensor) -> Tensor:
+        """(N, in_chans, H, W) -> the last stage's map (N, widths[-1], H // 8, W // 8)."""
+        return self.stages(self.stem(x))
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """(N, C, h, w) feature map -> (N, num_classes) logits: global average pooling, dropout, linear head."""
+        return self.head(self.pool(features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
-@register_model("fernet")
+@register_model("fernet", feature_layer="stages")
 def fernet(num_classes: int, in_chans: int = 1, **kwargs) -> FerNet:
     return FerNet(num_classes, in_chans, **kwargs)
 
 
-@register_model("fernet_deep")
+@register_model("fernet_deep", feature_layer="stages")
 def fernet_deep(num_classes: int, in_chans: int = 1, depths: Sequence[int] = (2, 2, 2), **kwargs) -> FerNet:
     return FerNet(num_classes, in_chans, depths=depths, **kwargs)

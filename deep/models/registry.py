@@ -3,7 +3,12 @@
 Every builder takes `num_classes` and `in_chans` (1 for the grayscale crops ferbench feeds) plus its
 own keyword arguments, and returns an `nn.Module` mapping (N, in_chans, H, W) floats to (N,
 num_classes) logits. The registry also records which submodule is the classifier head, so that
-fine-tuning can reinitialise exactly that part when the number of classes changes.
+fine-tuning can reinitialise exactly that part when the number of classes changes, and which
+submodule outputs the last convolutional feature map (N, C, h, w), the one Grad-CAM explains.
+
+Our families split `forward` as timm's models do: `forward_features(x)` is that map, before global
+pooling, and `forward_head(features)` maps it to the logits (pooling, dropout, dense layers, head),
+with `forward(x) == forward_head(forward_features(x))`.
 """
 
 from __future__ import annotations
@@ -20,18 +25,24 @@ from core.errors import ConfigError
 class ModelEntry:
     builder: Callable[..., nn.Module]
     head: str  # state-dict prefix of the classifier head
+    feature_layer: str  # dotted name of the submodule whose output is the last feature map (N, C, h, w)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, head: str = "head"):
-    """Decorator: register `builder(num_classes, in_chans, **kwargs)` under `name`."""
+def register_model(name: str, head: str = "head", *, feature_layer: str):
+    """Decorator: register `builder(num_classes, in_chans, **kwargs)` under `name`.
+
+    head: the state-dict prefix of the classifier head. feature_layer: the dotted name
+    (`nn.Module.get_submodule`) of the submodule whose output is the model's last convolutional
+    feature map (N, C, h, w), before global pooling: `forward_features`' output for our families.
+    """
 
     def decorate(builder: Callable[..., nn.Module]):
         if name in _REGISTRY:
             raise ValueError(f"model '{name}' is registered twice")
-        _REGISTRY[name] = ModelEntry(builder, head)
+        _REGISTRY[name] = ModelEntry(builder, head, feature_layer)
         return builder
 
     return decorate
@@ -62,3 +73,9 @@ def create_model(name: str, num_classes: int, in_chans: int = 1, **kwargs) -> nn
 def head_prefix(name: str) -> str:
     """State-dict prefix of model `name`'s classifier head (what fine-tuning may reinitialise)."""
     return entry(name).head
+
+
+def feature_layer(name: str) -> str:
+    """Dotted name of the submodule of model `name` whose output is its last convolutional feature
+    map (N, C, h, w), before global pooling (what Grad-CAM explains); `model.get_submodule` finds it."""
+    return entry(name).feature_layer

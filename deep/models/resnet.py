@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from deep.models.registry import register_model
 
@@ -33,7 +33,9 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     """`stem` maps the input to `widths[0]`-ish channels; stage i has `depths[i]` blocks of
-    `widths[i]` channels, the first with stride `strides[i]`; then global pooling and a linear head."""
+    `widths[i]` channels, the first with stride `strides[i]`; then global pooling and a linear head.
+    Feature map: the last block's output (N, widths[-1], H / prod(strides), W / prod(strides)), rounded
+    up at each stride; 512 x 6 x 6 for resnet18 at 48x48 (registry `feature_layer`: "blocks")."""
 
     def __init__(self, num_classes: int, stem: nn.Module, stem_width: int, widths: Sequence[int],
                  depths: Sequence[int], strides: Sequence[int], drop_rate: float = 0.0):
@@ -51,11 +53,19 @@ class ResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x):
-        return self.head(self.pool(self.blocks(self.stem(x))))
+    def forward_features(self, x: Tensor) -> Tensor:
+        """(N, in_chans, H, W) -> the last block's map (N, widths[-1], h, w)."""
+        return self.blocks(self.stem(x))
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """(N, C, h, w) feature map -> (N, num_classes) logits: global average pooling, dropout, linear head."""
+        return self.head(self.pool(features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
-@register_model("resnet18")
+@register_model("resnet18", feature_layer="blocks")
 def resnet18(num_classes: int, in_chans: int = 1, drop_rate: float = 0.0) -> ResNet:
     return ResNet(num_classes, conv_bn(in_chans, 64), 64, widths=(64, 128, 256, 512), depths=(2, 2, 2, 2),
                   strides=(1, 2, 2, 2), drop_rate=drop_rate)

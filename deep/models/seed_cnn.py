@@ -9,7 +9,7 @@ through with the same dense layers.
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 from deep.models.registry import register_model
 
@@ -19,6 +19,10 @@ def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
 
 
 class SeedCNN(nn.Module):
+    """(N, in_chans, H, W) -> (N, num_classes) logits. Feature map: the second block's output, after
+    its max-pooling (N, width, H // 4, W // 4), 64 x 12 x 12 at 48x48 (registry `feature_layer`:
+    "features")."""
+
     def __init__(self, num_classes: int, in_chans: int = 1, width: int = 64, hidden: tuple[int, int] = (2048, 1024),
                  drop_rate: float = 0.5):
         super().__init__()
@@ -26,8 +30,8 @@ class SeedCNN(nn.Module):
             nn.Conv2d(in_chans, 32, 1), nn.ReLU(inplace=True),
             *_conv(32, width, 3), *_conv(width, width, 5), nn.MaxPool2d(2),
             *_conv(width, width, 3), *_conv(width, width, 5), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(12),
         )
+        self.pool = nn.AdaptiveAvgPool2d(12)  # no weights: state-dict keys as before
         self.fc = nn.Sequential(
             nn.Flatten(),
             nn.Linear(width * 12 * 12, hidden[0]), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
@@ -35,10 +39,18 @@ class SeedCNN(nn.Module):
         )
         self.head = nn.Linear(hidden[1], num_classes)
 
-    def forward(self, x):
-        return self.head(self.fc(self.features(x)))
+    def forward_features(self, x: Tensor) -> Tensor:
+        """(N, in_chans, H, W) -> the second block's map (N, width, H // 4, W // 4)."""
+        return self.features(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """(N, C, h, w) feature map -> (N, num_classes) logits: adaptive pooling to 12x12, the dense layers, head."""
+        return self.head(self.fc(self.pool(features)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
-@register_model("seed_cnn")
+@register_model("seed_cnn", feature_layer="features")
 def seed_cnn(num_classes: int, in_chans: int = 1, **kwargs) -> SeedCNN:
     return SeedCNN(num_classes, in_chans, **kwargs)

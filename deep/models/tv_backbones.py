@@ -6,6 +6,9 @@ never downloaded: `pretrained` is False (random initialisation) or the path of a
 file of the torchvision model (e.g. ImageNet weights saved once with `torch.save(m.state_dict())`).
 The RGB stem is replaced by one taking `in_chans` channels; pretrained RGB filters are summed over
 their input channels for a grayscale stem (as timm does), and the 1000-class head is reinitialised.
+Their classes are torchvision's, so they have no `forward_features` / `forward_head`; the registry's
+`feature_layer` ("features": the last block's map, before `avgpool` and `classifier`) is what
+Grad-CAM needs.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ def _torchvision_model(arch: str, num_classes: int, in_chans: int, pretrained: b
     return model
 
 
-@register_model("mobilenet_v3_small", head="classifier")
+@register_model("mobilenet_v3_small", head="classifier", feature_layer="features")
 def mobilenet_v3_small(num_classes: int, in_chans: int = 1, pretrained: bool | str = False) -> nn.Module:
     return _torchvision_model("mobilenet_v3_small", num_classes, in_chans, pretrained)
 
 
-@register_model("efficientnet_b0", head="classifier")
+@register_model("efficientnet_b0", head="classifier", feature_layer="features")
 def efficientnet_b0(num_classes: int, in_chans: int = 1, pretrained: bool | str = False) -> nn.Module:
     return _torchvision_model("efficientnet_b0", num_classes, in_chans, pretrained)

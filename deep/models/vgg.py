@@ -6,7 +6,7 @@ pooling to 3x3 keeps the dense layers' size for larger inputs.
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 from deep.models.registry import register_model
 
@@ -19,12 +19,16 @@ def _block(cin: int, cout: int, drop: float) -> nn.Sequential:
 
 
 class VGG(nn.Module):
+    """(N, in_chans, H, W) -> (N, num_classes) logits. Feature map: the last block's output, after its
+    max-pooling (N, widths[-1], H // 16, W // 16), 512 x 3 x 3 at 48x48 (registry `feature_layer`:
+    "features")."""
+
     def __init__(self, num_classes: int, in_chans: int = 1, widths: tuple[int, ...] = (64, 128, 256, 512),
                  hidden: int = 1024, conv_drop: float = 0.1, drop_rate: float = 0.5):
         super().__init__()
         chans = (in_chans, *widths)
-        self.features = nn.Sequential(*[_block(a, b, conv_drop) for a, b in zip(chans, chans[1:])],
-                                      nn.AdaptiveAvgPool2d(3), nn.Flatten())
+        self.features = nn.Sequential(*[_block(a, b, conv_drop) for a, b in zip(chans, chans[1:])])
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten())  # no weights: state-dict keys as before
         self.fc = nn.Sequential(
             nn.Linear(widths[-1] * 9, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
@@ -34,10 +38,18 @@ class VGG(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x):
-        return self.head(self.fc(self.features(x)))
+    def forward_features(self, x: Tensor) -> Tensor:
+        """(N, in_chans, H, W) -> the last block's map (N, widths[-1], H // 16, W // 16)."""
+        return self.features(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """(N, C, h, w) feature map -> (N, num_classes) logits: adaptive pooling to 3x3, the dense layers, head."""
+        return self.head(self.fc(self.pool(features)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
-@register_model("vgg")
+@register_model("vgg", feature_layer="features")
 def vgg(num_classes: int, in_chans: int = 1, **kwargs) -> VGG:
     return VGG(num_classes, in_chans, **kwargs)
