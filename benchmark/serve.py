@@ -5,7 +5,7 @@
 
 Endpoints: `POST /api/predict` (an image: multipart field `file`, or a raw body with an image/*
 content type) returns `FacePipeline.predict_json` and the server's total time; `GET /api/health`
-names the model, its classes and their colours.
+names the model, its classes and their colours; `GET /` is the page (benchmark/web/).
 
 Uploads are untrusted, so:
 - the body is read here chunk by chunk and counted against the limit as it arrives, after the
@@ -33,10 +33,12 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from python_multipart import multipart
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -50,6 +52,8 @@ MB = 1024 * 1024
 MAX_UPLOAD_BYTES = 20 * MB
 #: what a multipart body may hold besides the file: boundaries, part headers, small fields
 FORM_OVERHEAD = 64 * 1024
+#: the page's files (index.html, app.js, style.css), shipped as package data
+WEB_DIR = Path(__file__).resolve().parent / "web"
 #: HTTP status of each `ImageError.reason`
 STATUS = {"unsupported": 415, "corrupt": 400, "too_large": 413}
 RAW_TYPES = ("application/octet-stream",)  # besides image/*: a raw body that is the image
@@ -240,6 +244,11 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
         result["timings_ms"]["total"] = round(1000 * (time.perf_counter() - start), 2)
         return JSONResponse(result)
 
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
 
 

@@ -64,9 +64,11 @@ def chromium_paths() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def chromium_driver(width: int = 1200, height: int = 800):
+def chromium_driver(width: int = 1200, height: int = 800, fake_camera: bool = False):
     """A headless Chromium driven by Selenium, with the paths given so that Selenium Manager never
-    goes to the network; the caller quits it. Raises RuntimeError when Chromium is not installed."""
+    goes to the network; the caller quits it. Its console is kept (`driver.get_log("browser")`).
+    fake_camera: Chromium's synthetic camera, allowed without asking.
+    Raises RuntimeError when Chromium is not installed."""
     import os
 
     from selenium import webdriver
@@ -81,4 +83,8 @@ def chromium_driver(width: int = 1200, height: int = 800):
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 f"--window-size={width},{height}", "--hide-scrollbars", "--force-device-scale-factor=1"):
         options.add_argument(arg)
+    if fake_camera:
+        options.add_argument("--use-fake-device-for-media-stream")
+        options.add_argument("--use-fake-ui-for-media-stream")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service(paths[1]))

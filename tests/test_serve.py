@@ -174,7 +174,14 @@ def test_the_file_name_is_only_echoed(client, sandbox):
     assert response.status_code == 200 and response.json()["filename"] == name
 
 
-def test_unknown_path_is_a_json_404(client):
+def test_the_page_is_served_with_strict_headers(client):
+    response = client.get("/")
+    assert response.status_code == 200 and 'id="explain-toggle"' in response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    for path in ("/static/app.js", "/static/style.css"):
+        page = client.get(path)
+        assert page.status_code == 200 and "://" not in page.text  # nothing from elsewhere: works offline
+    assert "://" not in response.text
     assert_error(client.get("/api/nothing"), 404)
 
 
