@@ -20,7 +20,7 @@ Uploads are untrusted, so:
 
 The pipeline is CPU-bound, so it runs in Starlette's thread pool (the event loop keeps answering),
 and one lock serialises the model: torch modules and OpenCV's cascade classifiers are not documented
-to be thread-safe. Decoding happens before the lock, so requests decode in parallel. The page is
+to be thread-safe. Decoding happens before the lock, two images at a time (memory). The page is
 served with a Content-Security-Policy that allows nothing but this server (no CDN; it works offline)
 and no CORS headers unless `cors_origins` names some.
 """
@@ -79,24 +79,29 @@ class UploadError(Exception):
 class Predictor:
     """`FacePipeline.predict_json` for uploaded bytes, one image at a time through the model.
 
-    pipeline: a `FacePipeline`; max_pixels: the largest image (width x height) decoded.
+    pipeline: a `FacePipeline`; max_pixels: the largest image (width x height) decoded; decoders: how
+    many images may be decoded at once (each holds up to 4 bytes a pixel: 160 MB at 40 megapixels).
     Calling it with the bytes of an image returns the pipeline's JSON dict, whose `timings_ms` also
-    hold `queue` (waiting for the model lock); raises `ImageError` for bytes that are no usable image.
+    hold `queue` (waiting for a decoder and for the model lock); raises `ImageError` for bytes that are
+    no usable image.
     """
 
-    def __init__(self, pipeline, max_pixels: int = MAX_PIXELS):
+    def __init__(self, pipeline, max_pixels: int = MAX_PIXELS, decoders: int = 2):
         self.pipeline = pipeline
         self.max_pixels = int(max_pixels)
         self.lock = threading.Lock()
+        self.decoders = threading.BoundedSemaphore(decoders)
 
     def __call__(self, data: bytes) -> dict:
         t0 = time.perf_counter()
-        image = read_image(data, self.max_pixels)  # outside the lock: decoding is per object
-        t1 = time.perf_counter()
+        with self.decoders:  # decoding is per object: it needs no model lock
+            t1 = time.perf_counter()
+            image = read_image(data, self.max_pixels)
+        t2 = time.perf_counter()
         with self.lock:
-            t2 = time.perf_counter()
+            t3 = time.perf_counter()
             result = self.pipeline.predict_json(image)
-        result["timings_ms"].update(decode=round(1000 * (t1 - t0), 2), queue=round(1000 * (t2 - t1), 2))
+        result["timings_ms"].update(decode=round(1000 * (t2 - t1), 2), queue=round(1000 * (t1 - t0 + t3 - t2), 2))
         return result
 
 

@@ -174,6 +174,31 @@ def test_the_file_name_is_only_echoed(client, sandbox):
     assert response.status_code == 200 and response.json()["filename"] == name
 
 
+def test_concurrent_requests_share_the_model(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = encode(astronaut()[::2, ::2], "JPEG")
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: post_file(client, data, "a.jpg", "image/jpeg"), range(3)))
+    assert [r.status_code for r in answers] == [200] * 3
+    assert {tuple(f["label"] for f in r.json()["faces"]) for r in answers} == {("happy",)}
+
+
+def test_cors_only_for_the_origins_named(sandbox):
+    origin = "http://localhost:3000"
+    with TestClient(create_app(shipped_pipeline(), cors_origins=[origin])) as c:
+        assert c.get("/api/health", headers={"Origin": origin}).headers["access-control-allow-origin"] == origin
+        other = c.get("/api/health", headers={"Origin": "http://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_command_line_names_a_missing_model(capsys):
+    from benchmark.serve import main
+
+    assert main(["--model", "no/such/model.pt"]) == 2
+    assert "error: model file no/such/model.pt not found" in capsys.readouterr().err
+
+
 def test_the_page_is_served_with_strict_headers(client):
     response = client.get("/")
     assert response.status_code == 200 and 'id="explain-toggle"' in response.text
