@@ -227,13 +227,7 @@ def _explained(pipeline, image, faces, method: str) -> np.ndarray:
     """The photo with each face's explanation map (for its label) laid over it."""
     from benchmark.inference import explain
 
-    crops = np.stack([f.crop for f in faces])
-    targets = np.array([pipeline.model.classes.index(f.label) for f in faces])
-    maps = explain.explain(method, pipeline.model.estimator, crops, targets)
-    heat = np.zeros(image.gray.shape, np.float32)
-    for face, crop_map in zip(faces, maps):
-        heat = np.maximum(heat, explain.to_image(crop_map, face.square.to_image(crops.shape[1]), image.gray.shape))
-    return explain.overlay(image.rgb, heat)
+    return explain.overlay(image.rgb, explain.photo_map(method, pipeline.model, faces, image.gray.shape))
 
 
 def _video(pipeline, target: Target, out: Path, options: dict) -> dict:

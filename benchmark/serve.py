@@ -92,7 +92,7 @@ class Predictor:
         self.lock = threading.Lock()
         self.decoders = threading.BoundedSemaphore(decoders)
 
-    def __call__(self, data: bytes) -> dict:
+    def __call__(self, data: bytes, explain: str | None = None) -> dict:
         t0 = time.perf_counter()
         with self.decoders:  # decoding is per object: it needs no model lock
             t1 = time.perf_counter()
@@ -100,7 +100,7 @@ class Predictor:
         t2 = time.perf_counter()
         with self.lock:
             t3 = time.perf_counter()
-            result = self.pipeline.predict_json(image)
+            result = self.pipeline.predict_json(image, explain)
         result["timings_ms"].update(decode=round(1000 * (t2 - t1), 2), queue=round(1000 * (t1 - t0 + t3 - t2), 2))
         return result
 
@@ -212,13 +212,18 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
     async def internal(request: Request, exc: Exception):  # logged by the server; no traceback to the client
         return error(500, "internal", f"the server failed on this image ({type(exc).__name__})")
 
+    #: the explanations this model supports (Grad-CAM needs a CNN checkpoint; the others any model)
+    from deep.estimator import CNNClassifier
+
+    explainable = (("gradcam",) if isinstance(model.estimator, CNNClassifier) else ()) + ("occlusion", "lime")
+
     @app.get("/api/health")
     def health() -> dict:
         """The model the server runs, its classes (in the order of the probabilities) and their colours."""
         return {"status": "ok", "model": model.name, "family": model.family, "calibrated": model.calibrated,
                 "classes": list(model.classes), "detector": pipeline.face_stage.get("detector"),
                 "colours": {c: "#{:02x}{:02x}{:02x}".format(*COLOURS.get(c, (255, 255, 255))) for c in model.classes},
-                "max_upload_bytes": max_upload_bytes, "max_pixels": predictor.max_pixels}
+                "max_upload_bytes": max_upload_bytes, "max_pixels": predictor.max_pixels, "explain": list(explainable)}
 
     @app.post("/api/predict", openapi_extra=PREDICT_OPENAPI)
     async def predict(request: Request) -> JSONResponse:
@@ -242,7 +247,11 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
         if len(data) > max_upload_bytes:
             raise UploadError(413, "too_large", f"the file is {len(data):,} bytes, larger than the server accepts "
                                                 f"(files of at most {max_upload_bytes:,} bytes)")
-        result = await run_in_threadpool(predictor, data)
+        explain = request.query_params.get("explain") or None
+        if explain is not None and explain not in explainable:
+            raise UploadError(422, "bad_parameter", f"explain must be one of {' | '.join(explainable)} for this model, "
+                                                    f"got {explain[:40]!r}")
+        result = await run_in_threadpool(predictor, data, explain)
         result["filename"] = None if filename is None else filename[:255]
         if not result["faces"]:
             result["message"] = "no face found"

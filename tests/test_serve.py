@@ -67,6 +67,7 @@ def test_health_names_the_model_and_its_colours(client):
     assert body["status"] == "ok" and body["model"].endswith("model.pt")
     assert body["classes"][3] == "happy" and set(body["colours"]) == set(body["classes"])
     assert body["colours"]["happy"] == "#ffbf00"  # annotate.COLOURS["happy"] = (255, 191, 0)
+    assert body["explain"] == ["gradcam", "occlusion", "lime"]
 
 
 @pytest.mark.parametrize("fmt,content_type", [("PNG", "image/png"), ("JPEG", "image/jpeg")])
@@ -84,6 +85,31 @@ def test_the_astronaut_smiles(client, fmt, content_type):
     assert body["filename"] == f"astronaut.{fmt.lower()}" and "message" not in body
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "access-control-allow-origin" not in response.headers  # no CORS by default
+
+
+@pytest.mark.parametrize("method", ["gradcam", "occlusion"])
+def test_an_explanation_is_the_photo_with_a_heat_map_on_the_face(client, method):
+    import base64
+
+    from PIL import Image
+
+    response = client.post(f"/api/predict?explain={method}", files={"file": ("a.png", encode(astronaut(), "PNG"),
+                                                                              "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["explanation"]["method"] == method and "explain" in body["timings_ms"]
+    header, data = body["explanation"]["image"].split(",", 1)
+    assert header == "data:image/png;base64"
+    painted = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"), dtype=int)
+    changed = np.abs(painted - astronaut()).sum(axis=2) > 30
+    x, y, w, h = (int(v) for v in body["faces"][0]["box"])
+    assert changed[y:y + h, x:x + w].mean() > 0.2 and changed[400:, :100].mean() == 0  # on the face only
+
+
+def test_an_unknown_explanation_is_422(client):
+    response = client.post("/api/predict?explain=shap", files={"file": ("a.png", encode(astronaut(), "PNG"),
+                                                                        "image/png")})
+    assert response.status_code == 422 and "explain must be one of gradcam | occlusion | lime" in response.json()["message"]
 
 
 def test_raw_image_body(client):

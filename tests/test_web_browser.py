@@ -87,10 +87,26 @@ def test_a_photo_is_boxed_labelled_and_downloadable(page, tmp_path):
     assert page.execute_script("return [arguments[0].width, arguments[0].height]", canvas) == [512, 512]
     assert happy_pixels(page, canvas) > 300  # the box's four sides and the label's background
     assert article.find_element(By.CSS_SELECTOR, "button.download").is_enabled()
-    toggle = page.find_element(By.ID, "explain-toggle")
-    assert not toggle.is_enabled()  # a placeholder until the explanation endpoint exists
     page.save_screenshot(str(tmp_path / "page.png"))
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_the_explanation_overlay_colours_the_face(page, tmp_path):
+    """With the overlay on, the face is painted with the heat map (inferno colours), the box and label
+    still drawn over it; the other options are the server's."""
+    from selenium.webdriver.support.ui import Select
+
+    toggle = Select(page.find_element(By.ID, "explain-toggle"))
+    assert [o.get_attribute("value") for o in toggle.options] == ["", "gradcam", "occlusion", "lime"]
+    toggle.select_by_value("occlusion")
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(encode(astronaut(), "JPEG"))
+    page.find_element(By.ID, "file-input").send_keys(str(photo))
+    [article] = results(page, 1)
+    assert article.find_element(By.TAG_NAME, "figcaption").get_attribute("data-explanation") == "occlusion"
+    canvas = article.find_element(By.TAG_NAME, "canvas")
+    assert happy_pixels(page, canvas) > 300
+    page.save_screenshot(str(tmp_path / "explained.png"))
 
 
 def test_no_face_and_errors_are_shown(page, tmp_path):

@@ -222,6 +222,20 @@ def explain(method: str, estimator, crops, targets=None, **options) -> np.ndarra
     return explainer(estimator if explainer is gradcam else scores, crops, targets, **options)
 
 
+def photo_map(method: str, model, faces, image_shape: tuple[int, int], **options) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: for every classified face of a photo (`pipeline.Face`s of the
+    `FaceModel` `model`), the `method` map of its label, pasted back where its crop came from (the
+    larger value where faces overlap; 0 away from faces)."""
+    heat = np.zeros(image_shape, np.float32)
+    if not faces:
+        return heat
+    crops = np.stack([face.crop for face in faces])
+    targets = np.array([model.classes.index(face.label) for face in faces])
+    for face, crop_map in zip(faces, explain(method, model.estimator, crops, targets, **options)):
+        heat = np.maximum(heat, to_image(crop_map, face.square.to_image(crops.shape[1]), image_shape))
+    return heat
+
+
 def class_scores(estimator) -> PredictProba:
     """What occlusion and LIME measure for `estimator`: its `predict_proba`, or, for a model without
     one (ferbench's RBF SVMs: `benchmark.classifiers.RBFSVM`), its `decision_function` (the maps then

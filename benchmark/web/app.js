@@ -43,12 +43,13 @@ function describeFaces(faces) {
 
 // The POST itself: a FormData (field "file") or a Blob sent as the raw body. Resolves to the JSON of
 // a 200 answer; rejects with an Error whose message is fit to show (the server's own message).
-async function predict(body) {
+async function predict(body, explain = "") {
   let response;
   try {
     const init = body instanceof FormData ? { method: "POST", body }
       : { method: "POST", body, headers: { "Content-Type": body.type || "application/octet-stream" } };
-    response = await fetch("/api/predict", init);
+    const query = explain ? `?explain=${encodeURIComponent(explain)}` : "";
+    response = await fetch(`/api/predict${query}`, init);
   } catch (err) {
     throw new Error("The server could not be reached.");
   }
@@ -169,6 +170,14 @@ async function paintPhoto(canvas, file, imageSize) {
   return { ctx, scale: canvas.width / imageSize.width, shown: Boolean(bitmap) };
 }
 
+// The server's picture of the photo with the heat map laid over it (a PNG data URL), over the canvas.
+async function paintExplanation(ctx, dataUrl) {
+  const picture = new Image();
+  picture.src = dataUrl;
+  await picture.decode();
+  ctx.drawImage(picture, 0, 0, ctx.canvas.width, ctx.canvas.height);
+}
+
 async function analysePhoto(file) {
   const article = element("article", "result");
   const heading = element("h2", "result-title", file.name || "photo");
@@ -201,19 +210,25 @@ async function analysePhoto(file) {
   }
   const form = new FormData();
   form.append("file", file, file.name);
+  const explain = document.getElementById("explain-toggle").value;
   let result;
   try {
-    result = await predict(form);
+    result = await predict(form, explain);
   } catch (err) {
     showError(article, message, err.message);
     figure.hidden = true;
     return;
   }
   const { ctx, scale, shown } = await paintPhoto(canvas, file, result.image);
+  if (result.explanation) { // the photo with the heat map over each face, drawn under the boxes
+    await paintExplanation(ctx, result.explanation.image);
+    caption.dataset.explanation = result.explanation.method;
+  }
   drawFaces(ctx, result.faces, scale);
   canvas.dataset.drawn = "true";
   canvas.setAttribute("aria-label", `${file.name}: ${describeFaces(result.faces)}`);
-  caption.textContent = shown ? "" : "This browser cannot show this image format; the boxes are drawn on grey.";
+  caption.textContent = (shown ? "" : "This browser cannot show this image format; the boxes are drawn on grey. ")
+    + (result.explanation ? `Heat map (${result.explanation.method}): where the evidence for each face's label is.` : "");
   message.textContent = result.faces.length ? describeFaces(result.faces) : (result.message || "No face found.");
   article.classList.toggle("no-face", !result.faces.length);
   fillFaceList(faces, result);
@@ -420,6 +435,13 @@ async function loadHealth() {
     const health = await response.json();
     state.colours = health.colours || {};
     state.maxUploadBytes = health.max_upload_bytes || Infinity;
+    const select = document.getElementById("explain-toggle");
+    const names = { gradcam: "Grad-CAM", occlusion: "occlusion", lime: "LIME" };
+    for (const method of health.explain || []) {
+      const option = element("option", null, names[method] || method);
+      option.value = method;
+      select.append(option);
+    }
     info.textContent = `Model ${health.model} (${health.classes.length} classes: ${health.classes.join(", ")}); `
       + `faces found by ${health.detector}.`;
   } catch (err) {
