@@ -188,14 +188,25 @@ def test_onnx_backend_gives_the_same_probabilities(pipeline):
     onnx = StreamPredictor(pipeline, backend="onnx")
     torch_ = StreamPredictor(pipeline, backend="torch")
     assert onnx.model.details["backend"] == "onnx" and pipeline.model.details.get("backend") is None
+    assert onnx.model.details["tta"] == "none" and onnx.model.input_size == pipeline.model.input_size
     a, b = onnx(frame(0))[0][1].probabilities, torch_(frame(0))[0][1].probabilities
     assert np.abs(a - b).max() < 0.02  # torch runs bf16 autocast, the ONNX graph float32
+
+
+def test_stream_tta_leaves_the_pipelines_model_alone(pipeline, caplog):
+    stream = StreamPredictor(pipeline, backend="torch", tta="flip")
+    assert stream.model.estimator.tta_mode == "flip" and pipeline.model.estimator.tta_mode == "none"
+    assert stream.model.estimator.n_jobs == 1 and pipeline.model.estimator.n_jobs is None
+    assert StreamPredictor(pipeline, backend="torch").model.estimator.tta_mode == "none"
+    with caplog.at_level("WARNING"):
+        StreamPredictor(pipeline, backend="torch", tta="affine")
+    assert "too slow for real time" in caplog.text
 
 
 @pytest.mark.parametrize("kwargs, key", [({"every": 0}, "every"), ({"every": 2.5}, "every"), ({"smooth": 1}, "smooth"),
                                          ({"smooth": -0.1}, "smooth"), ({"iou": 0}, "iou"), ({"iou": 1.5}, "iou"),
                                          ({"backend": "gpu"}, "backend"), ({"detect_side": 10}, "detect_side"),
-                                         ({"threads": 0}, "threads")])
+                                         ({"threads": 0}, "threads"), ({"tta": "mirror"}, "tta")])
 def test_parameters_are_checked(pipeline, kwargs, key):
     with pytest.raises(ConfigError) as err:
         StreamPredictor(pipeline, **kwargs)
@@ -225,7 +236,8 @@ def test_predict_video_csv_is_aligned_with_the_frames(pipeline, video, tmp_path)
             assert r["label"] in pipeline.model.classes
             assert sum(float(r[f"p_{c}"]) for c in pipeline.model.classes) == pytest.approx(1, abs=1e-3)
     assert summary["frames"] == N_FRAMES and summary["frames_with_faces"] == N_FRAMES - len(GAP)
-    assert summary["tracks"] == 2 and summary["backend"] == "torch" and not summary["interrupted"]
+    assert summary["tracks"] == 2 and summary["backend"] == "torch" and summary["tta"] == "none"
+    assert not summary["interrupted"]
     # the annotated video: every frame, the source's size and rate; no temporary file left behind
     out = cv2.VideoCapture(summary["video"])
     assert (out.get(cv2.CAP_PROP_FRAME_COUNT), out.get(cv2.CAP_PROP_FPS)) == (N_FRAMES, FPS)

@@ -14,7 +14,9 @@ torch's default two threads on a busy machine. Hence:
   eyes with the detector's own crop geometry (`FaceDetector.crop`): the crops the model sees are
   the ones a photo of that frame would give, only the detection is reused;
 - all crops of a frame are classified in one batch, by ONNX Runtime on one thread when the model
-  is a CNN (`backend="auto"`: the graph is exported on the fly, identical probabilities to 1e-7);
+  is a CNN (`backend="auto"`: the graph is exported on the fly, identical probabilities to 1e-7),
+  with the test-time augmentation chosen for the stream (`tta`: flip doubles the cost of a crop,
+  the checkpoints' default, affine, multiplies it by 10: too slow for real time);
 - optionally, each face's probabilities are an exponential moving average over its frames
   (`smooth`), which steadies a label that flickers between two close classes.
 
@@ -244,29 +246,43 @@ def onnx_model(model: FaceModel, threads: int | None = 1) -> FaceModel:
                           "only those are exported to ONNX", "backend")
     with tempfile.TemporaryDirectory(prefix="ferbench-onnx-") as tmp:
         estimator = OnnxClassifier(export_onnx(model.estimator, Path(tmp) / "model.onnx"), threads=threads)
-    return dataclasses.replace(model, estimator=estimator, details={**model.details, "backend": "onnx"})
+    return dataclasses.replace(model, estimator=estimator,
+                               details={**model.details, "backend": "onnx", "tta": model.estimator.tta_mode})
 
 
-def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 1) -> FaceModel:
+def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 1, tta: str | None = None) -> FaceModel:
     """The model a stream classifies with (see BACKENDS), with `threads` CPU threads (None: the
     library's default, one per core; 1 is 2-4x faster for one crop on a machine whose other core
-    is busy, measured by bench/realtime.py)."""
+    is busy, measured by bench/realtime.py) and, for a CNN checkpoint, the test-time augmentation
+    `tta` (none | flip | affine; None: the model's own). `model` itself is left as it is. Raises
+    ConfigError for backend onnx or a `tta` with a model that is not a CNN checkpoint."""
+    from deep.augment import TTA_MODES
     from deep.estimator import CNNClassifier
     from deep.export import OnnxClassifier
 
     check.choice("backend", backend, BACKENDS)
     estimator = model.estimator
-    if isinstance(estimator, CNNClassifier) and backend in ("auto", "onnx"):
-        try:
-            return onnx_model(model, threads)
-        except Exception as exc:  # auto falls back to torch, which runs any checkpoint
-            if backend == "onnx":
-                raise
-            log.warning("ONNX export of %s failed (%s); classifying with torch", model.name, exc)
+    if tta is not None:
+        check.choice("tta", tta, TTA_MODES)
+        if not isinstance(estimator, CNNClassifier):
+            raise ConfigError(f"is {tta}, but {model.name} is a {type(estimator).__name__}, not a CNN checkpoint: only "
+                              "a checkpoint's test-time augmentation can be chosen (an ONNX file has its own built in)",
+                              "tta")
     if isinstance(estimator, CNNClassifier):
         estimator = copy.copy(estimator)  # shallow: the weights are shared, the caller's model is untouched
-        estimator.set_params(n_jobs=threads)
-        return dataclasses.replace(model, estimator=estimator, details={**model.details, "backend": "torch"})
+        estimator.set_params(n_jobs=threads, **({} if tta is None else {"tta": tta}))
+        model = dataclasses.replace(model, estimator=estimator)
+        if estimator.tta_mode == "affine":
+            log.warning("%s averages 10 affine views of each face (~100 ms a face on a CPU core): too slow for real "
+                        "time; use tta='flip' (or 'none')", model.name)
+        if backend in ("auto", "onnx"):
+            try:
+                return onnx_model(model, threads)
+            except Exception as exc:  # auto falls back to torch, which runs any checkpoint
+                if backend == "onnx":
+                    raise
+                log.warning("ONNX export of %s failed (%s); classifying with torch", model.name, exc)
+        return dataclasses.replace(model, details={**model.details, "backend": "torch"})
     if isinstance(estimator, OnnxClassifier):
         if threads and Path(model.source).is_file():  # the session again, with the thread count asked for
             estimator = OnnxClassifier(model.source, threads=threads)
@@ -286,13 +302,16 @@ class StreamPredictor:
       moving average; the label is the argmax of the averaged probabilities.
     iou: the least box overlap (intersection over union, in (0, 1]) that links a detection to a track.
     backend: auto | onnx | torch (see BACKENDS); threads: CPU threads of the classifier.
+    tta: a CNN checkpoint's test-time augmentation for the stream (none | flip | affine; None: the
+      model's own). flip doubles the classifier's cost, affine (the checkpoints' default) costs 10x.
     detect_side: longer side in pixels of the copy of a frame that faces are looked for on (None:
       the pipeline's own `detect_side`).
     Invalid values raise ConfigError (key: the parameter's name) before anything is loaded.
     """
 
     def __init__(self, pipeline: FacePipeline, every: int = 5, smooth: float = 0.0, iou: float = 0.3, *,
-                 backend: str = "auto", detect_side: int | None = VIDEO_DETECT_SIDE, threads: int | None = 1):
+                 backend: str = "auto", detect_side: int | None = VIDEO_DETECT_SIDE, threads: int | None = 1,
+                 tta: str | None = None):
         self.every = check.number("every", every, 1, integer=True)
         self.smooth = check.number("smooth", smooth, 0, 1, high_open=True)
         self.backend = check.choice("backend", backend, BACKENDS)
@@ -300,7 +319,7 @@ class StreamPredictor:
         self.threads = check.number("threads", threads, 1, integer=True, optional=True)
         self.tracker = IoUTracker(iou)
         self.pipeline = pipeline
-        self.model = stream_model(pipeline.model, backend, self.threads)
+        self.model = stream_model(pipeline.model, backend, self.threads, tta)
         self.frame_index = 0
 
     @property
@@ -366,7 +385,7 @@ def csv_rows(index: int, time_s: float, faces: list[tuple[int, Face]], n_classes
 def predict_video(pipeline: FacePipeline, source: str | os.PathLike | int, out_dir: str | os.PathLike, every: int = 5,
                   smooth: float = 0.0, max_frames: int | None = None, progress: bool = True, *,
                   backend: str = "auto", detect_side: int | None = VIDEO_DETECT_SIDE, iou: float = 0.3,
-                  write_video: bool = True) -> dict:
+                  tta: str | None = None, write_video: bool = True) -> dict:
     """Classify every face of a video file or camera (`open_video`) and write, in `out_dir`:
 
     - `<name>.annotated.mp4` (mp4v, the source's frame rate; for a camera its declared one or
@@ -379,7 +398,7 @@ def predict_video(pipeline: FacePipeline, source: str | os.PathLike | int, out_d
     `<name>` is the file's stem, or camera<index>. Both files are written to a temporary name in
     `out_dir` and renamed when complete, so a failed run leaves neither half-written. A camera is
     read until Ctrl-C (or `max_frames`), which ends the run normally with what was seen; for a file,
-    Ctrl-C leaves no output. `every`, `smooth`, `iou`, `backend`, `detect_side`: see StreamPredictor.
+    Ctrl-C leaves no output. `every`, `smooth`, `iou`, `backend`, `detect_side`, `tta`: see StreamPredictor.
 
     Returns a summary: source, name, frames, frames_with_faces, tracks (faces seen, i.e. track ids
     given), seconds and fps of the processing (decoding, detection, classification, drawing and
@@ -392,7 +411,7 @@ def predict_video(pipeline: FacePipeline, source: str | os.PathLike | int, out_d
     max_frames = check.number("max_frames", max_frames, 1, integer=True, optional=True)
     check.flag("progress", progress)
     check.flag("write_video", write_video)
-    stream = StreamPredictor(pipeline, every, smooth, iou, backend=backend, detect_side=detect_side)
+    stream = StreamPredictor(pipeline, every, smooth, iou, backend=backend, detect_side=detect_side, tta=tta)
     video = open_video(source)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -440,10 +459,16 @@ def predict_video(pipeline: FacePipeline, source: str | os.PathLike | int, out_d
     return {"source": str(source), "name": video.name, "frames": n_frames, "frames_with_faces": with_faces,
             "tracks": len(ids), "seconds": round(seconds, 3), "fps": round(n_frames / seconds, 2) if seconds else None,
             "every": stream.every, "smooth": stream.smooth, "iou": stream.tracker.iou,
-            "backend": stream.model.details.get("backend", stream.model.family),
+            "backend": stream.model.details.get("backend", stream.model.family), "tta": _tta(stream.model),
             "detect_side": stream.detect_side or pipeline.detect_side, "model": stream.model.name,
             "csv": str(csv_path), "video": str(video_path) if tmp_video is not None else None,
             "interrupted": interrupted}
+
+
+def _tta(model: FaceModel) -> str | None:
+    """The test-time augmentation a model applies, when it says (CNN checkpoints and their ONNX exports)."""
+    mode = getattr(model.estimator, "tta_mode", None)
+    return mode if mode is not None else model.details.get("tta")
 
 
 def _temp_name(path: Path) -> Path:
