@@ -11,10 +11,10 @@ torch's default two threads on a busy machine. Hence:
   the eyes of a 70-pixel face, which 400 loses, so crops stay eye-aligned);
 - an IoU tracker links each detection to the face it continues (greedy, highest overlap first), so
   a face keeps its id and, between detections, is cut from the current frame at its last box and
-  eyes with the detector's own crop geometry (`FaceDetector.crop`): the crops the model sees are
-  the ones a photo of that frame would give, only the detection is reused;
+  eyes with the detector's own crop geometry (`FaceDetector.crop`): the crops are framed, aligned
+  and preprocessed as a photo's are; only the box and eyes are those of the last detection;
 - all crops of a frame are classified in one batch, by ONNX Runtime on one thread when the model
-  is a CNN (`backend="auto"`: the graph is exported on the fly, identical probabilities to 1e-7),
+  is a CNN (`backend="auto"`: the graph is exported on the fly; its probabilities match torch's to 1e-7),
   with the test-time augmentation chosen for the stream (`tta`: flip doubles the cost of a crop,
   the checkpoints' default, affine, multiplies it by 10: too slow for real time);
 - optionally, each face's probabilities are an exponential moving average over its frames
