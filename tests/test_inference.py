@@ -209,3 +209,18 @@ def test_predict_refuses_bad_arguments_in_one_line(tmp_path, args, message):
     out = subprocess.run([sys.executable, "-m", "benchmark.predict", *args], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_predict_a_video_writes_an_annotated_video_and_a_time_aligned_csv(tmp_path):
+    frames = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, (512, 512))
+    for i in range(20):
+        frames.write(np.full((512, 512, 3), 90, np.uint8) if 8 <= i < 12 else cv2.cvtColor(ASTRONAUT, cv2.COLOR_RGB2BGR))
+    frames.release()
+    out = subprocess.run([sys.executable, "-m", "benchmark.predict", str(tmp_path / "clip.mp4"), f"out={tmp_path / 'out'}",
+                          "every=2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = (tmp_path / "out" / "clip.csv").read_text().splitlines()
+    assert len(rows) == 21 and rows[0].startswith("frame,time_s,face_id")
+    assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(20)]  # one row a frame: one face or none
+    assert all(r.split(",")[2] == "" for r in rows[9:13]) and rows[1].split(",")[7] == "happy"
+    assert (tmp_path / "out" / "clip.annotated.mp4").stat().st_size > 10_000
