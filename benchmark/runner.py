@@ -122,7 +122,8 @@ def build(cfg: DictConfig, names: dict[str, str]) -> Experiment:
 def _run_fold(template, data: Dataset, fold: Fold) -> dict:
     est = clone(template)
     X = data.images
-    extra = {"groups": None if data.subjects is None else data.subjects[fold.train]}
+    extra = {"groups": None if data.subjects is None else data.subjects[fold.train],
+             "y_soft": None if data.soft_labels is None else data.soft_labels[fold.train]}
     if fold.val is not None:
         extra.update(X_val=X[fold.val], y_val=data.labels[fold.val])
     t0 = time.perf_counter()

@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from core.errors import FerbenchError
 
-DATASETS = ("fer2013", "jaffe", "ckplus")
+DATASETS = ("fer2013", "jaffe", "ckplus", "ferplus")
 
 #: the published totals, for each data set's default settings
 KNOWN = {
@@ -25,6 +25,10 @@ KNOWN = {
     "jaffe": {"n_images": 213, "n_subjects": 10,
               "per_class": {"angry": 30, "disgust": 29, "fear": 32, "happy": 31, "sad": 31, "surprise": 30,
                             "neutral": 30}},
+    "ferplus": {"n_images": 31373,  # label.csv votes, official majority filter (3,513 + 388 + 436 excluded)
+                "per_split": {"Training": 25045, "PublicTest": 3191, "PrivateTest": 3137},
+                "per_class": {"angry": 2656, "disgust": 157, "fear": 682, "happy": 9038, "sad": 3752,
+                              "surprise": 3941, "neutral": 10996, "contempt": 151}},
     "ckplus": {"n_images": 981, "n_subjects": 118,
                "per_class": {"angry": 135, "disgust": 177, "fear": 75, "happy": 207, "sad": 84, "surprise": 249,
                              "contempt": 54}},

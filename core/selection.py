@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 #: what a fit may receive besides X and y, when its signature names it
-FIT_EXTRAS = ("groups", "X_val", "y_val")
+FIT_EXTRAS = ("groups", "X_val", "y_val", "y_soft")
 
 
 def fit_kwargs(estimator, available: dict) -> dict:

@@ -48,10 +48,10 @@ class SeedEnsemble(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"is a {type(self.estimator).__name__}, which has no seed parameter to vary between "
                               "members", "estimator")
 
-    def fit(self, X, y, groups=None, X_val=None, y_val=None):
+    def fit(self, X, y, groups=None, X_val=None, y_val=None, y_soft=None):
         self.check_params()
         seed = self.estimator.get_params()["seed"]
-        available = {"groups": groups, "X_val": X_val, "y_val": y_val}
+        available = {"groups": groups, "X_val": X_val, "y_val": y_val, "y_soft": y_soft}
         seeds = [seed + i for i in range(self.n_members)]
         self.estimators_ = []
         for member_seed in seeds:

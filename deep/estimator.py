@@ -58,6 +58,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         (rounded down; 0: off), run at the constant learning rate `swa_lr` (the cosine schedule anneals
         to it); the average, with batch-norm statistics recomputed, is kept when it beats the best
         epoch on validation data (`deep.train`).
+    soft_targets: what a fit given class distributions (`y_soft`, FER+'s votes) trains on:
+        crossentropy (against the distribution) | draw (a label drawn from it for each image each
+        epoch); without `y_soft` it trains on `y`.
     tta: test-time views predictions are averaged over: none | flip (each image and its mirror
         image) | affine (flips x small shifts, zooms and rotations: `deep.augment.TTA_WARPS`).
         True and False, from older configs and checkpoints, mean flip and none.
@@ -82,6 +85,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
                  scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
                  patience: int | None = None, swa_fraction: float = 0.25, swa_lr: float = 0.01,
+                 soft_targets: str = "crossentropy",
                  tta: str | bool = "affine", image_size: int | None = None, init_checkpoint: str | None = None,
                  seed: int = 0,
                  device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
@@ -109,6 +113,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.swa_fraction = swa_fraction
         self.swa_lr = swa_lr
+        self.soft_targets = soft_targets
         self.tta = tta
         self.image_size = image_size
         self.init_checkpoint = init_checkpoint
@@ -135,19 +140,21 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if self.init_checkpoint and not Path(self.init_checkpoint).is_file():
             raise ConfigError(f"is {self.init_checkpoint}, which is not a file", "init_checkpoint")
 
-    def fit(self, X, y, groups=None, X_val=None, y_val=None):
+    def fit(self, X, y, groups=None, X_val=None, y_val=None, y_soft=None):
         self.check_params()  # before any work, not after training
         cfg, rt = self._train_config(), self._runtime()
         X, y = self._input_images(X), np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
         self.classes_, y_idx = np.unique(y, return_inverse=True)
+        soft = None if y_soft is None else self._class_distributions(y_soft, len(X))
         if X_val is not None:
             X_tr, y_tr, X_va, y_va = X, y_idx, self._input_images(X_val), self._encode(y_val)
             selection = f"validation set ({len(X_va)} images)"
         else:
             train_idx, val_idx, selection = self._inner_split(y_idx, groups)
             X_tr, y_tr = X[train_idx], y_idx[train_idx]
+            soft = None if soft is None else soft[train_idx]
             X_va, y_va = (None, None) if val_idx is None else (X[val_idx], y_idx[val_idx])
         self.mean_, self.std_ = _pixel_stats(X_tr)
         self.image_shape_ = X.shape[1:]
@@ -160,7 +167,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             self.model_ = rt.place(model)
             val = None if X_va is None else (torch.from_numpy(X_va), torch.from_numpy(y_va).long())
             summary = train(self.model_, torch.from_numpy(X_tr), torch.from_numpy(y_tr).long(), val,
-                            len(self.classes_), cfg, rt, (self.mean_, self.std_), self._augment(), run)
+                            len(self.classes_), cfg, rt, (self.mean_, self.std_), self._augment(), run,
+                            y_soft=None if soft is None else torch.from_numpy(soft))
             macs = macs_per_image(self.model_, self.image_shape_)
         self.history_ = summary["history"]  # per-epoch rows: in the run record, for its learning curves
         self.fit_info_ = {"selection": selection, "n_train": len(X_tr), "n_val": 0 if X_va is None else len(X_va),
@@ -169,6 +177,14 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if run is not None:
             self.save(run / "model.pt")
         return self
+
+    def _class_distributions(self, y_soft, n: int) -> np.ndarray:
+        """`y_soft` (N, 8) distributions over the label codes, as (N, K) float32 over `classes_`."""
+        y_soft = np.asarray(y_soft, dtype=np.float32)
+        if y_soft.ndim != 2 or len(y_soft) != n or y_soft.shape[1] <= self.classes_.max():
+            raise ValueError(f"y_soft must be (N, n_codes) class distributions for the {n} images, got {y_soft.shape}")
+        soft = y_soft[:, self.classes_]
+        return soft / np.maximum(soft.sum(axis=1, keepdims=True), 1e-12)
 
     def _inner_split(self, y, groups) -> tuple[np.ndarray, np.ndarray | None, str]:
         """(train indices, validation indices, description): a stratified split, by subject when

@@ -36,6 +36,9 @@ from deep.augment import BatchAugment, TestTimeAugment
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "onecycle", "plateau", "none")
 LOSSES = ("ce", "focal")
+#: how class distributions (FER+'s votes) are trained on: cross-entropy against the distribution, or a
+#: label drawn from it for every image each epoch (Barsoum et al. 2016's "probabilistic label drawing")
+SOFT_TARGETS = ("crossentropy", "draw")
 #: ReduceLROnPlateau on validation accuracy: halve the learning rate after 3 epochs without progress
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 3
 EVAL_BATCH = 512
@@ -61,6 +64,7 @@ class TrainConfig:
     patience: int | None
     swa_fraction: float
     swa_lr: float
+    soft_targets: str
     compile: bool
     seed: int
     verbose: int
@@ -82,6 +86,7 @@ class TrainConfig:
         check.number("patience", self.patience, 1, integer=True, optional=True)
         check.number("swa_fraction", self.swa_fraction, 0, 1, high_open=True)
         check.flag("compile", self.compile)
+        check.choice("soft_targets", self.soft_targets, SOFT_TARGETS)
         if self.swa_epochs and (self.swa_lr <= 0 or self.schedule not in ("cosine", "none")):
             raise ConfigError(f"needs a positive swa_lr (got {self.swa_lr}) and schedule cosine or none (got "
                               f"'{self.schedule}') for weight averaging; swa_fraction=0 turns it off", "swa_fraction")
@@ -151,8 +156,12 @@ class Runtime:
 
 def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None,
           n_classes: int, cfg: TrainConfig, rt: Runtime, norm: tuple[float, float], augment: BatchAugment,
-          run_dir: Path | None = None) -> dict:
+          run_dir: Path | None = None, y_soft: torch.Tensor | None = None) -> dict:
     """Train `model` (already placed) in place on uint8 images `X` and class indices `y` (0..n_classes-1).
+
+    `y_soft` (N, n_classes) float class distributions, when given, are the targets instead of `y`
+    (`cfg.soft_targets`: cross-entropy against them, or a label drawn from them each epoch); `y`
+    still measures the training accuracy.
 
     Returns the summary: history (one dict per epoch), best_epoch, best_val_acc (the best single
     epoch's), epochs_run, train_seconds and images_per_s (training passes only, validation
@@ -169,11 +178,12 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
                             torch.Generator().manual_seed(cfg.seed), cfg)
     best = _BestEpoch(model)
     swa = AveragedModel(model) if cfg.swa_epochs else None
+    targets = _loss_targets(y, y_soft, cfg)
 
     history = []
     for epoch, batches in enumerate(plans, start=1):
         t0 = time.perf_counter()
-        row = epoch_pass(epoch, batches)
+        row = epoch_pass(epoch, batches, targets(epoch))
         if swa is not None and epoch > cfg.epochs - cfg.swa_epochs:
             swa.update_parameters(model)
         if val is not None:
@@ -211,8 +221,9 @@ class _EpochPass:
         self.per_epoch_schedule = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
         self.passes: list[dict] = []  # seen images and seconds of each pass
 
-    def __call__(self, epoch: int, batches: list[np.ndarray]) -> dict:
-        """The epoch's history row: training loss and accuracy (on the augmented images), lr, speed."""
+    def __call__(self, epoch: int, batches: list[np.ndarray], targets: torch.Tensor) -> dict:
+        """The epoch's history row: training loss (against `targets`: `y`, or class distributions, or
+        labels drawn from them) and accuracy (against `y`) on the augmented images, lr, speed."""
         rt, t0, lr = self.rt, time.perf_counter(), self.opt.param_groups[0]["lr"]
         self.model.train()
         loss_sum, correct = torch.zeros((), device=rt.device), torch.zeros((), device=rt.device)
@@ -220,7 +231,8 @@ class _EpochPass:
             xb = self.augment(rt.inputs(self.X[idx], *self.norm), self.generator).contiguous(
                 memory_format=rt.memory_format)
             yb = self.y[idx].to(rt.device)
-            loss, logits = train_step(self.model, xb, yb, self.criterion, self.opt, rt)
+            tb = yb if targets is self.y else targets[idx].to(rt.device)
+            loss, logits = train_step(self.model, xb, tb, self.criterion, self.opt, rt)
             if self.sched is not None and not self.per_epoch_schedule:
                 self.sched.step()
             loss_sum += loss * len(idx)  # summed on the device: no synchronisation per step
@@ -234,6 +246,21 @@ class _EpochPass:
     def end_of_epoch(self, row: dict, validated: bool) -> None:
         if self.per_epoch_schedule:
             self.sched.step(row["val_acc"] if validated else -row["loss"])
+
+
+def _loss_targets(y: torch.Tensor, y_soft: torch.Tensor | None, cfg: TrainConfig):
+    """epoch -> the targets of that epoch's loss: `y`; the distributions `y_soft`; or labels drawn from
+    them (drawn up front from a generator of their own, so hard-label runs draw nothing more)."""
+    if y_soft is None:
+        return lambda epoch: y
+    if cfg.loss == "focal":
+        raise ConfigError("is focal, which takes one label an image: use loss=ce with class distributions "
+                          "(FER+ train_labels=soft)", "loss")
+    if cfg.soft_targets == "crossentropy":
+        return lambda epoch: y_soft
+    rng, cumulative = np.random.default_rng([cfg.seed, 1]), np.cumsum(y_soft.numpy(), axis=1)
+    draws = [torch.from_numpy((rng.random(len(y))[:, None] < cumulative).argmax(1)) for _ in range(cfg.epochs)]
+    return lambda epoch: draws[epoch - 1]
 
 
 class _BestEpoch:

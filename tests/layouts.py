@@ -131,3 +131,53 @@ def write_ck_original(root: Path) -> None:
 
 def ck_frame_id(subject: str, sequence: str, frame: int) -> str:
     return f"cohn-kanade-images/{subject}/{sequence}/{subject}_{sequence}_{frame:08d}.png"
+
+
+# -- FER+ ----------------------------------------------------------------------------------------------
+#: (Usage, image name or "" for a row without an image, votes: neutral happiness surprise sadness anger
+#: disgust fear contempt unknown NF, the majority label a loader must give or None when it excludes it)
+FERPLUS_ROWS = [
+    ("Training", "fer0000000.png", (7, 3, 0, 0, 0, 0, 0, 0, 0, 0), "neutral"),
+    ("Training", "fer0000001.png", (0, 5, 3, 1, 1, 0, 0, 0, 0, 0), "happy"),  # majority only once 1-votes go
+    ("Training", "fer0000002.png", (4, 0, 0, 4, 0, 0, 0, 0, 2, 0), None),  # a tie: no majority
+    ("Training", "fer0000003.png", (0, 0, 0, 0, 0, 0, 0, 0, 6, 4), None),  # unknown and not-a-face
+    ("Training", "", (0, 0, 0, 0, 0, 0, 0, 0, 0, 10), None),  # FER+ wrote no image for it
+    ("Training", "fer0000004.png", (0, 0, 0, 0, 0, 0, 0, 10, 0, 0), "contempt"),
+    ("PublicTest", "fer0000005.png", (0, 0, 6, 0, 0, 0, 4, 0, 0, 0), "surprise"),
+    ("PublicTest", "fer0000006.png", (2, 0, 0, 0, 8, 0, 0, 0, 0, 0), "angry"),
+    ("PrivateTest", "fer0000007.png", (0, 0, 0, 0, 0, 9, 0, 0, 1, 0), "disgust"),
+    ("PrivateTest", "fer0000008.png", (5, 0, 0, 3, 0, 0, 0, 0, 0, 2), None),  # 5 of 10: not more than half
+]
+FERPLUS_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
+FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+
+
+def ferplus_value(row: int) -> int:
+    return 10 + 20 * row
+
+
+def write_ferplus_new_csv(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [FERPLUS_HEADER] + [f"{usage},{name},{','.join(map(str, votes))}" for usage, name, votes, _ in FERPLUS_ROWS]
+    (root / "fer2013new.csv").write_text("\n".join(lines) + "\n")
+
+
+def write_ferplus_folders(root: Path) -> None:
+    """The official generator's output: FER2013Train|Valid|Test/ with PNGs and label.csv, and fer2013new.csv."""
+    write_ferplus_new_csv(root)
+    lines: dict[str, list[str]] = {folder: [] for folder in FERPLUS_FOLDERS.values()}
+    for row, (usage, name, votes, _) in enumerate(FERPLUS_ROWS):
+        if name:
+            folder = FERPLUS_FOLDERS[usage]
+            save(root / folder / name, gray(ferplus_value(row)))
+            lines[folder].append(f'{name},"(0, 0, 48, 48)",{",".join(map(str, votes))}')
+    for folder, rows in lines.items():
+        (root / folder / "label.csv").write_text("\n".join(rows) + "\n")
+
+
+def write_ferplus_csv(root: Path) -> None:
+    """fer2013new.csv beside FER2013's fer2013.csv, row r of one being row r of the other."""
+    write_ferplus_new_csv(root)
+    lines = ["emotion,pixels,Usage"] + [f"0,{' '.join([str(ferplus_value(row))] * 48 * 48)},{usage}"
+                                       for row, (usage, _, _, _) in enumerate(FERPLUS_ROWS)]
+    (root / "fer2013.csv").write_text("\n".join(lines) + "\n")

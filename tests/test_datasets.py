@@ -336,3 +336,65 @@ def test_real_fer2013_is_in_csv_order(real_fer2013):
     splits = real_fer2013.splits
     assert (splits[:28709] == "Training").all() and (splits[28709:32298] == "PublicTest").all()
     assert (splits[32298:] == "PrivateTest").all()
+
+
+# -- FER+ ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layout", ["folders", "csv"])
+def test_ferplus_majority_labels_exclusions_and_splits(tmp_path, layout):
+    from benchmark.datasets.ferplus import FERPlus
+    from tests.layouts import (
+        FERPLUS_ROWS,
+        ferplus_value,
+        write_ferplus_csv,
+        write_ferplus_folders,
+    )
+
+    (write_ferplus_folders if layout == "folders" else write_ferplus_csv)(tmp_path)
+    data = FERPlus(tmp_path).load()
+    kept = [(row, usage, label) for row, (usage, name, _, label) in enumerate(FERPLUS_ROWS) if label is not None]
+    assert data.class_names == ["angry", "disgust", "happy", "surprise", "neutral", "contempt"]
+    from core.labels import CLASS_NAMES
+
+    assert [CLASS_NAMES[c] for c in data.labels] == [label for _, _, label in kept]
+    assert data.splits.tolist() == [usage for _, usage, _ in kept]
+    assert [int(image[0, 0]) for image in data.images] == [ferplus_value(row) for row, _, _ in kept]
+    missing_rows = 1 if layout == "folders" else 0  # the row without an image is not even read there
+    assert data.excluded == {"no majority of the votes for an emotion (PrivateTest)": 1,
+                             "no majority of the votes for an emotion (Training)": 3 - missing_rows}
+    np.testing.assert_array_equal(data.soft_labels.argmax(1), data.labels)  # one-hot under majority
+
+
+def test_ferplus_soft_labels_are_the_official_vote_distribution(tmp_path):
+    from benchmark.datasets.ferplus import FERPlus, vote_targets
+    from tests.layouts import write_ferplus_folders
+
+    write_ferplus_folders(tmp_path)
+    data = FERPlus(tmp_path, train_labels="soft").load()
+    train = data.splits == "Training"
+    # fer0000001: 5 happy, 3 surprise after the single votes are dropped (3 + 5 >= 75 % of 8)
+    np.testing.assert_allclose(data.soft_labels[train][1][[HAPPY, SURPRISE]], [5 / 8, 3 / 8])
+    assert vote_targets([4, 0, 0, 4, 0, 0, 0, 0, 2, 0], "soft") is not None  # the tie is a distribution ...
+    assert vote_targets([4, 0, 0, 4, 0, 0, 0, 0, 2, 0], "majority") is None  # ... but no majority
+    assert vote_targets([0, 0, 0, 0, 0, 0, 0, 0, 6, 4], "soft") is None
+    assert set(data.splits[~train].tolist()) == {"PublicTest", "PrivateTest"}  # tests stay majority-labelled
+    assert (data.soft_labels[~train].max(1) == 1).all()
+
+
+def test_ferplus_votes_from_fer2013new_and_bad_files(tmp_path):
+    from benchmark.datasets.ferplus import FERPlus
+    from tests.layouts import write_ferplus_folders
+
+    write_ferplus_folders(tmp_path)
+    (tmp_path / "FER2013Valid" / "label.csv").write_text('fer0000005.png,"(0, 0, 48, 48)",0,0,0,0,0,0,0,0,0,10\n'
+                                                         'fer0000006.png,"(0, 0, 48, 48)",2,0,0,0,8,0,0,0,0,0\n')
+    by_label_csv, by_new = FERPlus(tmp_path).load(), FERPlus(tmp_path, votes="fer2013new").load()
+    assert len(by_new) == len(by_label_csv) + 1  # fer0000005 has surprise votes in fer2013new.csv only
+    with pytest.raises(ConfigError, match="votes must be one of label_csv | fer2013new".replace("|", r"\|")):
+        FERPlus(tmp_path, votes="both")
+    (tmp_path / "FER2013Test" / "fer0000007.png").write_bytes(b"")
+    with pytest.raises(DataError, match="fer0000007.png"):
+        FERPlus(tmp_path).load()
+    assert FERPlus(tmp_path, on_bad_image="skip").load().skipped[0]["id"] == "FER2013Test/fer0000007.png"
+    with pytest.raises(DataError, match="FER2013Train"):
+        FERPlus(tmp_path / "nowhere").load()

@@ -393,3 +393,19 @@ def test_ensemble_method_runs_from_the_command_line_and_plots_every_member(tmp_p
     assert record["family"] == "deep" and family(record) == "deep"
     assert [f["fit_details"]["n_members"] for f in record["folds"]] == [2, 2]
     assert len(history(record, path)) == 4  # 2 folds x 2 members
+
+
+# ---- class distributions (FER+ votes) --------------------------------------------------------------
+def test_soft_targets_train_on_the_distribution_or_labels_drawn_from_it(data):
+    one_hot = np.eye(8, dtype=np.float32)[data.labels]
+    base = dict(**{**FAST, "epochs": 2}, bf16=False, tta="none", val_fraction=0)
+    hard = CNNClassifier(**base).fit(data.images, data.labels).predict_proba(data.images)
+    drawn = CNNClassifier(**base, soft_targets="draw").fit(data.images, data.labels, y_soft=one_hot)
+    np.testing.assert_array_equal(drawn.predict_proba(data.images), hard)  # one-hot: every draw is the label
+    mixed = one_hot * 0.6 + np.roll(one_hot, 1, axis=1) * 0.4  # 40 % of each image's votes for another class
+    soft = CNNClassifier(**base).fit(data.images, data.labels, y_soft=mixed).predict_proba(data.images)
+    assert np.abs(soft - hard).max() > 1e-3
+    with pytest.raises(ConfigError, match="loss is focal"):
+        CNNClassifier(**base, loss="focal").fit(data.images, data.labels, y_soft=mixed)
+    with pytest.raises(ConfigError, match="soft_targets must be one of crossentropy | draw".replace("|", r"\|")):
+        CNNClassifier(**base, soft_targets="mean").fit(data.images, data.labels)

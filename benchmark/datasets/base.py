@@ -57,10 +57,12 @@ class Dataset:
     splits: np.ndarray | None = None
     skipped: list[dict] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
+    #: (N, 8) float32 class distributions (label-code order) for data sets labelled by votes (FER+), else None
+    soft_labels: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.images)
-        for attr in ("labels", "ids", "subjects", "splits"):
+        for attr in ("labels", "ids", "subjects", "splits", "soft_labels"):
             value = getattr(self, attr)
             if value is not None and len(value) != n:
                 raise ValueError(f"Dataset {self.name}: {attr} has {len(value)} entries for {n} images")
@@ -86,7 +88,8 @@ class Dataset:
         """The images at `index` (an index array or boolean mask), with the same skip/exclusion log."""
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         return Dataset(self.name, self.images[index], self.labels[index], self.ids[index],
-                       pick(self.subjects), pick(self.splits), list(self.skipped), dict(self.excluded))
+                       pick(self.subjects), pick(self.splits), list(self.skipped), dict(self.excluded),
+                       pick(self.soft_labels))
 
     def counts(self) -> dict:
         """Counts per split, class and subject, as `verify` and run records report them."""
@@ -244,11 +247,12 @@ class DatasetLoader:
         return self.finish(images, labels, ids, subjects if self.has_subjects else None,
                            splits if self.has_official_split else None, excluded)
 
-    def finish(self, images, labels, ids, subjects=None, splits=None, excluded=None) -> Dataset:
+    def finish(self, images, labels, ids, subjects=None, splits=None, excluded=None, soft_labels=None) -> Dataset:
         """Assemble the Dataset, failing clearly if nothing usable was found."""
         if not images:
             raise DataError(f"{self.name}: no usable images under '{self.root}' "
                             f"({len(self._skipped)} skipped as bad). {self.source_hint}")
         arr = lambda v: None if v is None else np.asarray(v)  # noqa: E731
         return Dataset(self.name, stack_images(images), np.asarray(labels, dtype=np.int64), np.asarray(ids),
-                       arr(subjects), arr(splits), list(self._skipped), dict(excluded or {}))
+                       arr(subjects), arr(splits), list(self._skipped), dict(excluded or {}),
+                       None if soft_labels is None else np.asarray(soft_labels, dtype=np.float32))
