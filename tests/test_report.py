@@ -253,7 +253,7 @@ def test_no_records_is_an_error_and_writes_nothing(tmp_path, capsys):
 
 # -- sweeps ----------------------------------------------------------------------------------------
 
-VALID = {"fer2013": ({"official"}, {"none"}), "ckplus": ({"kfold", "subject_kfold", "loso"}, {"none"}),
+VALID = {"fer2013": ({"official"}, {"none"}), "ferplus": ({"official"}, {"none"}), "ckplus": ({"kfold", "subject_kfold", "loso"}, {"none"}),
          "jaffe": ({"kfold", "subject_kfold", "loso"}, {"haar", "mtcnn"})}
 
 
