@@ -30,7 +30,7 @@ PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "openc
             "opencv-contrib-python", "pillow", "torch", "mtcnn", "tensorflow-cpu", "hydra-core", "joblib")
 KEY_CHARS = 12
 #: the config groups that name a run (and its record file)
-GROUPS = ("dataset", "protocol", "method", "detector", "model")
+GROUPS = ("dataset", "protocol", "method", "detector", "model", "perturb")
 
 
 def _strip(obj):

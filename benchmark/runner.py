@@ -38,6 +38,7 @@ class Experiment:
     protocol: Protocol
     detector: object
     method: object
+    perturber: object = None  # benchmark.robustness.Perturber, with +perturb=...
 
 
 def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = None) -> tuple[dict, Path, bool]:
@@ -62,9 +63,11 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     folds = exp.protocol.folds(faces)
 
     name = records.record_name(names, key)
+    perturb = None if exp.perturber is None else (
+        lambda est, fold: exp.perturber(est, faces, fold, dataset, exp.detector))
     results, saved = [], {}
     for fold in folds:
-        results.append(_run_fold(exp.method, faces, fold))
+        results.append(_run_fold(exp.method, faces, fold, perturb))
         estimator = results[-1].pop("estimator")  # not kept: a fold's model can be large
         if cfg.get("save_model"):
             saved[fold.name] = _save_model(cfg, names, name, faces, fold, estimator)
@@ -79,6 +82,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         **_counts(dataset, faces, face_report),
         "timings": _timings(results, load_s=t1 - t0, faces_s=t2 - t1),
         "predictions": _predictions(faces, folds, results),
+        **(_perturbations(exp, faces, folds, results) if exp.perturber is not None else {}),
         **({"models": saved} if saved else {}),
         "env": records.environment(cfg.seed, overrides),
     }
@@ -114,12 +118,15 @@ def build(cfg: DictConfig, names: dict[str, str]) -> Experiment:
                           "fit/predict")
     check.check_params(exp.method, "method")
     exp.protocol.check_loader(exp.loader)
+    if "perturb" in cfg:
+        exp.perturber = instantiate_group(cfg, "perturb")
+        exp.perturber.check(exp.detector)
     return exp
 
 
 # -- one fold ----------------------------------------------------------------------------------------
 
-def _run_fold(template, data: Dataset, fold: Fold) -> dict:
+def _run_fold(template, data: Dataset, fold: Fold, perturb=None) -> dict:
     est = clone(template)
     X = data.images
     extra = {"groups": None if data.subjects is None else data.subjects[fold.train],
@@ -135,7 +142,8 @@ def _run_fold(template, data: Dataset, fold: Fold) -> dict:
         t0 = time.perf_counter()
         y_pred = np.asarray(est.predict(X[idx]))
         tests[name] = {"idx": idx, "y_pred": y_pred, "predict_s": time.perf_counter() - t0}
-    return {"fit_s": fit_s, "tests": tests, "details": _fit_details(est), "estimator": est}
+    perturbed = None if perturb is None else perturb(est, fold)  # the fitted method, the test images only
+    return {"fit_s": fit_s, "tests": tests, "details": _fit_details(est), "estimator": est, "perturbed": perturbed}
 
 
 def _fit_details(est) -> dict:
@@ -208,6 +216,36 @@ def _predictions(faces: Dataset, folds: list[Fold], results: list[dict]) -> dict
                                     "y_pred": t["y_pred"].tolist()}
                         for test_name, t in res["tests"].items()}
             for fold, res in zip(folds, results)}
+
+
+def _perturbations(exp: Experiment, faces: Dataset, folds: list[Fold], results: list[dict]) -> dict:
+    """The record's "perturbations" (what was done, and per perturbation and severity the accuracy
+    and macro-F1 over folds, pooled, and the detection rate in image mode) and every perturbed
+    prediction ("perturbed_predictions": {fold: {perturbation: {severity: y_pred}}}, in the order of
+    the clean predictions of the fold's primary test set)."""
+    labels = faces.classes
+    summary: dict = {}
+    for name, severities in results[0]["perturbed"].items():
+        for severity in severities:
+            per_fold, trues, preds, rates = [], [], [], []
+            for fold, res in zip(folds, results):
+                y_true = faces.labels[fold.tests[fold.primary]]
+                y_pred = np.asarray(res["perturbed"][name][severity]["y_pred"])
+                per_fold.append(metrics.score(y_true, y_pred, labels))
+                trues.append(y_true)
+                preds.append(y_pred)
+                rates.append(res["perturbed"][name][severity].get("detection_rate"))
+            entry = {"accuracy": metrics.mean_std([s["accuracy"] for s in per_fold]),
+                     "macro_f1": metrics.mean_std([s["macro_f1"] for s in per_fold]),
+                     "pooled": metrics.score(np.concatenate(trues), np.concatenate(preds), labels)}
+            if rates[0] is not None:
+                entry["detection_rate"] = float(np.mean(rates))
+            summary.setdefault(name, {})[severity] = entry
+    return {"perturbations": {**exp.perturber.describe(exp.detector), "test_set": folds[0].primary,
+                              "results": summary},
+            "perturbed_predictions": {fold.name: {name: {s: v["y_pred"] for s, v in sev.items()}
+                                                  for name, sev in res["perturbed"].items()}
+                                      for fold, res in zip(folds, results)}}
 
 
 def _timings(results: list[dict], **stages: float) -> dict:

@@ -116,3 +116,30 @@ def accuracy_vs_time(points: list[tuple[str, float, float, str]], title: str, pa
     adjust_text(texts, x=[p[1] for p in points], y=[p[2] for p in points], ax=ax, iter_lim=LABEL_ITERATIONS,
                 expand=(1.1, 1.4), arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
     return _save(fig, path)
+
+
+def robustness_curves(curves: dict[str, dict[str, list[float]]], names: list[str], title: str, path: Path) -> Path:
+    """Accuracy (%) against severity (0 = clean) for every perturbation `names` (one panel each) and
+    method (`curves`: {label: {perturbation: [accuracy at severity 0, 1, ...]}}, fractions)."""
+    ncols = 4
+    nrows = -(-len(names) // ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.6 * nrows + 0.6), dpi=DPI)
+    FigureCanvasAgg(fig)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        for j, (label, by_name) in enumerate(curves.items()):
+            values = 100 * np.asarray(by_name[name])
+            ax.plot(np.arange(len(values)), values, marker="o", markersize=3, color=f"C{j % 10}", label=label)
+        ax.set_title(name, fontsize=8)
+        ax.set_ylim(0, min(100, 5 + 100 * max(max(by_name[name]) for by_name in curves.values())))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        if i % ncols == 0:
+            ax.set_ylabel("accuracy, %", fontsize=7)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7)
+    fig.suptitle(f"{title}: accuracy against severity (0 = clean)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) // 4), 1, 0.97))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI, metadata=PNG_METADATA)
+    return path

@@ -4,10 +4,10 @@ from benchmark.config import compose_config as make_config  # noqa: F401 - re-ex
 
 
 def choices(overrides) -> dict:
-    """The group choices as the CLI would report them (defaults unless overridden)."""
-    names = {"dataset": "synthetic", "protocol": "kfold", "method": "pixels_svm", "detector": "none"}
+    """The group choices as the CLI would report them (defaults unless overridden; `+perturb=...` adds one)."""
+    names = {"dataset": "synthetic", "protocol": "kfold", "method": "pixels_svm", "detector": "none", "perturb": None}
     for o in overrides:
         key, _, value = o.partition("=")
-        if key in names:
-            names[key] = value
+        if key.lstrip("+") in names:
+            names[key.lstrip("+")] = value
     return names

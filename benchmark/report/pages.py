@@ -4,12 +4,11 @@ significance (`stats`) and the figures (`core.plots`); see the package's docstri
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.report import published
+from benchmark.report import published, robustness
 from benchmark.report.leaderboard import (
     Entry,
     best_by_kind,
@@ -20,14 +19,20 @@ from benchmark.report.leaderboard import (
     load_records,
     size,
 )
-from benchmark.report.stats import TestResult, wilson_interval
+from benchmark.report.output import (
+    GENERATED,
+    Output,
+    link,
+    pct,
+    pm,
+    relative,
+    test_text,
+)
+from benchmark.report.stats import wilson_interval
 from core import plots
 from core.errors import ConfigError
 from core.labels import CLASS_NAMES
 
-ALPHA = 0.05
-#: the folders under report_dir this module owns, with the suffix of the files it writes there
-OWNED = {"leaderboards": ".md", "plots/confusion": ".png", "plots/learning": ".png", "plots/scatter": ".png"}
 PROTOCOL_NOTES = {
     "kfold": "Stratified random folds. On data sets with subject ids (JAFFE, CK+) the same person is in "
              "training and test, which inflates accuracy: compare subject_kfold or loso.",
@@ -39,45 +44,7 @@ PROTOCOL_NOTES = {
 DATASET_NOTES = {
     "synthetic": "**synthetic is a smoke test, not a benchmark**: its numbers mean nothing about real faces.",
 }
-GENERATED = "Generated from the run records by `python -m benchmark.report`; do not edit by hand."
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-class _Output:
-    """Writes files under report_dir, remembers them, and links between them with relative paths."""
-
-    def __init__(self, report_dir: Path):
-        self.root = report_dir
-        self.written: list[Path] = []
-
-    def path(self, relative: str) -> Path:
-        return self.root / relative
-
-    def text(self, relative: str, content: str) -> Path:
-        path = self.path(relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-        return self.keep(path)
-
-    def keep(self, path: Path) -> Path:
-        self.written.append(path)
-        return path
-
-    def remove_stale(self) -> None:
-        kept = {os.path.abspath(p) for p in self.written}
-        for folder, suffix in OWNED.items():
-            for path in sorted(self.path(folder).glob(f"*{suffix}")):
-                if os.path.abspath(path) not in kept:
-                    path.unlink()
-
-
-def relative(target: Path, from_dir: Path) -> str:
-    """The path of `target` seen from `from_dir`, with forward slashes (what markdown links need)."""
-    return Path(os.path.relpath(os.path.abspath(target), os.path.abspath(from_dir))).as_posix()
-
-
-def link(text: str, target: Path, from_dir: Path) -> str:
-    return f"[{text}]({relative(target, from_dir)})"
 
 
 def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | Path | None = None) -> list[Path]:
@@ -90,8 +57,9 @@ def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | 
     records, not_records = load_records(results_dir)
     if not records:
         raise ConfigError(f"no run records in {results_dir} (set results_dir=...; runs write them there)")
-    ranked = boards(records)
-    out = _Output(Path(report_dir))
+    ranked = boards([(p, r) for p, r in records if "perturbations" not in r])
+    robust = robustness.boards([(p, r) for p, r in records if "perturbations" in r])
+    out = Output(Path(report_dir))
     board_files = {}
     for (dataset, protocol), entries in ranked.items():
         name = f"leaderboards/{dataset}__{protocol}.md"
@@ -99,7 +67,8 @@ def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | 
         out.text(name, _board(dataset, protocol, entries, out))
     out.text("leaderboards/classical_vs_deep.md", _classical_vs_deep(ranked, board_files, out))
     out.text("leaderboards/published.md", _published(ranked, board_files, out))
-    out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out))
+    robust_files = robustness.write(out, robust)
+    out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out, robust_files))
     out.remove_stale()
     if readme is not None:
         _update_readme(Path(readme), _headline(ranked, board_files, Path(readme).parent))
@@ -108,7 +77,7 @@ def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | 
 
 # -- one leaderboard -------------------------------------------------------------------------------
 
-def _board(dataset: str, protocol: str, entries: list[Entry], out: _Output) -> str:
+def _board(dataset: str, protocol: str, entries: list[Entry], out: Output) -> str:
     here = out.path("leaderboards")
     notes = [n for n in (DATASET_NOTES.get(dataset), PROTOCOL_NOTES.get(protocol)) if n]
     parts = [f"# {dataset} | {protocol}", GENERATED, *notes,
@@ -138,12 +107,12 @@ def _ranking(entries: list[Entry], here: Path) -> str:
         row = [rank, method, e.kind, detector, *([model] if with_model else [])]
         if holdout:
             lo, hi = wilson_interval(*correct_count(r, test_set))
-            row += [_pct(r["metrics"]["accuracy"]["mean"]), f"{_pct(lo)}–{_pct(hi)}",
-                    *[_pct(r["metrics_by_split"][s]["accuracy"]["mean"]) if s in r["metrics_by_split"] else ""
+            row += [pct(r["metrics"]["accuracy"]["mean"]), f"{pct(lo)}–{pct(hi)}",
+                    *[pct(r["metrics_by_split"][s]["accuracy"]["mean"]) if s in r["metrics_by_split"] else ""
                       for s in others],
-                    _pct(r["metrics"]["macro_f1"]["mean"])]
+                    pct(r["metrics"]["macro_f1"]["mean"])]
         else:
-            row += [_pm(r["metrics"]["accuracy"]), _pm(r["metrics"]["macro_f1"]), r["n_folds"]]
+            row += [pm(r["metrics"]["accuracy"]), pm(r["metrics"]["macro_f1"]), r["n_folds"]]
         t = r["timings"]
         row += [r["n_images"], f"{t['fit_s']:.1f}", f"{t['inference_ms_per_image']:.3f}", size(r), e.n_records,
                 link("record", e.path, here)]
@@ -162,14 +131,7 @@ def _ranking_legend(entries: list[Entry]) -> str:
 def _lead_text(entries: list[Entry]) -> str:
     if len(entries) < 2:
         return "only one row: nothing to compare."
-    return f"#1 {entries[0].label} vs #2 {entries[1].label}: " + _test_text(lead_test(entries[0], entries[1]))
-
-
-def _test_text(result: TestResult | str) -> str:
-    if isinstance(result, str):
-        return result + "."
-    verdict = "significant" if result.p_value < ALPHA else "not significant"
-    return f"{result.name}, p = {result.p_value:.3g}: {verdict} at the {ALPHA:.0%} level ({result.detail})."
+    return f"#1 {entries[0].label} vs #2 {entries[1].label}: " + test_text(lead_test(entries[0], entries[1]))
 
 
 def _per_class(entries: list[Entry]) -> str:
@@ -195,7 +157,7 @@ def _published_here(dataset: str, protocol: str, entries: list[Entry], here: Pat
     return f"{table}\n\n{_grades()}"
 
 
-def _plots(dataset: str, protocol: str, entries: list[Entry], out: _Output, here: Path) -> str:
+def _plots(dataset: str, protocol: str, entries: list[Entry], out: Output, here: Path) -> str:
     title = f"{dataset} | {protocol}"
     scatter = out.keep(plots.accuracy_vs_time(
         [(f"#{n} {e.label}", e.record["timings"]["inference_ms_per_image"], 100 * e.accuracy, e.kind)
@@ -221,13 +183,13 @@ def _plots(dataset: str, protocol: str, entries: list[Entry], out: _Output, here
 
 # -- across leaderboards ---------------------------------------------------------------------------
 
-def _classical_vs_deep(ranked, board_files, out: _Output) -> str:
+def _classical_vs_deep(ranked, board_files, out: Output) -> str:
     here = out.path("leaderboards")
     rows = []
     for key, entries in ranked.items():
         best = best_by_kind(entries)
         c, d = best.get("classical"), best.get("deep")
-        test = _test_text(lead_test(*sorted((c, d), key=lambda e: -e.accuracy))) if c and d else ""
+        test = test_text(lead_test(*sorted((c, d), key=lambda e: -e.accuracy))) if c and d else ""
         rows.append([*key, *_best_cells(c), *_best_cells(d),
                      f"{100 * (d.accuracy - c.accuracy):+.2f}" if c and d else "", test,
                      link("leaderboard", board_files[key], here)])
@@ -247,10 +209,10 @@ def _classical_vs_deep(ranked, board_files, out: _Output) -> str:
 def _best_cells(entry: Entry | None) -> list[str]:
     if entry is None:
         return ["—", "", ""]
-    return [entry.label, _pct(entry.accuracy), f"{entry.record['timings']['inference_ms_per_image']:.3f}"]
+    return [entry.label, pct(entry.accuracy), f"{entry.record['timings']['inference_ms_per_image']:.3f}"]
 
 
-def _published(ranked, board_files, out: _Output) -> str:
+def _published(ranked, board_files, out: Output) -> str:
     here = out.path("leaderboards")
     parts = ["# Published figures beside ours", GENERATED,
              "Transcribed in `benchmark/report/published.py` with source and grade. A published figure is set beside "
@@ -274,7 +236,7 @@ def _published(ranked, board_files, out: _Output) -> str:
 
 def _headline(ranked, board_files, here: Path) -> str:
     """The best row of every leaderboard, with links relative to `here`."""
-    rows = [[dataset, protocol, len(entries), entries[0].label, _pct(entries[0].accuracy),
+    rows = [[dataset, protocol, len(entries), entries[0].label, pct(entries[0].accuracy),
              link("leaderboard", board_files[(dataset, protocol)], here)]
             for (dataset, protocol), entries in ranked.items()]
     return tabulate(rows, headers=["data set", "protocol", "rows", "#1", "accuracy %", "details"],
@@ -291,26 +253,22 @@ def _update_readme(path: Path, table: str) -> None:
     path.write_text(text[:start] + block + text[end:], encoding="utf-8")
 
 
-def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: _Output) -> str:
+def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: Output,
+           robust_files: dict) -> str:
     table = _headline(ranked, board_files, out.root)
     parts = ["# Results", f"{GENERATED} Records: {link(results_dir.name + '/', results_dir, out.root)} "
              f"({n_records} read).", table,
              link("Classical vs deep", out.path("leaderboards/classical_vs_deep.md"), out.root) + " · " +
              link("Published figures beside ours", out.path("leaderboards/published.md"), out.root)]
+    if robust_files:
+        parts.append("Robustness to perturbations: " + " · ".join(
+            link(" | ".join(key), path, out.root) for key, path in robust_files.items()))
     if not_records:
         parts.append("Ignored, not run records: " + ", ".join(f"`{p.name}`" for p in not_records))
     return "\n\n".join(parts) + "\n"
 
 
 # -- formatting ------------------------------------------------------------------------------------
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}"
-
-
-def _pm(d: dict) -> str:
-    return f"{_pct(d['mean'])} ± {_pct(d['std'])}"
-
 
 def _f1(per_class: dict | None) -> str:
     return "" if per_class is None else f"{100 * per_class['f1']:.1f}"
@@ -323,7 +281,7 @@ def _independent(figure: published.PublishedFigure) -> str:
 def _ours(figure: published.PublishedFigure, entries: list[Entry]) -> str:
     """Our best row of the figure's method family on this leaderboard, or '—'."""
     same = [e for e in entries if e.row_key[0] in figure.ours]
-    return f"{same[0].label}: {_pct(same[0].accuracy)}" if same else "—"
+    return f"{same[0].label}: {pct(same[0].accuracy)}" if same else "—"
 
 
 def _grades() -> str:

@@ -130,3 +130,26 @@ def _single(record: dict, test_set: str) -> tuple[str, dict]:
     if len(tests) != 1:
         raise NotPaired("McNemar compares runs with a single test fold (e.g. protocol=official)")
     return next(iter(tests.items()))
+
+
+def perturbed_view(record: dict, name: str, severity: str) -> dict:
+    """`record` as if its test predictions were those under perturbation `name` at `severity`: the
+    predictions (same ids and true labels) and the per-fold accuracy, for the paired tests above."""
+    test_set = record["test_set"]
+    predictions, folds = {}, []
+    for fold, tests in record["predictions"].items():
+        clean = tests[test_set]
+        y_pred = record["perturbed_predictions"][fold][name][severity]
+        predictions[fold] = {test_set: {"ids": clean["ids"], "y_true": clean["y_true"], "y_pred": y_pred}}
+        folds.append({"name": fold, test_set: {"accuracy": float(np.mean(np.equal(clean["y_true"], y_pred)))}})
+    return {"test_set": test_set, "predictions": predictions, "folds": folds}
+
+
+def lead_test_perturbed(rec_a: dict, rec_b: dict, name: str, severity: str) -> TestResult:
+    """Whether two runs differ under one perturbation and severity: McNemar on a single test split,
+    the sign-flip test over folds otherwise (raises NotPaired when their images differ)."""
+    a, b = perturbed_view(rec_a, name, severity), perturbed_view(rec_b, name, severity)
+    test_set = a["test_set"]
+    if len(a["predictions"]) == 1 and len(b["predictions"]) == 1:
+        return mcnemar(*paired_predictions(a, b, test_set))
+    return paired_folds(*paired_fold_scores(a, b, test_set))

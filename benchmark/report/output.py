@@ -1,0 +1,68 @@
+"""What every page of the report shares: where files go (and which ones are stale), relative links,
+number formats and the sentence a test of significance becomes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from benchmark.report.stats import TestResult
+
+ALPHA = 0.05
+GENERATED = "Generated from the run records by `python -m benchmark.report`; do not edit by hand."
+#: the folders under report_dir the report owns, with the suffix of the files it writes there
+OWNED = {"leaderboards": ".md", "plots/confusion": ".png", "plots/learning": ".png", "plots/scatter": ".png",
+         "plots/robustness": ".png"}
+
+
+class Output:
+    """Writes files under report_dir, remembers them, and links between them with relative paths."""
+
+    def __init__(self, report_dir: Path):
+        self.root = report_dir
+        self.written: list[Path] = []
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def text(self, relative: str, content: str) -> Path:
+        path = self.path(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        return self.keep(path)
+
+    def keep(self, path: Path) -> Path:
+        self.written.append(path)
+        return path
+
+    def remove_stale(self) -> None:
+        kept = {os.path.abspath(p) for p in self.written}
+        for folder, suffix in OWNED.items():
+            for path in sorted(self.path(folder).glob(f"*{suffix}")):
+                if os.path.abspath(path) not in kept:
+                    path.unlink()
+
+
+def relative(target: Path, from_dir: Path) -> str:
+    """The path of `target` seen from `from_dir`, with forward slashes (what markdown links need)."""
+    return Path(os.path.relpath(os.path.abspath(target), os.path.abspath(from_dir))).as_posix()
+
+
+def link(text: str, target: Path, from_dir: Path) -> str:
+    return f"[{text}]({relative(target, from_dir)})"
+
+
+def test_text(result: TestResult | str) -> str:
+    """A test's result as a sentence, or why no test was made."""
+    if isinstance(result, str):
+        return result + "."
+    verdict = "significant" if result.p_value < ALPHA else "not significant"
+    return f"{result.name}, p = {result.p_value:.3g}: {verdict} at the {ALPHA:.0%} level ({result.detail})."
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def pm(d: dict) -> str:
+    return f"{pct(d['mean'])} ± {pct(d['std'])}"
