@@ -25,7 +25,7 @@ from benchmark.config import instantiate_group
 from benchmark.datasets.base import Dataset
 from benchmark.protocols import Fold, Protocol
 from core import validation as check
-from core.errors import ConfigError
+from core.errors import ConfigError, DataError
 from core.labels import CLASS_NAMES
 from core.selection import fit_kwargs
 
@@ -59,6 +59,10 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     t1 = time.perf_counter()
     faces, face_report = exp.detector(dataset)
     t2 = time.perf_counter()
+    if len(faces) == 0:
+        raise DataError(f"the detector ({names.get('detector')}) dropped all {len(dataset)} images of {dataset.name}: "
+                        "it found no face in any, and detector.on_no_face=drop. Try detector.on_no_face=center_crop, "
+                        "detector=mtcnn, or a smaller detector.min_face_size")
     exp.protocol.check(faces)
     folds = exp.protocol.folds(faces)
 

@@ -144,3 +144,36 @@ def _scale_to_8bit(a: np.ndarray, mode: str) -> np.ndarray:
     elif lo < 0 or hi > 255:
         a = (a - lo) * (255.0 / max(hi - lo, 1e-12))  # anything else: stretched to 0-255
     return np.clip(np.rint(np.nan_to_num(a)), 0, 255).astype(np.uint8)
+
+
+def image_stack(X, side: int | None = None, what: str = "the model") -> np.ndarray:
+    """`X` as the uint8 (N, S, S) stack of grey images every model of ferbench takes; the same rule for
+    all of them (CNN, ONNX, classical pipelines).
+
+    Converted: a list of same-size images, and a stack with a channel axis of 1 ((N, H, W, 1) or
+    (N, 1, H, W)). Refused with a ValueError that says what to do: a single (H, W) image (ambiguous
+    with a stack of rows: pass X[None]), colour channels, a dtype other than uint8 (floats may be in
+    0-1 or 0-255: convert them yourself), and, when `side` is given, another size than side x side
+    (what the model was trained on: a face twice as large gives wrong answers, not an error).
+    """
+    X = np.asarray(X)
+    if X.dtype == object:
+        try:
+            X = np.stack(list(X))
+        except ValueError:
+            raise ValueError(f"{what} takes images of one size; these come in several") from None
+    if X.ndim == 4 and 1 in (X.shape[1], X.shape[3]):
+        X = X[:, 0] if X.shape[1] == 1 else X[..., 0]
+    if X.ndim == 2:
+        raise ValueError(f"{what} takes a stack of images (N, H, W), got one (H, W) array {X.shape}: "
+                         "pass image[None] for a stack of one")
+    if X.ndim != 3:
+        raise ValueError(f"{what} takes grey images (N, H, W), got shape {X.shape}"
+                         + (": convert colour images to grey first" if X.ndim == 4 and 3 in X.shape[1:] else ""))
+    if X.dtype != np.uint8:
+        raise ValueError(f"{what} takes uint8 grey levels 0-255, got {X.dtype}: convert them (floats in 0-1: "
+                         "np.round(X * 255).astype(np.uint8))")
+    if side is not None and X.shape[1:] != (side, side):
+        raise ValueError(f"{what} was trained on {side}x{side} crops and got {X.shape[2]}x{X.shape[1]} ones: cut "
+                         f"the faces at {side}x{side} (detector.size={side}) or resize them first")
+    return np.ascontiguousarray(X)

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from core import validation as check
 from core.errors import ConfigError
+from core.images import image_stack
 from core.io import write_atomic
 from core.selection import inner_splitter
 from deep.augment import TTA_MODES, BatchAugment
@@ -207,9 +208,12 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             how += f" ({len(np.unique(groups[val_idx]))} of {len(np.unique(groups))} subjects)"
         return train_idx, val_idx, how
 
-    def _input_images(self, X) -> np.ndarray:
-        """uint8 (N, H, W), resized to image_size when it is set."""
-        X = _images(X)
+    def _input_images(self, X, fitted: bool = False) -> np.ndarray:
+        """uint8 (N, H, W) (`core.images.image_stack`), resized to image_size when it is set; a fitted
+        model without image_size takes only the size it was trained on (a ValueError says so)."""
+        trained = getattr(self, "image_shape_", None) if fitted and self.image_size is None else None
+        side = trained[0] if trained is not None and trained[0] == trained[1] else None
+        X = image_stack(X, side, "this CNNClassifier")
         return X if self.image_size is None else resize_stack(X, self.image_size)
 
     def _encode(self, labels) -> np.ndarray:
@@ -265,7 +269,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         rt = self._runtime()
         rt.place(self.model_)
         with rt.cpu_threads():
-            return predict_proba(self.model_, torch.from_numpy(self._input_images(X)), rt, (self.mean_, self.std_),
+            return predict_proba(self.model_, torch.from_numpy(self._input_images(X, fitted=True)), rt,
+                                 (self.mean_, self.std_),
                                  tta=self.tta_mode).numpy()
 
     def predict(self, X) -> np.ndarray:
@@ -298,15 +303,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         est.model_ = create_model(name, len(est.classes_), in_chans=1, **kwargs)
         est.model_.load_state_dict(ckpt["state_dict"])
         return est
-
-
-def _images(X) -> np.ndarray:
-    X = np.asarray(X)
-    if X.dtype == object:  # a stack of same-size arrays stored as objects
-        X = np.stack(list(X))
-    if X.ndim != 3 or X.dtype != np.uint8:
-        raise ValueError(f"CNNClassifier takes a uint8 stack of grayscale images (N, H, W), got {X.dtype} {X.shape}")
-    return np.ascontiguousarray(X)
 
 
 def _pixel_stats(X: np.ndarray) -> tuple[float, float]:

@@ -22,6 +22,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from core.images import image_stack
 from deep.augment import TestTimeAugment
 from features import resize_stack
 
@@ -82,7 +83,9 @@ class OnnxClassifier:
         self.input_size = self.image_size or self.session.get_inputs()[0].shape[1]
 
     def predict_proba(self, X) -> np.ndarray:
-        X = np.ascontiguousarray(X, dtype=np.uint8)
+        """Probabilities (N, K) float32 of a uint8 stack (`core.images.image_stack`: the graph's size, or any
+        size when the model was trained with `image_size`, which it is resized to)."""
+        X = image_stack(X, None if self.image_size is not None else self.input_size, "this ONNX model")
         if self.image_size is not None:
             X = resize_stack(X, self.image_size)
         return self.session.run(None, {"images": X})[0]

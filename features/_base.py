@@ -106,9 +106,15 @@ class StackTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Features of every image in the stack, as an (N, D) float32 matrix."""
+        """Features of every image in the stack, as an (N, D) float32 matrix. Once fitted, only images of
+        the size it was fitted on (another size would give features of another scale, or width)."""
         self.check_params()
-        return self._transform(check_stack(X))
+        X = check_stack(X)
+        fitted = getattr(self, "image_shape_", None)
+        if fitted is not None and X.shape[1:] != tuple(fitted):
+            raise ValueError(f"{type(self).__name__} was fitted on {fitted[1]}x{fitted[0]} images and got "
+                             f"{X.shape[2]}x{X.shape[1]} ones: cut the faces at the same size")
+        return self._transform(X)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -94,11 +94,11 @@ def test_fer_unknown_layout_is_a_config_error(tmp_path):
 
 @pytest.mark.parametrize("line, reason", [
     ("3," + " ".join(["7"] * 2303) + ",Training", "2303 pixel values, expected 2304"),
-    ("7," + " ".join(["7"] * 2304) + ",Training", "unknown emotion code '7'"),
-    ("3," + " ".join(["7"] * 2304) + ",Validation", "unknown Usage 'Validation'"),
+    ("7," + " ".join(["7"] * 2304) + ",Training", "unknown emotion code (line 14: '7'"),
+    ("3," + " ".join(["7"] * 2304) + ",Validation", "unknown Usage (line 14: 'Validation'"),
     ("3," + " ".join(["x"] * 2304) + ",Training", "not space-separated integers"),
     ("3," + " ".join(["300"] * 2304) + ",Training", "outside 0-255"),
-    ("3,Training", "has 2 fields, expected 3"),
+    ("3,Training", "wrong number of fields (line 14: 2 fields, expected 3)"),
 ], ids=["short", "label", "usage", "text", "range", "fields"])
 def test_fer_bad_csv_row(tmp_path, line, reason):
     path = layouts.write_fer_csv(tmp_path)
@@ -117,9 +117,9 @@ def test_fer_csv_without_the_columns_fails(tmp_path):
 @pytest.mark.parametrize("damage, item_id, reason", [
     (lambda root: corrupt(root / "Training/3/0.png"), "Training/3/0.png", "unreadable or corrupt"),
     (lambda root: layouts.save(root / "Training/3/0.png", layouts.gray(1, (40, 40))), "Training/3/0.png",
-     "image is 40x40, expected 48x48"),
+     "wrong image size (40x40, expected 48x48)"),
     (lambda root: layouts.save(root / "Training/7/99.png", layouts.gray(1)), "Training/7/99.png",
-     "unknown label folder '7'"),
+     "unknown label folder ('7'"),
     (lambda root: layouts.save(root / "Training/3/copy.png", layouts.gray(1)), "Training/3/copy.png",
      "does not match <Usage>/<label>/<row>.png"),
 ], ids=["corrupt", "size", "label", "name"])
@@ -156,10 +156,10 @@ def test_jaffe_missing_root_names_the_pattern(tmp_path):
 
 
 @pytest.mark.parametrize("file, image, reason", [
-    ("KA.XX1.99.tiff", np.zeros((256, 256), np.uint8), "unknown expression code 'XX'"),
+    ("KA.XX1.99.tiff", np.zeros((256, 256), np.uint8), "unknown expression code ('XX'"),
     ("KA_AN1.tiff", np.zeros((256, 256), np.uint8), "does not match <SUBJECT>.<EXPR><n>.<id>.tiff"),
     ("KA.AN9.99.png", np.zeros((256, 256), np.uint8), "does not match"),
-    ("KA.AN9.99.tiff", np.zeros((128, 256), np.uint8), "image is 256x128, expected 256x256"),
+    ("KA.AN9.99.tiff", np.zeros((128, 256), np.uint8), "wrong image size (256x128, expected 256x256)"),
     ("KA.AN9.99.tiff", None, "unreadable or corrupt"),
 ], ids=["code", "name", "suffix", "size", "corrupt"])
 def test_jaffe_bad_file(tmp_path, file, image, reason):
@@ -202,9 +202,9 @@ def test_ck48_rejects_options_it_cannot_honour(tmp_path):
     (lambda root: corrupt(root / "CK+48/happy/S005_001_00000011.png"), "CK+48/happy/S005_001_00000011.png",
      "unreadable or corrupt"),
     (lambda root: layouts.save(root / "CK+48/happy/S005_001_00000011.png", layouts.gray(1, (64, 64))),
-     "CK+48/happy/S005_001_00000011.png", "image is 64x64, expected 48x48"),
+     "CK+48/happy/S005_001_00000011.png", "wrong image size (64x64, expected 48x48)"),
     (lambda root: layouts.save(root / "CK+48/neutral/S005_001_00000001.png", layouts.gray(1)),
-     "CK+48/neutral/S005_001_00000001.png", "unknown class folder 'neutral'"),
+     "CK+48/neutral/S005_001_00000001.png", "unknown class folder ('neutral'"),
     (lambda root: layouts.save(root / "CK+48/happy/S5_1_11.png", layouts.gray(1)), "CK+48/happy/S5_1_11.png",
      "does not match S###_###_########.png"),
 ], ids=["corrupt", "size", "class", "name"])
@@ -263,7 +263,7 @@ def test_ck_original_label_without_frames(tmp_path):
     for frame in (tmp_path / "cohn-kanade-images/S005/001").iterdir():
         frame.unlink()
     expect_bad(lambda policy: CKPlus(tmp_path, on_bad_image=policy),
-               "Emotion/S005/001/S005_001_00000005_emotion.txt", "no frames in cohn-kanade-images/S005/001/")
+               "Emotion/S005/001/S005_001_00000005_emotion.txt", "no frames for this sequence (cohn-kanade-images/S005/001/)")
 
 
 def test_ck_missing_root_names_both_layouts(tmp_path):
@@ -398,3 +398,40 @@ def test_ferplus_votes_from_fer2013new_and_bad_files(tmp_path):
     assert FERPlus(tmp_path, on_bad_image="skip").load().skipped[0]["id"] == "FER2013Test/fer0000007.png"
     with pytest.raises(DataError, match="FER2013Train"):
         FERPlus(tmp_path / "nowhere").load()
+
+
+def test_skipped_files_are_counted_by_kind_not_by_line(tmp_path):
+    """Bad rows on different lines are one kind of fault in the record's count."""
+    from benchmark.runner import _by_reason
+
+    path = layouts.write_fer_csv(tmp_path)
+    with path.open("a") as f:
+        f.write("3,Training\n4,Training\n" + "9," + " ".join(["7"] * 2304) + ",Training\n")
+    data = FER2013(tmp_path, on_bad_image="skip").load()
+    assert _by_reason(data.skipped) == {"unknown emotion code": 1, "wrong number of fields": 2}
+
+
+@pytest.mark.parametrize("suffix", ["jpg", "tiff", "png"])
+def test_a_data_set_image_stored_sideways_is_read_upright(tmp_path, suffix):
+    """JPEG, TIFF and PNG alike: the EXIF orientation is applied by the one function that reads images."""
+    from PIL import Image
+
+    upright = np.zeros((48, 48), np.uint8)
+    upright[:12, :12] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    folder = tmp_path / ("train" if suffix == "jpg" else "Training/3")
+    layouts.write_fer_kaggle(tmp_path) if suffix == "jpg" else layouts.write_fer_tree(tmp_path)
+    target = tmp_path / "train" / "happy" / "Training_99.jpg" if suffix == "jpg" else folder / "99.png"
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    if suffix == "tiff":
+        target = folder / "99.png"  # the tree layout reads PNG; a TIFF tag is tested through read_image
+        from core.images import read_image
+
+        tiff = tmp_path / "sideways.tiff"
+        stored.save(tiff, exif=exif.tobytes())
+        assert read_image(tiff).gray[:12, :12].mean() > 200
+    stored.save(target, exif=exif.tobytes(), **({"quality": 100} if suffix == "jpg" else {}))
+    data = FER2013(tmp_path).load()
+    image = data.images[list(data.ids).index(target.relative_to(tmp_path).as_posix())]
+    assert image[:12, :12].mean() > 200 and image[-12:, -12:].mean() < 50

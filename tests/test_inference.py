@@ -224,3 +224,52 @@ def test_predict_a_video_writes_an_annotated_video_and_a_time_aligned_csv(tmp_pa
     assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(20)]  # one row a frame: one face or none
     assert all(r.split(",")[2] == "" for r in rows[9:13]) and rows[1].split(",")[7] == "happy"
     assert (tmp_path / "out" / "clip.annotated.mp4").stat().st_size > 10_000
+
+
+# -- every model checks what it is given against what it was trained on ------------------------------
+
+@pytest.fixture(scope="module")
+def trained_models(tmp_path_factory):
+    """A CNN, its ONNX export and a classical pipeline, each fitted on 48x48 synthetic faces."""
+    from benchmark.datasets.synthetic import Synthetic
+    from benchmark.methods import pipeline
+    from deep.estimator import CNNClassifier
+    from deep.export import OnnxClassifier, export_onnx
+    from features import PixelFeatures
+
+    data = Synthetic(n_subjects=3, per_class=3).load()
+    cnn = CNNClassifier(epochs=1, batch_size=16, n_jobs=1, verbose=0, tta="none").fit(data.images, data.labels)
+    from sklearn.svm import LinearSVC
+
+    classical = pipeline({"pixels": PixelFeatures(24), "svm": LinearSVC()}).fit(data.images, data.labels)
+    onnx = OnnxClassifier(export_onnx(cnn, tmp_path_factory.mktemp("onnx") / "m.onnx"))
+    return {"cnn": cnn.predict, "onnx": onnx.predict, "classical": classical.predict}, data.images
+
+
+@pytest.mark.parametrize("kind", ["cnn", "onnx", "classical"])
+def test_a_model_refuses_faces_of_another_size_than_it_was_trained_on(trained_models, kind):
+    predict, images = trained_models[0][kind], trained_models[1]
+    assert len(predict(images[:3])) == 3
+    larger = np.stack([cv2.resize(image, (96, 96)) for image in images[:3]])
+    with pytest.raises(ValueError, match="48x48"):
+        predict(larger)
+
+
+@pytest.mark.parametrize("kind", ["cnn", "onnx"])
+def test_the_same_input_rules_for_every_model(trained_models, kind):
+    predict, images = trained_models[0][kind], trained_models[1]
+    np.testing.assert_array_equal(predict(images[:2, ..., None]), predict(images[:2]))  # a channel axis of 1: fine
+    with pytest.raises(ValueError, match=r"pass image\[None\]"):
+        predict(images[0])
+    with pytest.raises(ValueError, match="uint8 grey levels 0-255, got float32"):
+        predict(images[:2].astype(np.float32) / 255)
+    with pytest.raises(ValueError, match="convert colour images to grey"):
+        predict(np.repeat(images[:2, ..., None], 3, axis=3))
+
+
+def test_the_shipped_model_refuses_faces_twice_its_size():
+    from deep.estimator import CNNClassifier
+
+    model = CNNClassifier.load(ROOT / "results" / "models" / "fer2013__fernet" / "fit-000" / "model.pt")
+    with pytest.raises(ValueError, match="trained on 48x48 crops and got 96x96"):
+        model.predict(np.zeros((2, 96, 96), np.uint8))

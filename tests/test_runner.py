@@ -113,3 +113,20 @@ def test_bad_values_fail_before_any_work(tmp_path):
     with pytest.raises(DataError, match="no data set found"):
         run(tmp_path, "dataset=jaffe", f"data_root={tmp_path}/nowhere")
     assert not list(tmp_path.glob("*.json")), "a failed run writes no record"
+
+
+def test_a_detector_that_drops_every_image_says_so(tmp_path):
+    """JAFFE-named files without a face, detector=haar with on_no_face=drop: a clear error, not min() of nothing."""
+    from tests.layouts import save
+
+    root = tmp_path / "data" / "jaffe"
+    rng = np.random.default_rng(0)
+    for s, subject in enumerate(("KA", "KL")):
+        for e, expression in enumerate(("AN", "HA")):
+            for n in (1, 2, 3):
+                save(root / f"{subject}.{expression}{n}.{10 * s + 3 * e + n}.tiff",
+                     rng.integers(0, 256, (256, 256), dtype=np.uint8))
+    overrides = ["dataset=jaffe", "detector=haar", "detector.on_no_face=drop", "protocol.k=2",
+                 f"data_root={tmp_path / 'data'}", f"cache_dir={tmp_path / 'cache'}"]
+    with pytest.raises(DataError, match="dropped all 12 images of jaffe: it found no face in any"):
+        run(tmp_path, *overrides)

@@ -19,8 +19,10 @@ import numpy as np
 
 from core import validation as check
 from core.errors import DataError
-from core.images import (
-    IMAGE_SUFFIXES,  # files a loader must account for (load, or report as bad)
+from core.images import (  # IMAGE_SUFFIXES: what a loader reads
+    IMAGE_SUFFIXES,
+    ImageError,
+    read_image,
 )
 from core.io import write_atomic
 from core.labels import CLASS_NAMES
@@ -195,8 +197,14 @@ class DatasetLoader:
                          f"Set data_root=DIR (or the FERBENCH_DATA environment variable) to the folder that "
                          f"holds '{self.root.name}/'. {self.source_hint}")
 
-    def bad(self, item_id: str, reason: str) -> None:
-        """Raise, or under the skip policy record the file and return None (so `return self.bad(...)` skips)."""
+    def bad(self, item_id: str, reason: str, detail: str | None = None) -> None:
+        """Raise, or under the skip policy record the file and return None (so `return self.bad(...)` skips).
+
+        `reason` names the kind of fault, the same words for every file with it (records count skipped
+        files by it); `detail` (a line number, the size found, ...) is added in parentheses.
+        """
+        if detail is not None:
+            reason = f"{reason} ({detail})"
         if self.on_bad_image == "raise":
             raise DataError(f"{self.name}: {item_id}: {reason}. "
                             f"(Fix or remove the file, or set dataset.on_bad_image=skip to skip and record it.)")
@@ -205,25 +213,17 @@ class DatasetLoader:
     def read_gray(self, path: Path, expected_size: tuple[int, int] | None = None) -> np.ndarray | None:
         """Read an image file as 2-D uint8 grayscale; None (after `bad`) if unreadable or the wrong size.
 
-        Palette and RGB images are converted with Pillow's ITU-R 601 luma (`convert('L')`), which keeps
-        the values of JAFFE's identity-palette TIFFs and of already-gray PNGs unchanged.
+        The one reader of image files (`core.images.read_image`, the applications' too): any format and
+        mode, upright as its EXIF orientation says, grey by ITU-R 601 luma, which keeps the values of
+        JAFFE's identity-palette TIFFs and of grey PNGs unchanged; 16-bit images scaled to 8 bits.
         """
-        from PIL import Image, UnidentifiedImageError
-
-        rel = self.rel(path)
         try:
-            with Image.open(path) as im:
-                im.load()
-                if im.mode in ("I;16", "I;16B", "I", "F"):
-                    self.bad(rel, f"unsupported {im.mode} (high bit depth) image; expected 8-bit")
-                    return None
-                arr = np.asarray(im.convert("L"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            self.bad(rel, f"unreadable or corrupt image ({type(exc).__name__}: {exc})")
-            return None
+            arr = read_image(path).gray
+        except (ImageError, OSError) as exc:
+            return self.bad(self.rel(path), "unreadable or corrupt image", f"{type(exc).__name__}: {exc}")
         if expected_size is not None and arr.shape != tuple(expected_size):
-            self.bad(rel, f"image is {arr.shape[1]}x{arr.shape[0]}, expected {expected_size[1]}x{expected_size[0]}")
-            return None
+            return self.bad(self.rel(path), "wrong image size",
+                            f"{arr.shape[1]}x{arr.shape[0]}, expected {expected_size[1]}x{expected_size[0]}")
         return arr
 
     def rel(self, path: Path) -> str:

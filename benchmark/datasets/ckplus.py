@@ -83,8 +83,8 @@ class CKPlus(DatasetLoader):
             for path in image_files(class_dir):
                 name = FRAME_NAME.fullmatch(path.name)
                 if class_dir.name not in CK48_CLASSES:
-                    self.bad(self.rel(path), f"unknown class folder {class_dir.name!r} "
-                                             f"(expected one of {', '.join(CK48_CLASSES)})")
+                    self.bad(self.rel(path), "unknown class folder",
+                             f"{class_dir.name!r}, expected one of {', '.join(CK48_CLASSES)}")
                 elif name is None:
                     self.bad(self.rel(path), "file name does not match S###_###_########.png")
                 else:
@@ -101,7 +101,7 @@ class CKPlus(DatasetLoader):
             subject, sequence = label_file.parent.parent.name, label_file.parent.name
             frames = self._frames(folder / "cohn-kanade-images" / subject / sequence)
             if not frames:
-                self.bad(self.rel(label_file), f"no frames in cohn-kanade-images/{subject}/{sequence}/")
+                self.bad(self.rel(label_file), "no frames for this sequence", f"cohn-kanade-images/{subject}/{sequence}/")
                 continue
             if self.first_frame_neutral:
                 items.append((frames[0], NEUTRAL, subject))
@@ -117,7 +117,7 @@ class CKPlus(DatasetLoader):
         except ValueError:
             value = None
         if value is None or not value.is_integer() or not 0 <= value < len(EMOTION_CODES):
-            return self.bad(self.rel(label_file), f"expected one CK+ emotion code 0-7, found {text[:40]!r}")
+            return self.bad(self.rel(label_file), "not one CK+ emotion code 0-7", f"found {text[:40]!r}")
         return int(value)
 
     def _frames(self, sequence_dir: Path) -> list[Path]:

@@ -92,20 +92,21 @@ class FER2013(DatasetLoader):
     def _parse_row(self, item: str, row: list[str], columns: list[int], line: int):
         """(image, label, usage) of one CSV row, or None after `bad` names what is wrong with it."""
         if len(row) < len(columns):
-            return self.bad(item, f"line {line} has {len(row)} fields, expected {len(columns)}")
+            return self.bad(item, "wrong number of fields", f"line {line}: {len(row)} fields, expected {len(columns)}")
         emotion, usage, pixels = (row[c].strip() for c in columns)
         if emotion not in CODES:
-            return self.bad(item, f"line {line}: unknown emotion code {emotion!r} (expected 0-6)")
+            return self.bad(item, "unknown emotion code", f"line {line}: {emotion!r}, expected 0-6")
         if usage not in USAGES:
-            return self.bad(item, f"line {line}: unknown Usage {usage!r} (expected one of {', '.join(USAGES)})")
+            return self.bad(item, "unknown Usage", f"line {line}: {usage!r}, expected one of {', '.join(USAGES)}")
         try:
             values = np.fromstring(pixels, dtype=np.int16, sep=" ")
         except ValueError:
-            return self.bad(item, f"line {line}: pixels are not space-separated integers")
+            return self.bad(item, "pixels are not space-separated integers", f"line {line}")
         if values.size != N_PIXELS:
-            return self.bad(item, f"line {line} has {values.size} pixel values, expected {N_PIXELS} (48x48)")
+            return self.bad(item, "wrong number of pixel values",
+                            f"line {line}: {values.size} pixel values, expected {N_PIXELS} for 48x48")
         if values.min() < 0 or values.max() > 255:
-            return self.bad(item, f"line {line}: pixel values outside 0-255")
+            return self.bad(item, "pixel values outside 0-255", f"line {line}")
         return values.astype(np.uint8).reshape(SIZE), CODES[emotion], usage
 
     # -- image folders -----------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class FER2013(DatasetLoader):
                 for path in image_files(label_dir):
                     row = re.fullmatch(r"(\d+)\.png", path.name)
                     if label_dir.name not in CODES:
-                        self.bad(self.rel(path), f"unknown label folder {label_dir.name!r} (expected 0-6)")
+                        self.bad(self.rel(path), "unknown label folder", f"{label_dir.name!r}, expected 0-6")
                     elif row is None:
                         self.bad(self.rel(path), "file name does not match <Usage>/<label>/<row>.png")
                     else:
@@ -132,8 +133,8 @@ class FER2013(DatasetLoader):
                 for path in image_files(class_dir):
                     name = KAGGLE_NAME.fullmatch(path.name)
                     if class_dir.name not in KAGGLE_CLASSES:
-                        self.bad(self.rel(path), f"unknown class folder {class_dir.name!r} "
-                                                 f"(expected one of {', '.join(KAGGLE_CLASSES)})")
+                        self.bad(self.rel(path), "unknown class folder",
+                                 f"{class_dir.name!r}, expected one of {', '.join(KAGGLE_CLASSES)}")
                     elif name is None:
                         self.bad(self.rel(path), f"file name does not match <{'|'.join(USAGES)}>_<n>.jpg")
                     else:

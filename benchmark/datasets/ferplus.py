@@ -123,7 +123,7 @@ class FERPlus(DatasetLoader):
                 raise DataError(f"{self.name}: {self.rel(labels)} is missing. {self.source_hint}")
             for line, row in enumerate(self._rows(labels, header=False), start=1):
                 if len(row) < 12:
-                    self.bad(f"{folder}/label.csv:{line}", f"a line has {len(row)} fields, expected 12")
+                    self.bad(f"{folder}/label.csv:{line}", "wrong number of fields", f"{len(row)}, expected 12")
                     continue
                 name = row[0].strip()
                 votes = row[2:12] if self.votes == "label_csv" else by_name.get((usage, name), (None, None))[1]
@@ -153,15 +153,15 @@ class FERPlus(DatasetLoader):
         excluded: dict[str, int] = {}
         for item_id, usage, votes, source in entries:
             if usage not in FOLDERS:
-                self.bad(item_id, f"unknown Usage {usage!r} (expected one of {', '.join(FOLDERS)})")
+                self.bad(item_id, "unknown Usage", f"{usage!r}, expected one of {', '.join(FOLDERS)}")
                 continue
             try:
                 counts = [float(v) for v in votes]
             except ValueError:
-                self.bad(item_id, f"votes are not numbers: {votes}")
+                self.bad(item_id, "votes are not numbers", str(votes))
                 continue
             if len(counts) != len(VOTE_COLUMNS) or min(counts) < 0:
-                self.bad(item_id, f"expected {len(VOTE_COLUMNS)} vote counts >= 0, got {votes}")
+                self.bad(item_id, f"not {len(VOTE_COLUMNS)} vote counts >= 0", str(votes))
                 continue
             mode = self.train_labels if usage == "Training" else "majority"
             target = vote_targets(counts, mode)
@@ -188,7 +188,7 @@ class FERPlus(DatasetLoader):
         except ValueError:
             return self.bad(item_id, "pixels are not space-separated integers")
         if values.size != N_PIXELS or values.min() < 0 or values.max() > 255:
-            return self.bad(item_id, f"expected {N_PIXELS} pixel values in 0-255, got {values.size}")
+            return self.bad(item_id, "wrong pixel values", f"{values.size} values, expected {N_PIXELS} in 0-255")
         return values.astype(np.uint8).reshape(SIZE)
 
     def _rows(self, path: Path, header: bool):

@@ -35,8 +35,8 @@ class JAFFE(DatasetLoader):
             if name is None:
                 self.bad(self.rel(path), "file name does not match <SUBJECT>.<EXPR><n>.<id>.tiff")
             elif name[2] not in EXPRESSIONS:
-                self.bad(self.rel(path), f"unknown expression code {name[2]!r} "
-                                         f"(expected one of {', '.join(EXPRESSIONS)})")
+                self.bad(self.rel(path), "unknown expression code",
+                         f"{name[2]!r}, expected one of {', '.join(EXPRESSIONS)}")
             else:
                 items.append((path, EXPRESSIONS[name[2]], name[1], None))
         return self.read_all(items, SIZE)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ConfigError
+from core.images import image_stack
 from core.io import write_atomic
 from core.labels import CLASS_NAMES
 
@@ -63,11 +64,9 @@ class FaceModel:
         return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
 
     def _checked(self, crops) -> np.ndarray:
-        crops = np.asarray(crops)
-        if crops.ndim != 3 or crops.dtype != np.uint8 or crops.shape[1:] != (self.input_size, self.input_size):
-            raise ValueError(f"{self.name} takes uint8 crops of shape (N, {self.input_size}, {self.input_size}), "
-                             f"got {crops.dtype} {crops.shape}")
-        return crops
+        if isinstance(crops, (list, tuple)) and not crops:
+            return np.zeros((0, self.input_size, self.input_size), np.uint8)
+        return image_stack(crops, self.input_size, self.name)
 
     def predict(self, crops: np.ndarray) -> list[str]:
         """The class name of each crop: the most probable class, or for a model without probabilities
