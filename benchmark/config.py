@@ -12,9 +12,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from core.errors import ConfigError
+from core.io import REPO_ROOT
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-REPO_ROOT = CONF_DIR.parent
+CONF_DIR = REPO_ROOT / "conf"
 
 
 def shipped_model() -> str:

@@ -29,3 +29,17 @@ def write_atomic(path: str | os.PathLike, write: Callable, binary: bool = False)
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+#: the repository's root: shipped files (results/models/...) are found relative to it from any folder
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def find_file(path: str | os.PathLike) -> Path | None:
+    """`path` as given when it exists, else relative to the repository root when it exists there, else
+    None: a relative path that names a shipped file works from any working folder."""
+    given = Path(path).expanduser()
+    for candidate in (given, REPO_ROOT / given):
+        if candidate.exists():
+            return candidate
+    return None

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from core import validation as check
 from core.errors import ConfigError
 from core.images import image_stack
-from core.io import write_atomic
+from core.io import find_file, write_atomic
 from core.selection import inner_splitter
 from deep.augment import TTA_MODES, BatchAugment
 from deep.flops import count_parameters, macs_per_image
@@ -138,8 +138,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         check.number("val_fraction", self.val_fraction, 0, 1, high_open=True)
         check.number("image_size", self.image_size, 8, integer=True, optional=True)
         model_entry(self._model_spec()[0])
-        if self.init_checkpoint and not Path(self.init_checkpoint).is_file():
-            raise ConfigError(f"is {self.init_checkpoint}, which is not a file", "init_checkpoint")
+        if self.init_checkpoint and find_file(self.init_checkpoint) is None:
+            raise ConfigError(f"is {self.init_checkpoint}, which is not a file here or in the repository",
+                              "init_checkpoint")
 
     def fit(self, X, y, groups=None, X_val=None, y_val=None, y_soft=None):
         self.check_params()  # before any work, not after training
@@ -329,8 +330,10 @@ def _new_run_folder(run_dir) -> Path | None:
 
 
 def _read_checkpoint(path) -> dict:
+    """A checkpoint written by `CNNClassifier.save`; a relative path is also looked for from the
+    repository's root (`core.io.find_file`: shipped models load from any working folder)."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(find_file(path) or path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"checkpoint not found: {path}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

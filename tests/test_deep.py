@@ -409,3 +409,12 @@ def test_soft_targets_train_on_the_distribution_or_labels_drawn_from_it(data):
         CNNClassifier(**base, loss="focal").fit(data.images, data.labels, y_soft=mixed)
     with pytest.raises(ConfigError, match="soft_targets must be one of crossentropy | draw".replace("|", r"\|")):
         CNNClassifier(**base, soft_targets="mean").fit(data.images, data.labels)
+
+
+def test_a_shipped_checkpoint_is_found_from_any_working_folder(tmp_path, monkeypatch):
+    """cnn_transfer names results/models/... relative to the repository; run from elsewhere it must still be
+    found, and a missing one must fail before any data is read (check_params)."""
+    monkeypatch.chdir(tmp_path)
+    CNNClassifier(init_checkpoint="results/models/fer2013__fernet/fit-000/model.pt").check_params()
+    with pytest.raises(ConfigError, match="init_checkpoint is results/models/nope.pt, which is not a file"):
+        CNNClassifier(init_checkpoint="results/models/nope.pt").check_params()

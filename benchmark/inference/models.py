@@ -24,10 +24,9 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.images import image_stack
-from core.io import write_atomic
+from core.io import REPO_ROOT, find_file, write_atomic
 from core.labels import CLASS_NAMES
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 #: the manifest of the model the applications use when none is named
 SHIPPED = REPO_ROOT / "results" / "models" / "shipped.yaml"
 SUFFIXES = (".pt", ".onnx", ".skops", ".json")
@@ -91,12 +90,12 @@ class FaceModel:
 
 
 def resolve(path: str | Path) -> Path:
-    """`path` as given when it exists, else relative to the repository root; a ConfigError otherwise."""
-    given = Path(path).expanduser()
-    for candidate in (given, REPO_ROOT / given):
-        if candidate.exists():
-            return candidate
-    raise ConfigError(f"model file {path} not found (looked in {Path.cwd()} and in {REPO_ROOT})")
+    """`path` as given when it exists, else relative to the repository root (`core.io.find_file`); a
+    ConfigError otherwise."""
+    found = find_file(path)
+    if found is None:
+        raise ConfigError(f"model file {path} not found (looked in {Path.cwd()} and in {REPO_ROOT})")
+    return found
 
 
 def shipped() -> dict:
@@ -180,7 +179,7 @@ def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
     if not saved:  # older CNN records: the model.pt their run_dir got
         saved = {f["name"]: str(Path(f["fit_details"]["run_dir"]) / "model.pt") for f in record.get("folds", [])
                  if (f.get("fit_details") or {}).get("run_dir")}
-        saved = {name: p for name, p in saved.items() if (Path(p).exists() or (REPO_ROOT / p).exists())}
+        saved = {name: p for name, p in saved.items() if find_file(p) is not None}
     if not saved:
         raise ConfigError(f"{path}: this run saved no model; run its command again with save_model=true "
                           f"({record.get('env', {}).get('command', '')})")
