@@ -70,19 +70,45 @@ def recorded(cfg) -> Path | None:
     path = lookup(cfg)[2]
     if path is None:
         return None
-    made_from = load(path).get("data_fingerprint")
-    if made_from is None:
-        return path  # generated data (synthetic): the config is the data
-    from benchmark.config import instantiate_group
+    record = load(path)
+    made_from = record.get("data_fingerprint")
+    if made_from is not None:  # None: generated data (synthetic), the config is the data
+        from benchmark.config import instantiate_group
 
-    loader = instantiate_group(cfg, "dataset")
-    here = loader.fingerprint(cfg.get("cache_dir"))
-    if here is not None and here != made_from:
-        raise ConfigError(f"{path} was made from other data than the files under {loader.root} now (fingerprint "
-                          f"{made_from[:12]}, here {here[:12]}): they changed, or data_root points elsewhere. "
-                          "redo=true runs the config on this data and replaces the record; another results_dir "
-                          "keeps both.")
+        loader = instantiate_group(cfg, "dataset")
+        here = loader.fingerprint(cfg.get("cache_dir"))
+        if here is not None and here != made_from:
+            raise ConfigError(f"{path} was made from other data than the files under {loader.root} now (fingerprint "
+                              f"{made_from[:12]}, here {here[:12]}): they changed, or data_root points elsewhere. "
+                              "redo=true runs the config on this data and replaces the record; another results_dir "
+                              "keeps both.")
+    _check_threads(record, path, cfg)
     return path
+
+
+def threads(method_config: dict, cpu_count: int | None = None) -> int:
+    """The CPU threads a deep method computes with: its CNN's n_jobs (the method's own, or its ensemble
+    member's), or, when that is null, the cores (torch's default: `cpu_count`, this machine's if None)."""
+    member = method_config.get("estimator")
+    node = member if isinstance(member, dict) else method_config
+    return int(node.get("n_jobs") or cpu_count or os.cpu_count())
+
+
+def _check_threads(record: dict, path: Path, cfg) -> None:
+    """A deep method's predictions depend on its thread count (the order of its sums in bf16), which
+    the run key leaves out (n_jobs only schedules classical work): a record computed with another
+    count is not taken as this run's."""
+    from omegaconf import OmegaConf
+
+    if record.get("family", "deep" if str(record["config"]["method"].get("_target_", "")).startswith("deep.")
+                  else "classical") != "deep":
+        return
+    made_with = record.get("threads") or threads(record["config"]["method"], record["env"].get("cpu_count"))
+    here = threads(OmegaConf.to_container(cfg.method, resolve=True))
+    if made_with != here:
+        raise ConfigError(f"{path} was computed with {made_with} CPU thread(s), and this run would use {here}: a CNN's "
+                          f"predictions depend on the thread count. Set method.n_jobs={made_with} to find it, or "
+                          "redo=true to compute and replace it.")
 
 
 def find(results_dir: str | Path, key: str) -> Path | None:

@@ -80,6 +80,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         "run_key": key,
         **{g: names.get(g) for g in records.GROUPS},
         "family": getattr(exp.method, "family", "classical"),
+        **({"threads": records.threads(config["method"])} if getattr(exp.method, "family", "") == "deep" else {}),
         "config": config,
         "data_fingerprint": fingerprint,
         **_scores(faces, folds, results),

@@ -99,3 +99,19 @@ def test_every_committed_record_is_found_by_its_config(path):
     if pins:
         composed = OmegaConf.to_container(compose_config(overrides + pins), resolve=True)
     assert records.run_key(composed) == record["run_key"], f"{path.name}: composed with {overrides + pins}"
+
+
+def test_a_cnn_record_is_only_reused_with_the_thread_count_it_was_computed_with(tmp_path):
+    """Two runs of one small CNN config with n_jobs 1 and 2 can differ in a few predictions, and n_jobs is
+    not in the run key: the second must not be answered with the first's record."""
+    from benchmark import runner
+    from core.errors import ConfigError
+    from tests.helpers import choices, make_config
+
+    base = ["dataset.n_subjects=3", "dataset.per_class=2", "protocol.k=2", "method=cnn", "method.epochs=1",
+            "method.batch_size=16", "method.verbose=0", "method.tta=none", f"results_dir={tmp_path}"]
+    record, path, computed = runner.run(make_config([*base, "method.n_jobs=1"]), choices(base))
+    assert computed and record["threads"] == 1
+    assert runner.run(make_config([*base, "method.n_jobs=1"]), choices(base))[2] is False  # found again
+    with pytest.raises(ConfigError, match="computed with 1 CPU thread.*this run would use 2.*method.n_jobs=1"):
+        runner.run(make_config([*base, "method.n_jobs=2"]), choices(base))
