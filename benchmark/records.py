@@ -24,7 +24,7 @@ from core.io import write_atomic
 SCHEMA_VERSION = 1
 #: config keys that say where things are, how to schedule or how much to print, never what is computed
 VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "root", "n_jobs", "run_dir", "verbose",
-                           "save_model", "models_dir"})
+                           "save_model", "models_dir", "resume"})
 #: distributions whose versions every record lists (those installed)
 PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless",
             "opencv-contrib-python", "pillow", "torch", "mtcnn", "tensorflow-cpu", "hydra-core", "joblib")

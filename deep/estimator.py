@@ -74,7 +74,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     n_jobs: torch CPU threads while fitting and predicting (None: one per core). Use 1 on a machine
         shared with other jobs (see `deep.train.Runtime`).
     run_dir: when set, each fit writes history.csv/json, learning_curves.png and model.pt into a
-        new folder run_dir/fit-NNN.
+        new folder run_dir/fit-NNN, and its whole training state after every epoch into
+        run_dir/resume/<digest of its data and parameters>.pt (deleted when the fit ends).
+    resume: continue an interrupted fit from that state (the same data and parameters find it): the
+        final weights are those of an uninterrupted fit (same seed and thread count, CPU).
     """
 
     #: the method family the run record and the leaderboards state
@@ -90,7 +93,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  tta: str | bool = "affine", image_size: int | None = None, init_checkpoint: str | None = None,
                  seed: int = 0,
                  device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
-                 n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None):
+                 n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None, resume: bool = False):
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -126,6 +129,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.run_dir = run_dir
+        self.resume = resume
 
     # ---- fitting -------------------------------------------------------------------------------
     def check_params(self) -> None:
@@ -168,9 +172,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             model, transfer = self._build_model(self.classes_)
             self.model_ = rt.place(model)
             val = None if X_va is None else (torch.from_numpy(X_va), torch.from_numpy(y_va).long())
+            checkpoint = self._checkpoint(X_tr, y_tr, soft, X_va, y_va)
             summary = train(self.model_, torch.from_numpy(X_tr), torch.from_numpy(y_tr).long(), val,
                             len(self.classes_), cfg, rt, (self.mean_, self.std_), self._augment(), run,
-                            y_soft=None if soft is None else torch.from_numpy(soft))
+                            y_soft=None if soft is None else torch.from_numpy(soft), checkpoint=checkpoint)
             macs = macs_per_image(self.model_, self.image_shape_)
         self.history_ = summary["history"]  # per-epoch rows: in the run record, for its learning curves
         self.fit_info_ = {"selection": selection, "n_train": len(X_tr), "n_val": 0 if X_va is None else len(X_va),
@@ -179,6 +184,25 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         if run is not None:
             self.save(run / "model.pt")
         return self
+
+    def _checkpoint(self, *arrays) -> Path | None:
+        """Where this fit's training state goes (run_dir/resume/<digest>.pt), None without run_dir; an old
+        state of the same fit is dropped unless `resume` asks for it."""
+        if self.run_dir is None:
+            return None
+        import hashlib
+        import json
+
+        digest = hashlib.blake2b(digest_size=16)
+        ignored = {"n_jobs", "verbose", "run_dir", "resume", "device"}  # where and how visibly, not what
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
+        digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+        for array in arrays:
+            digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
+        path = Path(self.run_dir) / "resume" / f"{digest.hexdigest()}.pt"
+        if not self.resume:
+            path.unlink(missing_ok=True)
+        return path
 
     def _class_distributions(self, y_soft, n: int) -> np.ndarray:
         """`y_soft` (N, 8) distributions over the label codes, as (N, K) float32 over `classes_`."""

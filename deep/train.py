@@ -30,6 +30,7 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 
 from core import validation as check
 from core.errors import ConfigError
+from core.io import write_atomic
 from deep import imbalance
 from deep.augment import BatchAugment, TestTimeAugment
 
@@ -156,12 +157,17 @@ class Runtime:
 
 def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None,
           n_classes: int, cfg: TrainConfig, rt: Runtime, norm: tuple[float, float], augment: BatchAugment,
-          run_dir: Path | None = None, y_soft: torch.Tensor | None = None) -> dict:
+          run_dir: Path | None = None, y_soft: torch.Tensor | None = None, checkpoint: Path | None = None) -> dict:
     """Train `model` (already placed) in place on uint8 images `X` and class indices `y` (0..n_classes-1).
 
     `y_soft` (N, n_classes) float class distributions, when given, are the targets instead of `y`
     (`cfg.soft_targets`: cross-entropy against them, or a label drawn from them each epoch); `y`
     still measures the training accuracy.
+
+    `checkpoint`: where the whole training state is saved after every epoch (atomically) and, when it
+    is there at the start, restored from: a run interrupted after epoch e continues at e + 1 and ends
+    with the same weights as one never interrupted (same seed, same thread count, CPU). It is deleted
+    when training ends.
 
     Returns the summary: history (one dict per epoch), best_epoch, best_val_acc (the best single
     epoch's), epochs_run, train_seconds and images_per_s (training passes only, validation
@@ -181,7 +187,11 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
     targets = _loss_targets(y, y_soft, cfg)
 
     history = []
+    state = _TrainingState(checkpoint, model, opt, epoch_pass, best, swa, history)
+    start = state.restore()
     for epoch, batches in enumerate(plans, start=1):
+        if epoch <= start:
+            continue
         t0 = time.perf_counter()
         row = epoch_pass(epoch, batches, targets(epoch))
         if swa is not None and epoch > cfg.epochs - cfg.swa_epochs:
@@ -193,6 +203,7 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         _report(row, cfg, run_dir, history)
+        state.save(epoch)
         if val is not None and cfg.patience is not None and epoch - best.epoch >= cfg.patience:
             break
     train_seconds = sum(r["train_seconds"] for r in epoch_pass.passes)
@@ -206,7 +217,52 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
             summary["swa"]["selected"] = True
             best.state = swa.module.state_dict()
     best.restore()
+    state.done()
     return summary
+
+
+class _TrainingState:
+    """Everything a training run needs to continue where it stopped: the weights, the optimiser's and
+    schedule's state, the weight average, the best epoch so far, the history, and both random states
+    (the augmentation's generator and torch's, which dropout draws from)."""
+
+    def __init__(self, path: Path | None, model, opt, epoch_pass, best, swa, history: list):
+        self.path, self.model, self.opt, self.epoch_pass = path, model, opt, epoch_pass
+        self.best, self.swa, self.history = best, swa, history
+
+    def save(self, epoch: int) -> None:
+        if self.path is None:
+            return
+        state = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": None if self.epoch_pass.sched is None else self.epoch_pass.sched.state_dict(),
+                 "swa": None if self.swa is None else self.swa.state_dict(),
+                 "best": {"score": self.best.score, "epoch": self.best.epoch, "state": self.best.state},
+                 "history": self.history, "passes": self.epoch_pass.passes,
+                 "generator": self.epoch_pass.generator.get_state(), "torch_rng": torch.get_rng_state()}
+        write_atomic(self.path, lambda f: torch.save(state, f), binary=True)
+
+    def restore(self) -> int:
+        """The last epoch done (0 without a saved state), after restoring everything to its end."""
+        if self.path is None or not self.path.is_file():
+            return 0
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if state["scheduler"] is not None:
+            self.epoch_pass.sched.load_state_dict(state["scheduler"])
+        if state["swa"] is not None:
+            self.swa.load_state_dict(state["swa"])
+        self.best.score, self.best.epoch, self.best.state = (tuple(state["best"]["score"]), state["best"]["epoch"],
+                                                            state["best"]["state"])
+        self.history[:] = state["history"]
+        self.epoch_pass.passes[:] = state["passes"]
+        self.epoch_pass.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        return int(state["epoch"])
+
+    def done(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 class _EpochPass:

@@ -418,3 +418,29 @@ def test_a_shipped_checkpoint_is_found_from_any_working_folder(tmp_path, monkeyp
     CNNClassifier(init_checkpoint="results/models/fer2013__fernet/fit-000/model.pt").check_params()
     with pytest.raises(ConfigError, match="init_checkpoint is results/models/nope.pt, which is not a file"):
         CNNClassifier(init_checkpoint="results/models/nope.pt").check_params()
+
+
+def test_an_interrupted_fit_resumes_to_the_same_weights(data, tmp_path, monkeypatch):
+    """Killed after epoch 2 of 4 (weight averaging and a validation split on), then fitted again with
+    resume=true: the same final weights, bit for bit, as a fit never interrupted."""
+    import deep.train
+
+    params = dict(**{**FAST, "epochs": 4}, swa_fraction=0.5, tta="none", bf16=False)
+    whole = CNNClassifier(**params).fit(data.images, data.labels)
+    report = deep.train._report
+
+    def crash_after_epoch_2(row, *args):
+        report(row, *args)
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(deep.train, "_report", crash_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**params, run_dir=str(tmp_path)).fit(data.images, data.labels)
+    assert len(list((tmp_path / "resume").glob("*.pt"))) == 1
+    monkeypatch.setattr(deep.train, "_report", report)
+    resumed = CNNClassifier(**params, run_dir=str(tmp_path), resume=True).fit(data.images, data.labels)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
+    for key, value in whole.model_.state_dict().items():
+        assert torch.equal(value, resumed.model_.state_dict()[key]), key
+    assert list((tmp_path / "resume").glob("*.pt")) == []  # removed once the fit ended
