@@ -47,6 +47,8 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     `names` are the config-group choices (e.g. {"dataset": "jaffe", ...}) used in the record;
     `overrides` the command-line overrides of this run, recorded as its command.
     """
+    if cfg.dataset.get("name"):  # a folder data set names itself (dataset=folder dataset.name=kdef)
+        names = {**names, "dataset": cfg.dataset.name}
     existing = records.recorded(cfg)
     if existing is not None:
         return records.load(existing), existing, False

@@ -91,3 +91,15 @@ def test_a_failing_job_does_not_end_the_sweep(tmp_path, launcher):
     assert [p.name.split("__")[0] for p in (tmp_path / "runs").glob("*.json")] == ["jaffe"]
     assert "1 job(s) of the sweep failed" in out.stderr and "dataset=ckplus" in out.stderr
     assert "no data set found" in out.stderr
+
+
+def test_a_folder_of_ones_own_runs_and_is_verified(tmp_path):
+    from tests.test_datasets import write_folder
+
+    write_folder(tmp_path / "mine", ["happy", "sad", "neutral"], subjects=("A01", "B02", "C03", "D04"))
+    out = cli("benchmark", "dataset=folder", f"dataset.root={tmp_path / 'mine'}", "dataset.name=mine",
+              "detector.size=32", "protocol.k=2", f"results_dir={tmp_path / 'runs'}")
+    assert out.returncode == 0, out.stderr
+    assert [p.name.split("__")[0] for p in (tmp_path / "runs").glob("*.json")] == ["mine"]
+    verified = cli("benchmark.verify", f"data_root={tmp_path / 'none'}", f"folder={tmp_path / 'mine'}")
+    assert verified.returncode == 0 and "loaded: 12 images (no published totals to compare)" in verified.stdout

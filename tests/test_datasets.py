@@ -435,3 +435,46 @@ def test_a_data_set_image_stored_sideways_is_read_upright(tmp_path, suffix):
     data = FER2013(tmp_path).load()
     image = data.images[list(data.ids).index(target.relative_to(tmp_path).as_posix())]
     assert image[:12, :12].mean() > 200 and image[-12:, -12:].mean() < 50
+
+
+# -- any folder ------------------------------------------------------------------------------------
+
+def write_folder(root, names, split=None, subjects=("A01", "B02")):
+    for n, name in enumerate(names):
+        for s, subject in enumerate(subjects):
+            layouts.save(root / (split or "") / name / f"{subject}_{name}_{s}.png", layouts.gray(10 * n + s, (40, 40)))
+
+
+def test_folder_maps_the_usual_spellings_and_reads_any_size(tmp_path):
+    from benchmark.datasets.folder import ImageFolder
+
+    write_folder(tmp_path, ["Anger", "happiness", "Sadness", "surprised", "fearful", "disgusted", "NEUTRAL", "contempt"])
+    data = ImageFolder(tmp_path).load()
+    assert data.class_names == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
+    assert len(data) == 16 and data.images.shape == (16, 40, 40) and data.splits is None and data.subjects is None
+
+
+def test_folder_splits_and_subjects(tmp_path):
+    from benchmark.datasets.folder import ImageFolder
+
+    for split in ("train", "val", "test"):
+        write_folder(tmp_path, ["happy", "sad"], split)
+    data = ImageFolder(tmp_path, subject_pattern=r"^([A-Z]\d\d)_").load()
+    assert sorted(set(data.splits.tolist())) == ["PrivateTest", "PublicTest", "Training"]
+    assert sorted(set(data.subjects.tolist())) == ["A01", "B02"]
+    (tmp_path / "train" / "happy" / "nosubject.png").write_bytes((tmp_path / "train" / "happy").iterdir().__next__()
+                                                                  .read_bytes())
+    with pytest.raises(DataError, match="no subject id in the file name"):
+        ImageFolder(tmp_path, subject_pattern=r"^([A-Z]\d\d)_").load()
+
+
+def test_folder_numbered_classes_need_a_mapping_and_unknown_ones_are_listed(tmp_path):
+    from benchmark.datasets.folder import ImageFolder
+
+    write_folder(tmp_path, ["0", "3", "happy"])
+    with pytest.raises(DataError, match=r"class folders \['0', '3'\] .* map to no label.*dataset.classes"):
+        ImageFolder(tmp_path).load()
+    data = ImageFolder(tmp_path, classes={"0": "angry", "3": "happy"}).load()
+    assert data.class_names == ["angry", "happy"] and len(data) == 6
+    with pytest.raises(ConfigError, match="classes maps to unknown labels \\['joy'\\]"):
+        ImageFolder(tmp_path, classes={"0": "joy"})
