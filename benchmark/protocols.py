@@ -53,6 +53,14 @@ class Protocol:
             raise ConfigError(f"protocol={self.name} needs an official train/validation/test split, and "
                               f"{dataset_name} has none. Use protocol=kfold, subject_kfold or loso.")
 
+    def prepare(self, faces: Dataset, cfg, detector) -> Dataset:
+        """The faces the folds are made of: the data set's own (a cross-data-set protocol adds others)."""
+        return faces
+
+    def data_fingerprint(self, source: str | None, cfg) -> str | None:
+        """The fingerprint of the data a run reads: the data set's (`source`) unless the protocol reads more."""
+        return source
+
     def check(self, dataset: Dataset) -> None:
         """Fail on the loaded data set when the protocol's parameters do not fit it."""
 

@@ -75,8 +75,9 @@ def recorded(cfg) -> Path | None:
     if made_from is not None:  # None: generated data (synthetic), the config is the data
         from benchmark.config import instantiate_group
 
-        loader = instantiate_group(cfg, "dataset")
-        here = loader.fingerprint(cfg.get("cache_dir"))
+        loader, protocol = instantiate_group(cfg, "dataset"), instantiate_group(cfg, "protocol")
+        protocol.check_loader(loader)
+        here = protocol.data_fingerprint(loader.fingerprint(cfg.get("cache_dir")), cfg)
         if here is not None and here != made_from:
             raise ConfigError(f"{path} was made from other data than the files under {loader.root} now (fingerprint "
                               f"{made_from[:12]}, here {here[:12]}): they changed, or data_root points elsewhere. "

@@ -55,7 +55,8 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     config, key, _ = records.lookup(cfg)
 
     exp = build(cfg, names)
-    fingerprint = exp.loader.fingerprint(cfg.get("cache_dir"))  # of the files as they are before reading them
+    # of the files as they are before reading them
+    fingerprint = exp.protocol.data_fingerprint(exp.loader.fingerprint(cfg.get("cache_dir")), cfg)
     t0 = time.perf_counter()
     dataset = exp.loader.load()
     t1 = time.perf_counter()
@@ -65,6 +66,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         raise DataError(f"the detector ({names.get('detector')}) dropped all {len(dataset)} images of {dataset.name}: "
                         "it found no face in any, and detector.on_no_face=drop. Try detector.on_no_face=center_crop, "
                         "detector=mtcnn, or a smaller detector.min_face_size")
+    faces = exp.protocol.prepare(faces, cfg, exp.detector)
     exp.protocol.check(faces)
     folds = exp.protocol.folds(faces)
 
@@ -275,7 +277,7 @@ def _counts(dataset: Dataset, faces: Dataset, face_report: dict) -> dict:
         "n_images": len(faces),
         "n_subjects": faces.n_subjects or None,
         "skipped": {"count": len(skipped), "by_reason": _by_reason(skipped), "items": skipped},
-        "excluded": dict(dataset.excluded),
+        "excluded": dict(faces.excluded),  # the faces': a cross-data-set run adds its targets' exclusions
         "faces": face_report,
     }
 

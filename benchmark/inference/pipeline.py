@@ -48,10 +48,10 @@ class Face:
                 "probabilities": {c: round(float(p), 4) for c, p in zip(classes, self.probabilities)}}
 
 
-def build_detector(stage: dict, size: int) -> FaceDetector:
+def build_detector(stage: dict, size: int, cache_dir: str | None = None) -> FaceDetector:
     """The detector of a face stage ({"detector": name, **its config values}), cropping at `size`,
-    without a cache. A stage of detector "none" (a model trained on ready-made crops) has no detector
-    to build: the caller decides which framing to use."""
+    caching its detections in `cache_dir` (None: no cache). A stage of detector "none" (a model
+    trained on ready-made crops) has no detector to build: the caller decides which framing to use."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
@@ -64,7 +64,7 @@ def build_detector(stage: dict, size: int) -> FaceDetector:
         raise ConfigError(f"face stage of detector {name} has unknown settings {unknown}; its settings are "
                           f"{', '.join(k for k in cfg.detector if k != '_target_')}")
     values = {k: v for k, v in stage.items() if k != "detector"}
-    cfg = OmegaConf.merge(cfg, {"detector": {**values, "size": int(size), "cache_dir": None}})
+    cfg = OmegaConf.merge(cfg, {"detector": {**values, "size": int(size), "cache_dir": cache_dir}})
     return instantiate(cfg.detector)
 
 

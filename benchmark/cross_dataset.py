@@ -1,0 +1,140 @@
+"""The cross-data-set protocol (`protocol=cross`): fit on one data set, test on others never seen.
+
+The source is the run's data set (`dataset=...`, with its detector): the method is fitted on its
+training part (FER2013's and FER+'s Training, with PublicTest for selection; all of a data set
+without an official split, selection on inner splits of it as usual) and tested on every image of
+each target (`protocol.targets`). Only the classes that the source and every target share are used:
+images of other classes are excluded on both sides and counted in the record. FER2013 and FER+ hold
+the same images, so between those two only the target's official test split (PrivateTest) is
+tested on.
+
+Targets are cut to the source's crops: ready-made crops (FER2013, FER+, CK+48) are resized to the
+source's crop size; photos (JAFFE, a folder) are detected with `protocol.detectors[target]` and
+cropped with the source's framing (its own detector settings, or, for a source of ready-made crops,
+the framing measured to match FER2013's: results/models/shipped.yaml). A target's images never reach
+`fit` or selection: the one fold's training and validation indices are the source's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from benchmark.datasets.base import Dataset, stack_images
+from benchmark.faces.base import FaceDetector
+from benchmark.protocols import Fold, Protocol
+from core.errors import ConfigError
+from core.labels import CLASS_NAMES
+
+#: the data sets `targets: auto` tests on, those present under data_root (the source left out)
+BUILT_IN = ("fer2013", "ferplus", "ckplus", "jaffe")
+#: data sets made of the same images: between them only the target's official test split is tested on
+SAME_IMAGES = {frozenset({"fer2013", "ferplus"})}
+
+
+class CrossDataset(Protocol):
+    """targets: names of data sets (conf/dataset/) to test on; detectors: {target: detector name} for
+    targets of photos (the others: none)."""
+
+    name = "cross"
+
+    def __init__(self, targets="auto", detectors: dict | None = None, data_root: str = "data"):
+        self.data_root = str(data_root)
+        names = BUILT_IN if targets == "auto" else [targets] if isinstance(targets, str) else targets
+        self.targets = [str(t) for t in names]
+        self.auto = targets == "auto"
+        if not self.targets:
+            raise ConfigError("must name at least one data set to test on", "targets")
+        self.detectors = {str(k): str(v) for k, v in (detectors or {}).items()}
+
+    def check_loader(self, loader) -> None:
+        if self.auto:  # every other built-in data set that is there
+            from pathlib import Path
+
+            self.targets = [t for t in self.targets if t != loader.name and (Path(self.data_root) / t).is_dir()]
+            if not self.targets:
+                raise ConfigError(f"is auto, and no other data set is under {self.data_root}", "targets")
+        elif loader.name in self.targets:
+            raise ConfigError(f"names the source, {loader.name}, itself; its own protocols give the within-data-set "
+                              "score", "targets")
+
+    # -- the targets' faces, beside the source's ------------------------------------------------
+    def prepare(self, faces: Dataset, cfg, source_detector) -> Dataset:
+        """The source's faces followed by every target's (ids "<target>/<id>", splits the target's name),
+        on the classes all of them share; the rest excluded and counted."""
+        parts = [(faces.name, faces, None)] + [(t, *self._target_faces(t, cfg, source_detector, faces))
+                                                for t in self.targets]
+        shared = set(faces.classes.tolist())
+        for _, part, _ in parts[1:]:
+            shared &= set(part.classes.tolist())
+        if not shared:
+            raise ConfigError(f"{faces.name} and {', '.join(self.targets)} share no class", "targets")
+        self.shared = sorted(shared)
+        images, labels, ids, splits, subjects, excluded, self.report = [], [], [], [], [], dict(faces.excluded), {}
+        for name, part, report in parts:
+            keep = np.isin(part.labels, self.shared)
+            if name != faces.name and frozenset({faces.name, name}) in SAME_IMAGES:
+                keep &= part.splits == "PrivateTest"
+            if (~keep).any():
+                excluded[f"not a shared class, or not tested on ({name})"] = int((~keep).sum())
+            index = np.flatnonzero(keep)
+            images += list(part.images[index])
+            labels += part.labels[index].tolist()
+            ids += [i if name == faces.name else f"{name}/{i}" for i in part.ids[index].tolist()]
+            source_split = part.splits[index].tolist() if part.splits is not None else ["source"] * len(index)
+            splits += source_split if name == faces.name else [f"target:{name}"] * len(index)
+            subjects += (part.subjects[index].tolist() if part.subjects is not None and name == faces.name
+                         else [f"{name}"] * len(index))
+            if report is not None:
+                self.report[name] = report
+        return Dataset(faces.name, stack_images(images), np.asarray(labels), np.asarray(ids),
+                       np.asarray(subjects) if faces.subjects is not None else None, np.asarray(splits),
+                       list(faces.skipped), excluded)
+
+    def _target_faces(self, name: str, cfg, source_detector, faces: Dataset) -> tuple[Dataset, dict]:
+        from benchmark.config import compose_config, instantiate_group
+        from benchmark.inference.pipeline import build_detector
+
+        target_cfg = compose_config([f"dataset={name}", f"data_root={cfg.data_root}", f"cache_dir={cfg.cache_dir}"])
+        dataset = instantiate_group(target_cfg, "dataset").load()
+        size = int(faces.images.shape[1])
+        detector = self.detectors.get(name, "none")
+        if detector == "none":
+            from benchmark.faces import NoDetector
+
+            return NoDetector(size)(dataset)
+        if isinstance(source_detector, FaceDetector):  # the source's own framing
+            stage = {"detector": detector, "margin": source_detector.margin, "align": source_detector.align,
+                     **source_detector.preprocess.params()}
+        else:  # ready-made source crops: the framing measured to match FER2013's
+            from benchmark.inference.models import shipped
+
+            stage = {**shipped()["face_stage"], "detector": detector}
+        return build_detector(stage, size, cache_dir=cfg.cache_dir)(dataset)
+
+    def data_fingerprint(self, source: str | None, cfg) -> str | None:
+        """The source's fingerprint combined with every target's (a changed target is other data too)."""
+        from benchmark.config import compose_config, instantiate_group
+
+        parts = [source or ""]
+        for name in self.targets:
+            target_cfg = compose_config([f"dataset={name}", f"data_root={cfg.data_root}"])
+            parts.append(instantiate_group(target_cfg, "dataset").fingerprint(cfg.get("cache_dir")) or "")
+        return hashlib.blake2b("|".join(parts).encode(), digest_size=20).hexdigest()
+
+    # -- the one fold ----------------------------------------------------------------------------
+    def folds(self, dataset: Dataset) -> list[Fold]:
+        splits = dataset.splits
+        source = ~np.char.startswith(splits.astype(str), "target:")
+        official = set(splits[source].tolist()) >= {"Training", "PublicTest"}
+        train = np.flatnonzero(source & (splits == "Training")) if official else np.flatnonzero(source)
+        tests = {t: np.flatnonzero(splits == f"target:{t}") for t in self.targets}
+        empty = [t for t, idx in tests.items() if len(idx) == 0]
+        if empty:
+            raise ConfigError(f"leaves no image of {', '.join(empty)} to test on (classes shared: "
+                              f"{', '.join(CLASS_NAMES[c] for c in self.shared)})", "targets")
+        return [Fold("cross", train, tests, primary=self.targets[0],
+                     val=np.flatnonzero(source & (splits == "PublicTest")) if official else None,
+                     meta={"source": dataset.name, "classes": [CLASS_NAMES[c] for c in self.shared],
+                           "target_faces": self.report})]

@@ -1,0 +1,49 @@
+"""The cross-data-set protocol: fitted on the source only, tested on every image of the targets, on the
+classes they share."""
+
+import pytest
+
+from benchmark import runner
+from core.errors import ConfigError
+from tests import layouts
+from tests.helpers import choices, make_config
+from tests.test_robustness import Spy
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    layouts.write_fer_csv(tmp_path / "fer2013")
+    layouts.write_ck48(tmp_path / "ckplus")
+    layouts.write_jaffe(tmp_path / "jaffe")
+    return tmp_path
+
+
+def run(tmp_path, data_root, *overrides, spy=False):
+    overrides = ["dataset=fer2013", "protocol=cross", f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}",
+                 f"cache_dir={tmp_path / 'cache'}", *overrides]
+    cfg = make_config(overrides)
+    if spy:
+        cfg.method = {"_target_": "tests.test_robustness.Spy"}
+    return runner.run(cfg, choices(overrides))[0]
+
+
+def test_no_target_image_reaches_fit_or_selection(tmp_path, data_root):
+    Spy.fitted, Spy.predicted = [], []
+    record = run(tmp_path / "a", data_root, spy=True)
+    (fitted,) = Spy.fitted
+    training_rows = [r for r, (label, usage) in enumerate(layouts.FER_ROWS) if usage == "Training" and label in (0, 3)]
+    assert sorted(int(image[0, 0]) for image in fitted) == sorted(layouts.fer_value(r) for r in training_rows)
+    assert all((image == image[0, 0]).all() for image in fitted)  # FER2013's flat test images, not a target's
+    fold = record["folds"][0]
+    assert fold["source"] == "fer2013" and fold["classes"] == ["angry", "happy"]  # shared by all three
+    assert set(record["metrics_by_split"]) == {"ckplus", "jaffe"} and record["test_set"] == "ckplus"
+    assert fold["ckplus"]["n"] == 4 and fold["jaffe"]["n"] == 2  # contempt / fear, neutral, surprise left out
+    assert record["excluded"]["not a shared class, or not tested on (ckplus)"] == 1
+    assert fold["target_faces"]["jaffe"]["detector"] == "haar"  # JAFFE's photos detected, cut as the source's
+
+
+def test_targets_are_named_or_found(tmp_path, data_root):
+    record = run(tmp_path / "b", data_root, "protocol.targets=[jaffe]")
+    assert set(record["metrics_by_split"]) == {"jaffe"}
+    with pytest.raises(ConfigError, match="names the source, fer2013, itself"):
+        run(tmp_path / "c", data_root, "protocol.targets=[fer2013,jaffe]")
