@@ -47,3 +47,19 @@ def test_targets_are_named_or_found(tmp_path, data_root):
     assert set(record["metrics_by_split"]) == {"jaffe"}
     with pytest.raises(ConfigError, match="names the source, fer2013, itself"):
         run(tmp_path / "c", data_root, "protocol.targets=[fer2013,jaffe]")
+
+
+def test_the_cross_dataset_page_sets_each_method_s_matrix_beside_its_own_scores(tmp_path, data_root):
+    from benchmark.report.pages import write_report
+
+    run(tmp_path, data_root)  # fer2013 -> ckplus, jaffe with pixels_svm
+    within = ["dataset=fer2013", "protocol=official", f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}"]
+    runner.run(make_config(within), choices(within))
+    write_report(tmp_path / "runs", tmp_path / "report")
+    page = (tmp_path / "report" / "leaderboards" / "cross_dataset.md").read_text()
+    assert "## pixels_svm (classical)" in page and "Mollahosseini" in page
+    row = next(line for line in page.splitlines() if line.startswith("| **fer2013**"))
+    assert row.count("*") >= 6 and row.count("(") == 3  # its own score in italics, then ckplus and jaffe
+    board = (tmp_path / "report" / "leaderboards" / "fer2013__official.md").read_text()
+    assert "ckplus" not in board  # cross records are not on the data set's own board
+    assert "Cross-data-set accuracy" in (tmp_path / "report" / "README.md").read_text()

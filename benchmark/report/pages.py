@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.report import published, robustness
+from benchmark.report import cross, published, robustness
 from benchmark.report.leaderboard import (
     Entry,
     best_by_kind,
@@ -57,7 +57,7 @@ def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | 
     records, not_records = load_records(results_dir)
     if not records:
         raise ConfigError(f"no run records in {results_dir} (set results_dir=...; runs write them there)")
-    ranked = boards([(p, r) for p, r in records if "perturbations" not in r])
+    ranked = boards([(p, r) for p, r in records if "perturbations" not in r and r["protocol"] != "cross"])
     robust = robustness.boards([(p, r) for p, r in records if "perturbations" in r])
     out = Output(Path(report_dir))
     board_files = {}
@@ -68,7 +68,10 @@ def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | 
     out.text("leaderboards/classical_vs_deep.md", _classical_vs_deep(ranked, board_files, out))
     out.text("leaderboards/published.md", _published(ranked, board_files, out))
     robust_files = robustness.write(out, robust)
-    out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out, robust_files))
+    cross_file = cross.write(out, [(p, r) for p, r in records if r["protocol"] == "cross" and "perturbations" not in r],
+                             ranked)
+    out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out, robust_files,
+                                 cross_file))
     out.remove_stale()
     if readme is not None:
         _update_readme(Path(readme), _headline(ranked, board_files, Path(readme).parent))
@@ -254,12 +257,14 @@ def _update_readme(path: Path, table: str) -> None:
 
 
 def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: Output,
-           robust_files: dict) -> str:
+           robust_files: dict, cross_file: Path | None) -> str:
     table = _headline(ranked, board_files, out.root)
     parts = ["# Results", f"{GENERATED} Records: {link(results_dir.name + '/', results_dir, out.root)} "
              f"({n_records} read).", table,
              link("Classical vs deep", out.path("leaderboards/classical_vs_deep.md"), out.root) + " · " +
              link("Published figures beside ours", out.path("leaderboards/published.md"), out.root)]
+    if cross_file is not None:
+        parts.append(link("Cross-data-set accuracy", cross_file, out.root))
     if robust_files:
         parts.append("Robustness to perturbations: " + " · ".join(
             link(" | ".join(key), path, out.root) for key, path in robust_files.items()))

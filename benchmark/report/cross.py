@@ -1,0 +1,96 @@
+"""The cross-data-set page: for every method, a matrix of accuracy with the data set it was trained on
+in the rows and the one it was tested on in the columns, from the records of `protocol=cross` runs.
+
+The diagonal is the method's within-data-set score from the other boards (FER2013 and FER+ official,
+CK+ and JAFFE subject-independent 5-fold), so that what a method loses on faces it never saw stands
+beside what it has on its own data set's. A model loaded by `method=pretrained` (a committed FER2013
+or FER+ model) takes the diagonal of the `cnn` run of its model (results/models/<data set>__<model>/).
+The published cross-data-set figures, labelled with what each used, close the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from tabulate import tabulate
+
+from benchmark.report import published
+from benchmark.report.leaderboard import Entry, family, model_name
+from benchmark.report.output import GENERATED, Output, link, pct
+
+#: the protocol whose score is a data set's own, on the diagonal
+WITHIN = {"fer2013": "official", "ferplus": "official", "ckplus": "subject_kfold", "jaffe": "subject_kfold"}
+ORDER = ("fer2013", "ferplus", "ckplus", "jaffe")
+MODEL_DIR = re.compile(r"results/models/([a-z0-9]+)__([a-z0-9_]+)/")
+
+
+def method_of(record: dict) -> tuple[str, str]:
+    """(method, model) of a record; a pretrained model is named by the run that trained it."""
+    if record["method"] == "pretrained":
+        found = MODEL_DIR.search(str(record["config"]["method"].get("model", "")))
+        if found:
+            return "cnn", found[2]
+    return record["method"], model_name(record) or ""
+
+
+def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path | None:
+    """The page, from the cross records and the other boards (`ranked`); None without cross records."""
+    cells: dict = defaultdict(dict)  # (method, model) -> {(source, target): (record, path)}
+    kinds: dict = {}
+    for path, record in records:
+        key = method_of(record)
+        kinds[key] = family(record)
+        for target in record["metrics_by_split"]:
+            cell = (record["dataset"], target)
+            old = cells[key].get(cell)
+            if old is None or (record["env"].get("time", ""), path.name) > (old[0]["env"].get("time", ""),
+                                                                             old[1].name):
+                cells[key][cell] = (record, path)
+    if not cells:
+        return None
+    here = out.path("leaderboards")
+    parts = ["# Cross-data-set accuracy", GENERATED,
+             "Rows: the data set a method was trained on (its training part; selection on its own data only); "
+             "columns: the data set it was tested on, every image, without fine-tuning, on the classes both "
+             "share (`protocol=cross`). The diagonal (italics) is the method's own within-data-set score "
+             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}). Accuracy %, macro-F1 % in brackets. "
+             "Between FER2013 and FER+ (the same images) only the official test split is tested on."]
+    for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
+        parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked),
+                  "Records: " + ", ".join(link(f"{s} -> {t}", p, here) for (s, t), (_, p) in sorted(cells[key].items()))]
+    rows = [[f.method, f.published_protocol, f.accuracy, f.source, f.grade, published.notes(f)]
+            for f in published.for_dataset("cross")]
+    parts += ["## Published cross-data-set figures",
+              tabulate(rows, headers=["train -> test", "what it used", "accuracy %", "source", "grade", "note"],
+                       tablefmt="github", disable_numparse=True)]
+    return out.text("leaderboards/cross_dataset.md", "\n\n".join(parts) + "\n")
+
+
+def _matrix(key: tuple[str, str], cells: dict, ranked: dict) -> str:
+    sets = [d for d in ORDER if any(d in cell for cell in cells)]
+    sets += sorted({d for cell in cells for d in cell} - set(sets))
+    rows = []
+    for source in sets:
+        row = [f"**{source}**"]
+        for target in sets:
+            if source == target:
+                row.append(_within(key, source, ranked))
+            elif (source, target) in cells:
+                record = cells[(source, target)][0]
+                m = record["metrics_by_split"][target]
+                row.append(f"{pct(m['accuracy']['mean'])} ({pct(m['pooled']['macro_f1'])})")
+            else:
+                row.append("")
+        rows.append(row)
+    return tabulate(rows, headers=["trained on ↓ / tested on →", *sets], tablefmt="github", disable_numparse=True)
+
+
+def _within(key: tuple[str, str], dataset: str, ranked: dict) -> str:
+    entries: list[Entry] = ranked.get((dataset, WITHIN.get(dataset, "")), [])
+    same = [e for e in entries if (e.row_key[0], e.row_key[2]) == key]
+    if not same:
+        return ""
+    e = same[0]  # ranked best first: the best detector's
+    return f"*{pct(e.accuracy)} ({pct(e.record['metrics']['macro_f1']['mean'])})*"
