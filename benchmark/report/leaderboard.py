@@ -19,6 +19,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from benchmark.report import stats
 from core import plots
 
@@ -28,11 +30,18 @@ LEGACY_DEEP_PREFIX = "deep."
 
 @dataclass(frozen=True)
 class Entry:
-    """One leaderboard row: the latest record of its group, and how many records the group has."""
+    """One leaderboard row: the latest record of its group, how many records the group has, and the
+    records of the latest one's config run with other seeds (`seeds`, itself included): the row's
+    scores are their mean."""
 
     record: dict
     path: Path
     n_records: int
+    seeds: tuple = ()
+
+    @property
+    def runs(self) -> tuple:
+        return self.seeds or (self.record,)
 
     @property
     def row_key(self) -> tuple[str, str, str]:
@@ -49,7 +58,24 @@ class Entry:
 
     @property
     def accuracy(self) -> float:
-        return self.record["metrics"]["accuracy"]["mean"]
+        """The test accuracy (mean over folds), averaged over the row's seeds."""
+        return float(np.mean([r["metrics"]["accuracy"]["mean"] for r in self.runs]))
+
+    @property
+    def macro_f1(self) -> float:
+        """Macro-F1 averaged over the row's seeds: over folds, or under leave-one-subject-out, from the
+        predictions pooled over folds (a fold holds one subject's one to three classes)."""
+        pooled = self.record["protocol"] == "loso"
+        return float(np.mean([r["metrics"]["pooled"]["macro_f1"] if pooled else r["metrics"]["macro_f1"]["mean"]
+                              for r in self.runs]))
+
+    def seeds_text(self, values) -> str:
+        """'mean ± std (n seeds, best b)' of `values` (one per seed, fractions), or '' for one seed."""
+        if len(self.runs) < 2:
+            return ""
+        values = np.asarray(values, float)
+        return (f"{100 * values.mean():.2f} ± {100 * values.std():.2f} ({len(values)} seeds, "
+                f"best {100 * values.max():.2f})")
 
     @property
     def holdout(self) -> bool:
@@ -101,13 +127,28 @@ def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry
     by_board: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     for key, members in groups.items():
         path, record = max(members, key=lambda m: (m[1]["env"].get("time", ""), m[0].name))
-        by_board[key[:2]].append(Entry(record, path, len(members)))
+        variant = without_seeds(record["config"])
+        seeds = tuple(sorted((r for _, r in members if without_seeds(r["config"]) == variant),
+                             key=lambda r: str(r["config"].get("seed"))))
+        by_board[key[:2]].append(Entry(record, path, len(members), seeds if len(seeds) > 1 else ()))
     return {key: sorted(by_board[key], key=_rank_key) for key in sorted(by_board)}
 
 
+def without_seeds(config: dict) -> str:
+    """A config's run key computed without its seeds (every `seed` and `random_state`): records whose
+    configs differ only in their seeds share it."""
+    from benchmark import records
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in ("seed", "random_state")}
+        return [strip(v) for v in node] if isinstance(node, list) else node
+
+    return records.run_key(strip(config))
+
+
 def _rank_key(entry: Entry):
-    m = entry.record["metrics"]
-    return -m["accuracy"]["mean"], -m["macro_f1"]["mean"], entry.row_key
+    return -entry.accuracy, -entry.macro_f1, entry.row_key
 
 
 def size(record: dict) -> str:

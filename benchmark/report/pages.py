@@ -101,21 +101,24 @@ def _ranking(entries: list[Entry], here: Path) -> str:
     if holdout:
         header += [f"{test_set} acc %", "95% CI (Wilson)", *[f"{s} acc %" for s in others], "macro-F1 %"]
     else:
-        header += ["accuracy %", "macro-F1 %", "folds"]
+        loso = entries[0].record["protocol"] == "loso"
+        header += ["accuracy %", "macro-F1 % (pooled)" if loso else "macro-F1 %", "folds"]
     header += ["images", "fit s", "ms / image", "features / params", "records", "run"]
     rows = []
     for rank, e in enumerate(entries, 1):
         r = e.record
         method, detector, model = e.row_key
         row = [rank, method, e.kind, detector, *([model] if with_model else [])]
+        seeds = e.seeds_text([run["metrics"]["accuracy"]["mean"] for run in e.runs])
         if holdout:
             lo, hi = wilson_interval(*correct_count(r, test_set))
-            row += [pct(r["metrics"]["accuracy"]["mean"]), f"{pct(lo)}–{pct(hi)}",
-                    *[pct(r["metrics_by_split"][s]["accuracy"]["mean"]) if s in r["metrics_by_split"] else ""
-                      for s in others],
-                    pct(r["metrics"]["macro_f1"]["mean"])]
+            row += [seeds or pct(e.accuracy), "" if seeds else f"{pct(lo)}–{pct(hi)}",
+                    *[pct(sum(run["metrics_by_split"][s]["accuracy"]["mean"] for run in e.runs) / len(e.runs))
+                      if s in r["metrics_by_split"] else "" for s in others],
+                    pct(e.macro_f1)]
         else:
-            row += [pm(r["metrics"]["accuracy"]), pm(r["metrics"]["macro_f1"]), r["n_folds"]]
+            row += [seeds or pm(r["metrics"]["accuracy"]),
+                    pct(e.macro_f1) if loso or seeds else pm(r["metrics"]["macro_f1"]), r["n_folds"]]
         t = r["timings"]
         row += [r["n_images"], f"{t['fit_s']:.1f}", f"{t['inference_ms_per_image']:.3f}", size(r), e.n_records,
                 link("record", e.path, here)]
@@ -126,7 +129,13 @@ def _ranking(entries: list[Entry], here: Path) -> str:
 def _ranking_legend(entries: list[Entry]) -> str:
     spread = ("95% CI: Wilson score interval of the test accuracy" if all(e.holdout for e in entries)
               else "accuracy and macro-F1: mean ± std over folds (population std)")
-    return (f"{spread}. fit s: training time summed over folds; ms / image: prediction time per test "
+    if entries[0].record["protocol"] == "loso":
+        spread += ("; macro-F1 from the predictions pooled over all folds, since a fold holds one subject's "
+                   "one to three classes, where a per-fold macro-F1 means little")
+    seeds = ("A row run with several seeds (the same config otherwise) shows mean ± std over its seeds, "
+             "how many, and the best; its other columns are the most recent run's, or means over seeds. "
+             if any(e.seeds for e in entries) else "")
+    return (f"{spread}. {seeds}fit s: training time summed over folds; ms / image: prediction time per test "
             "image; records: runs of this row, of which the most recent is shown. Ranked by accuracy, "
             "then macro-F1.")
 
