@@ -22,7 +22,9 @@ def shipped_model() -> str:
     relative to the repository root, so a run key changes when the shipped model does."""
     from benchmark.inference.models import shipped
 
-    return Path(shipped()["model"]).relative_to(REPO_ROOT).as_posix()
+    models = shipped()["model"]
+    relative = [Path(m).relative_to(REPO_ROOT).as_posix() for m in (models if isinstance(models, list) else [models])]
+    return relative if isinstance(models, list) else relative[0]
 
 
 OmegaConf.register_new_resolver("shipped_model", shipped_model, replace=True)

@@ -8,6 +8,8 @@ on to the classifier under the same rule the runner uses: only when its `fit` na
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.pipeline import Pipeline
@@ -78,10 +80,12 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     perturbations without training it again.
 
     The images must be crops of the model's input size (set `detector.size` to it); `tta` overrides a
-    CNN's test-time augmentation.
+    CNN's test-time augmentation. A list of models is their average (probabilities averaged over the
+    union of their classes: `benchmark.inference.models.Averaged`), e.g. committed checkpoints of
+    several seeds.
     """
 
-    def __init__(self, model: str, tta: str | None = None):
+    def __init__(self, model: str | list, tta: str | None = None):
         self.model = model
         self.tta = tta
 
@@ -92,7 +96,11 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     def check_params(self) -> None:
         from benchmark.inference.models import resolve
 
-        resolve(self.model)
+        for model in self._files():
+            resolve(model)
+
+    def _files(self) -> list:
+        return list(self.model) if isinstance(self.model, (list, tuple)) else [self.model]
 
     def _loaded(self):
         from benchmark.inference.models import load_model
@@ -110,8 +118,10 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         model = self._loaded()
         self.model_ = model
         self.classes_ = np.array([CODE[name] for name in model.classes])
-        digest = hashlib.sha256(resolve(model.source).read_bytes()).hexdigest()
-        self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": model.source, "sha256": digest,
+        files = [str(resolve(f)) for f in self._files()]
+        digests = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
+        self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": files[0] if len(files) == 1
+                          else files, "sha256": digests[0] if len(digests) == 1 else digests,
                           "n_train_unused": len(X), "input_size": model.input_size}
         return self
 

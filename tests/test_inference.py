@@ -273,3 +273,21 @@ def test_the_shipped_model_refuses_faces_twice_its_size():
     model = CNNClassifier.load(ROOT / "results" / "models" / "fer2013__fernet" / "fit-000" / "model.pt")
     with pytest.raises(ValueError, match="trained on 48x48 crops and got 96x96"):
         model.predict(np.zeros((2, 96, 96), np.uint8))
+
+
+def test_an_average_of_models_spans_the_union_of_their_classes(tmp_path):
+    from benchmark.datasets.synthetic import Synthetic
+    from deep.estimator import CNNClassifier
+
+    data = Synthetic(n_subjects=3, per_class=3).load()
+    paths = []
+    for n, keep in enumerate([data.labels != 6, data.labels != 0]):  # one without neutral, one without angry
+        cnn = CNNClassifier(epochs=1, batch_size=16, n_jobs=1, verbose=0, tta="none", seed=n)
+        paths.append(cnn.fit(data.images[keep], data.labels[keep]).save(tmp_path / f"{n}.pt"))
+    model = load_model(paths)
+    assert model.classes == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    proba = model.predict_proba(data.images[:5])
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
+    single = [load_model(p).predict_proba(data.images[:5]) for p in paths]
+    np.testing.assert_allclose(proba[:, 0], single[0][:, 0] / 2, atol=1e-6)  # angry: known to the first only
+    np.testing.assert_allclose(proba[:, 3], (single[0][:, 3] + single[1][:, 2]) / 2, atol=1e-6)  # happy: both

@@ -58,7 +58,9 @@ class FaceModel:
 
     @property
     def name(self) -> str:
-        """The model file, relative to the repository when it is in it."""
+        """The model file, relative to the repository when it is in it (an ensemble: its members')."""
+        if "members" in self.details:
+            return "average of " + " + ".join(m.name for m in self.details["members"])
         path = Path(self.source).resolve()
         return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
 
@@ -99,17 +101,22 @@ def resolve(path: str | Path) -> Path:
 
 
 def shipped() -> dict:
-    """The shipped model's manifest: `model` (resolved path) and `face_stage`."""
+    """The shipped model's manifest: `model` (the resolved path, or paths of an average) and `face_stage`."""
     import yaml
 
     manifest = yaml.safe_load(SHIPPED.read_text())
-    return {**manifest, "model": str((SHIPPED.parent / manifest["model"]).resolve())}
+    models = manifest["model"]
+    paths = [str((SHIPPED.parent / m).resolve()) for m in (models if isinstance(models, list) else [models])]
+    return {**manifest, "model": paths if isinstance(models, list) else paths[0]}
 
 
-def load_model(source: str | Path | None = None, tta: str | None = None) -> FaceModel:
-    """Load a model (see the module docstring for the sources); `tta` overrides a CNN checkpoint's
-    test-time augmentation (none | flip | affine; an ONNX file has it built in). Raises ConfigError
-    for a missing file, an unknown suffix, or a file of the wrong kind."""
+def load_model(source: str | Path | list | None = None, tta: str | None = None) -> FaceModel:
+    """Load a model (see the module docstring for the sources; a list of them: their average,
+    `Averaged`); `tta` overrides a CNN checkpoint's test-time augmentation (none | flip | affine; an
+    ONNX file has it built in). Raises ConfigError for a missing file, an unknown suffix, or a file
+    of the wrong kind."""
+    if isinstance(source, (list, tuple)):
+        return averaged([load_model(s, tta) for s in source])
     if source is None:
         manifest = shipped()
         model = load_model(manifest["model"], tta)
@@ -196,6 +203,37 @@ def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
         model.face_stage = face_stage(record["detector"], record["config"]["detector"])
     model.details["record"] = str(path)
     return model
+
+
+class Averaged:
+    """The mean of several models' probabilities, each model's columns placed among the union of their
+    classes (a class a model does not know gets 0 from it): e.g. a FER2013 model (7 classes) with a
+    FER+ one (8, contempt too)."""
+
+    def __init__(self, models: list[FaceModel]):
+        self.models = models
+        self.names = [c for c in CLASS_NAMES if any(c in m.classes for m in models)]
+        self.classes_ = np.array([CLASS_NAMES.index(c) for c in self.names])
+
+    def predict_proba(self, X) -> np.ndarray:
+        out = np.zeros((len(X), len(self.names)), np.float32)
+        for model in self.models:
+            out[:, [self.names.index(c) for c in model.classes]] += model.predict_proba(X)
+        return out / len(self.models)
+
+
+def averaged(models: list[FaceModel]) -> FaceModel:
+    """One `FaceModel` of several (`Averaged`), cropping as the first; they must take the same crops
+    and give probabilities (an SVM's decision values are not averaged)."""
+    sizes = {m.input_size for m in models}
+    if len(sizes) != 1:
+        raise ConfigError(f"an average of models needs one input size, got {sorted(sizes)}", "model")
+    if not all(m.calibrated for m in models):
+        raise ConfigError("an average of models needs probabilities; an SVM gives decision values", "model")
+    estimator = Averaged(models)
+    return FaceModel(estimator, estimator.names, sizes.pop(), dict(models[0].face_stage), models[0].source,
+                     "deep" if all(m.family == "deep" for m in models) else "classical",
+                     details={"members": models})
 
 
 def face_stage(detector: str, params: dict) -> dict:
