@@ -2,11 +2,12 @@
 
 The source is the run's data set (`dataset=...`, with its detector): the method is fitted on its
 training part (FER2013's and FER+'s Training, with PublicTest for selection; all of a data set
-without an official split, selection on inner splits of it as usual) and tested on every image of
-each target (`protocol.targets`). Only the classes that the source and every target share are used:
-images of other classes are excluded on both sides and counted in the record. FER2013 and FER+ hold
-the same images, so between those two only the target's official test split (PrivateTest) is
-tested on.
+without an official split, selection on inner splits of it as usual), every class of it, and tested
+on every image of each target (`protocol.targets`) whose class the source has: a target's images of
+other classes (CK+'s contempt for a FER2013 model) are excluded and counted in the record, which
+lists each target's classes. The method may still answer a class the target lacks (neutral, which
+CK+48 has none of): that is part of not having seen the target. FER2013 and FER+ hold the same
+images, so between those two only the target's official test split (PrivateTest) is tested on.
 
 Targets are cut to the source's crops: ready-made crops (FER2013, FER+, CK+48) are resized to the
 source's crop size; photos (JAFFE, a folder) are detected with `protocol.detectors[target]` and
@@ -61,35 +62,30 @@ class CrossDataset(Protocol):
 
     # -- the targets' faces, beside the source's ------------------------------------------------
     def prepare(self, faces: Dataset, cfg, source_detector) -> Dataset:
-        """The source's faces followed by every target's (ids "<target>/<id>", splits the target's name),
-        on the classes all of them share; the rest excluded and counted."""
-        parts = [(faces.name, faces, None)] + [(t, *self._target_faces(t, cfg, source_detector, faces))
-                                                for t in self.targets]
-        shared = set(faces.classes.tolist())
-        for _, part, _ in parts[1:]:
-            shared &= set(part.classes.tolist())
-        if not shared:
-            raise ConfigError(f"{faces.name} and {', '.join(self.targets)} share no class", "targets")
-        self.shared = sorted(shared)
-        images, labels, ids, splits, subjects, excluded, self.report = [], [], [], [], [], dict(faces.excluded), {}
-        for name, part, report in parts:
-            keep = np.isin(part.labels, self.shared)
-            if name != faces.name and frozenset({faces.name, name}) in SAME_IMAGES:
+        """The source's faces followed by every target's (ids "<target>/<id>", splits "target:<name>"):
+        of a target, the images of the classes the source has (the others excluded and counted)."""
+        source_classes = set(faces.classes.tolist())
+        images, labels, ids, excluded, self.report, self.classes = list(faces.images), faces.labels.tolist(), \
+            faces.ids.tolist(), dict(faces.excluded), {}, {}
+        splits = faces.splits.tolist() if faces.splits is not None else ["source"] * len(faces)
+        subjects = faces.subjects.tolist() if faces.subjects is not None else None
+        for name in self.targets:
+            part, self.report[name] = self._target_faces(name, cfg, source_detector, faces)
+            keep = np.isin(part.labels, sorted(source_classes))
+            if frozenset({faces.name, name}) in SAME_IMAGES:
                 keep &= part.splits == "PrivateTest"
             if (~keep).any():
-                excluded[f"not a shared class, or not tested on ({name})"] = int((~keep).sum())
+                excluded[f"not a class of {faces.name}, or not tested on ({name})"] = int((~keep).sum())
             index = np.flatnonzero(keep)
+            self.classes[name] = [CLASS_NAMES[c] for c in np.unique(part.labels[index])]
             images += list(part.images[index])
             labels += part.labels[index].tolist()
-            ids += [i if name == faces.name else f"{name}/{i}" for i in part.ids[index].tolist()]
-            source_split = part.splits[index].tolist() if part.splits is not None else ["source"] * len(index)
-            splits += source_split if name == faces.name else [f"target:{name}"] * len(index)
-            subjects += (part.subjects[index].tolist() if part.subjects is not None and name == faces.name
-                         else [f"{name}"] * len(index))
-            if report is not None:
-                self.report[name] = report
+            ids += [f"{name}/{i}" for i in part.ids[index].tolist()]
+            splits += [f"target:{name}"] * len(index)
+            if subjects is not None:
+                subjects += [name] * len(index)
         return Dataset(faces.name, stack_images(images), np.asarray(labels), np.asarray(ids),
-                       np.asarray(subjects) if faces.subjects is not None else None, np.asarray(splits),
+                       None if subjects is None else np.asarray(subjects), np.asarray(splits),
                        list(faces.skipped), excluded)
 
     def _target_faces(self, name: str, cfg, source_detector, faces: Dataset) -> tuple[Dataset, dict]:
@@ -132,9 +128,8 @@ class CrossDataset(Protocol):
         tests = {t: np.flatnonzero(splits == f"target:{t}") for t in self.targets}
         empty = [t for t, idx in tests.items() if len(idx) == 0]
         if empty:
-            raise ConfigError(f"leaves no image of {', '.join(empty)} to test on (classes shared: "
-                              f"{', '.join(CLASS_NAMES[c] for c in self.shared)})", "targets")
+            raise ConfigError(f"leaves no image of {', '.join(empty)} to test on: no class in common with "
+                              f"{dataset.name}", "targets")
         return [Fold("cross", train, tests, primary=self.targets[0],
                      val=np.flatnonzero(source & (splits == "PublicTest")) if official else None,
-                     meta={"source": dataset.name, "classes": [CLASS_NAMES[c] for c in self.shared],
-                           "target_faces": self.report})]
+                     meta={"source": dataset.name, "classes": self.classes, "target_faces": self.report})]
