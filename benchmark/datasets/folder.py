@@ -105,17 +105,4 @@ class ImageFolder(DatasetLoader):
                         continue
                     subject = found[1]
                 items.append((path, CODE[self.label(name)], subject, split))
-        return self._read(items)
-
-    def _read(self, items):
-        images, labels, ids, subjects, splits = [], [], [], [], []
-        for path, label, subject, split in items:
-            image = self.read_gray(path)
-            if image is not None:
-                images.append(image)
-                labels.append(label)
-                ids.append(self.rel(path))
-                subjects.append(subject)
-                splits.append(split)
-        return self.finish(images, labels, ids, subjects if self.has_subjects else None,
-                           splits if splits[0] is not None else None)
+        return self.read_all(items, None)
