@@ -64,3 +64,18 @@ def test_the_cross_dataset_page_sets_each_method_s_matrix_beside_its_own_scores(
     board = (tmp_path / "report" / "leaderboards" / "fer2013__official.md").read_text()
     assert "ckplus" not in board  # cross records are not on the data set's own board
     assert "Cross-data-set accuracy" in (tmp_path / "report" / "README.md").read_text()
+
+
+def test_leave_one_data_set_out_over_merged_data_sets(tmp_path, data_root):
+    overrides = ["dataset=merged", "protocol=loso", f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}",
+                 f"cache_dir={tmp_path / 'cache'}"]
+    record, path, _ = runner.run(make_config(overrides), choices(overrides))
+    folds = {f["name"]: f for f in record["folds"]}
+    assert set(folds) == {"subject_fer2013", "subject_ckplus", "subject_jaffe"}
+    for name, fold in folds.items():
+        held_out = name.removeprefix("subject_")
+        ids = record["predictions"][name]["test"]["ids"]
+        assert ids and all(i.startswith(held_out + "/") for i in ids)  # the fold tests one data set ...
+        assert fold["n_train"] == record["n_images"] - len(ids)  # ... and trains on all the others
+    with pytest.raises(ConfigError, match="fer2013 and ferplus, which hold the same images"):
+        runner.run(make_config([*overrides, "dataset.parts=[fer2013,ferplus]"]), choices(overrides))
