@@ -10,11 +10,17 @@ primary test set is then predicted clean and under every perturbation and severi
   with a detector: JAFFE), so a dark or blurred photo can also lose its face. Occluders are placed
   through the clean detection's square; `crop_shift`, a detector's misplacement, exists only in
   crop mode. An image whose face is dropped by the detector's policy counts as wrong.
+
+`n_images` scores the perturbations on a seeded, class-stratified sample of at most that many of each
+fold's test images (FER2013's 3,589 PrivateTest images x 44 conditions cost a classical method about an
+hour on 2 cores); the record's clean figures for the curves are then those of the same sample.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from sklearn.model_selection import train_test_split
 
 from benchmark import perturbations as P
 from benchmark.datasets.base import Dataset
@@ -27,13 +33,15 @@ MODES = ("crop", "image")
 
 
 class Perturber:
-    """The perturbations of a run: `names` (of `benchmark.perturbations.NAMES`), `mode` (crop | image)
-    and the `seed` of their random choices (the run's)."""
+    """The perturbations of a run: `names` (of `benchmark.perturbations.NAMES`), `mode` (crop | image),
+    the `seed` of their random choices (the run's) and `n_images` (None: every test image; else a
+    seeded, class-stratified sample of at most that many per fold)."""
 
-    def __init__(self, names=P.NAMES, mode: str = "crop", seed: int = 0):
+    def __init__(self, names=P.NAMES, mode: str = "crop", seed: int = 0, n_images: int | None = None):
         self.names = [check.choice("names", name, P.NAMES) for name in names]
         self.mode = check.choice("mode", mode, MODES)
         self.seed = check.number("seed", seed, integer=True)
+        self.n_images = check.number("n_images", n_images, 1, integer=True, optional=True)
 
     def check(self, detector) -> None:
         """Image mode needs a detector to run again on the perturbed photos."""
@@ -48,15 +56,29 @@ class Perturber:
 
     def describe(self, detector) -> dict:
         """What the record says of them: mode, seed, and each perturbation's scale."""
-        return {"mode": self.mode, "seed": self.seed, "severities": P.N_SEVERITIES,
+        return {"mode": self.mode, "seed": self.seed, "severities": P.N_SEVERITIES, "n_images": self.n_images,
                 "layout": vars(_layout(detector)),
                 "scales": {name: {"unit": P.SCALES[name][0], "levels": P.SCALES[name][1]}
                            for name in dict.fromkeys(n for n, _ in self.conditions())}}
 
+    def sample(self, labels: np.ndarray) -> np.ndarray:
+        """Sorted positions of the scored images among a fold's test images of `labels`: all of them, or
+        a class-stratified sample of `n_images` drawn with the run's seed (the same for every method)."""
+        positions = np.arange(len(labels))
+        if self.n_images is None or self.n_images >= len(labels):
+            return positions
+        try:
+            chosen, _ = train_test_split(positions, train_size=self.n_images, stratify=labels, random_state=self.seed)
+        except ValueError as exc:
+            raise ConfigError(f"is {self.n_images}, too few to sample every class of a fold's "
+                              f"{len(labels)} test images ({exc}): raise it or leave it null", "perturb.n_images")
+        return np.sort(chosen)
+
     def __call__(self, estimator, faces: Dataset, fold: Fold, dataset: Dataset, detector) -> dict:
-        """{perturbation: {severity: {"y_pred": [...], "detection_rate": ...}}} on the fold's primary
-        test set, in the order of its clean predictions."""
-        idx = fold.tests[fold.primary]
+        """{"positions": the scored test images (positions among the fold's primary test set, `sample`),
+        "results": {perturbation: {severity: {"y_pred": [...], "detection_rate": ...}}}} in that order."""
+        positions = self.sample(faces.labels[fold.tests[fold.primary]])
+        idx = fold.tests[fold.primary][positions]
         ids = faces.ids[idx]
         if self.mode == "crop":
             images, layout = faces.images[idx], _layout(detector)
@@ -70,7 +92,7 @@ class Perturber:
             results.setdefault(name, {})[str(severity)] = {
                 "y_pred": [int(v) for v in result["y_pred"]],
                 **({"detection_rate": result["detection_rate"]} if "detection_rate" in result else {})}
-        return results
+        return {"positions": positions, "results": results}
 
     def _photos(self, estimator, ids: np.ndarray, dataset: Dataset, detector: FaceDetector) -> dict:
         """Image mode: perturb the test photos, detect and crop again, predict; a dropped face is wrong (-1)."""

@@ -228,33 +228,42 @@ def _predictions(faces: Dataset, folds: list[Fold], results: list[dict]) -> dict
 
 
 def _perturbations(exp: Experiment, faces: Dataset, folds: list[Fold], results: list[dict]) -> dict:
-    """The record's "perturbations" (what was done, and per perturbation and severity the accuracy
-    and macro-F1 over folds, pooled, and the detection rate in image mode) and every perturbed
-    prediction ("perturbed_predictions": {fold: {perturbation: {severity: y_pred}}}, in the order of
-    the clean predictions of the fold's primary test set)."""
+    """The record's "perturbations" (what was done; the clean scores of the scored images, which are the
+    run's own unless `perturb.n_images` sampled them; per perturbation and severity the accuracy and
+    macro-F1 over folds, pooled, and the detection rate in image mode) and every perturbed prediction
+    ("perturbed_predictions": {fold: {"ids": scored images, "y_pred": {perturbation: {severity: y_pred}}}})."""
     labels = faces.classes
+
+    def summarise(predicted) -> dict:  # predicted(fold result) -> (y_pred, detection rate or None)
+        per_fold, trues, preds, rates = [], [], [], []
+        for fold, res in zip(folds, results):
+            y_true = faces.labels[fold.tests[fold.primary][res["perturbed"]["positions"]]]
+            y_pred, rate = predicted(res)
+            per_fold.append(metrics.score(y_true, y_pred, labels))
+            trues.append(y_true)
+            preds.append(y_pred)
+            rates.append(rate)
+        entry = {"accuracy": metrics.mean_std([s["accuracy"] for s in per_fold]),
+                 "macro_f1": metrics.mean_std([s["macro_f1"] for s in per_fold]),
+                 "pooled": metrics.score(np.concatenate(trues), np.concatenate(preds), labels),
+                 "n_images": int(sum(len(t) for t in trues))}
+        return entry | ({"detection_rate": float(np.mean(rates))} if rates[0] is not None else {})
+
+    primary = folds[0].primary
+    clean = summarise(lambda res: (res["tests"][primary]["y_pred"][res["perturbed"]["positions"]], None))
     summary: dict = {}
-    for name, severities in results[0]["perturbed"].items():
+    for name, severities in results[0]["perturbed"]["results"].items():
         for severity in severities:
-            per_fold, trues, preds, rates = [], [], [], []
-            for fold, res in zip(folds, results):
-                y_true = faces.labels[fold.tests[fold.primary]]
-                y_pred = np.asarray(res["perturbed"][name][severity]["y_pred"])
-                per_fold.append(metrics.score(y_true, y_pred, labels))
-                trues.append(y_true)
-                preds.append(y_pred)
-                rates.append(res["perturbed"][name][severity].get("detection_rate"))
-            entry = {"accuracy": metrics.mean_std([s["accuracy"] for s in per_fold]),
-                     "macro_f1": metrics.mean_std([s["macro_f1"] for s in per_fold]),
-                     "pooled": metrics.score(np.concatenate(trues), np.concatenate(preds), labels)}
-            if rates[0] is not None:
-                entry["detection_rate"] = float(np.mean(rates))
-            summary.setdefault(name, {})[severity] = entry
-    return {"perturbations": {**exp.perturber.describe(exp.detector), "test_set": folds[0].primary,
+            summary.setdefault(name, {})[severity] = summarise(lambda res: (
+                np.asarray(res["perturbed"]["results"][name][severity]["y_pred"]),
+                res["perturbed"]["results"][name][severity].get("detection_rate")))
+    return {"perturbations": {**exp.perturber.describe(exp.detector), "test_set": primary, "clean": clean,
                               "results": summary},
-            "perturbed_predictions": {fold.name: {name: {s: v["y_pred"] for s, v in sev.items()}
-                                                  for name, sev in res["perturbed"].items()}
-                                      for fold, res in zip(folds, results)}}
+            "perturbed_predictions": {
+                fold.name: {"ids": faces.ids[fold.tests[fold.primary][res["perturbed"]["positions"]]].tolist(),
+                            "y_pred": {name: {s: v["y_pred"] for s, v in sev.items()}
+                                       for name, sev in res["perturbed"]["results"].items()}}
+                for fold, res in zip(folds, results)}}
 
 
 def _timings(results: list[dict], **stages: float) -> dict:

@@ -113,7 +113,7 @@ def test_a_perturbed_run_and_its_board(tmp_path):
     board = (tmp_path / "report" / "leaderboards" / "synthetic__kfold.md").read_text()
     assert "| 1   | pixels_svm" in board and "cnn" not in board  # perturbed runs are not on the plain board
     record = json.loads(next((tmp_path / "runs").glob("*__cnn__*standard*.json")).read_text())
-    assert record["family"] == "deep" and set(record["perturbed_predictions"]["fold0"]) == {"gaussian_blur",
+    assert record["family"] == "deep" and set(record["perturbed_predictions"]["fold0"]["y_pred"]) == {"gaussian_blur",
                                                                                              "occlusion_eyes"}
 
 
@@ -137,3 +137,28 @@ def test_image_mode_perturbs_the_photos_before_detection(tmp_path):
     rates = [results["low_light"][s]["detection_rate"] for s in "1234"]
     assert rates[0] >= rates[-1] and rates[-1] < 1.0  # the darkest photos lose faces
     assert results["occlusion_eyes"]["4"]["accuracy"]["mean"] < record["metrics"]["accuracy"]["mean"]
+
+
+def test_a_sample_of_test_images_is_the_same_for_every_method_and_its_clean_scores_are_its_own(tmp_path):
+    from benchmark.report.robustness import curve
+    from benchmark.report.stats import lead_test_perturbed
+
+    recs = []
+    for method in ("pixels_svm", "lbp_svm"):
+        overrides = [*SMALL, f"method={method}", "+perturb=standard", "perturb.names=[gaussian_noise]",
+                     "perturb.n_images=14", f"results_dir={tmp_path}"]
+        recs.append(runner.run(make_config(overrides), choices(overrides))[0])
+    a, b = recs
+    for fold, clean in a["predictions"].items():
+        ids = a["perturbed_predictions"][fold]["ids"]
+        assert ids == b["perturbed_predictions"][fold]["ids"] and len(ids) == 14 < len(clean["test"]["ids"])
+        truth = dict(zip(clean["test"]["ids"], clean["test"]["y_true"]))
+        assert sorted(np.bincount([truth[i] for i in ids])) == [2] * 7  # stratified: 2 of each class's 3
+        assert len(a["perturbed_predictions"][fold]["y_pred"]["gaussian_noise"]["4"]) == 14
+    sampled = a["perturbations"]["clean"]
+    assert sampled["n_images"] == 28 and a["perturbations"]["n_images"] == 14
+    assert curve(a, "gaussian_noise")[0] == sampled["accuracy"]["mean"]
+    assert lead_test_perturbed(a, b, "gaussian_noise", "4").name == "sign-flip permutation test over folds"
+    overrides = [*SMALL, "+perturb=standard", "perturb.n_images=5", f"results_dir={tmp_path}"]
+    with pytest.raises(ConfigError, match="perturb.n_images is 5"):  # fewer than the 7 classes
+        runner.run(make_config(overrides), choices(overrides))

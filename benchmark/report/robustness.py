@@ -38,9 +38,10 @@ def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str, str], list[
 
 
 def curve(record: dict, name: str) -> list[float]:
-    """Accuracy at severities 0 (clean) to 4 of perturbation `name` (mean over folds)."""
+    """Accuracy at severities 0 (clean) to 4 of perturbation `name` (mean over folds), on the scored images."""
     results = record["perturbations"]["results"][name]
-    return [record["metrics"]["accuracy"]["mean"]] + [results[s]["accuracy"]["mean"] for s in sorted(results, key=int)]
+    clean = record["perturbations"]["clean"]["accuracy"]["mean"]
+    return [clean] + [results[s]["accuracy"]["mean"] for s in sorted(results, key=int)]
 
 
 def area(record: dict, name: str) -> float:
@@ -96,7 +97,7 @@ def _page(key, entries: list[Entry], out: Output) -> str:
 
 
 def _summary(entries: list[Entry], names: list[str], here: Path) -> str:
-    rows = [[n, e.label, e.kind, pct(e.record["metrics"]["accuracy"]["mean"]), pct(mean_area(e.record)),
+    rows = [[n, e.label, e.kind, pct(e.record["perturbations"]["clean"]["accuracy"]["mean"]), pct(mean_area(e.record)),
              *[pct(area(e.record, name)) for name in names], link("record", e.path, here)]
             for n, e in enumerate(entries, 1)]
     return tabulate(rows, headers=["#", "method", "kind", "clean acc %", "mean area %", *names, "run"],

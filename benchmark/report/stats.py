@@ -134,14 +134,16 @@ def _single(record: dict, test_set: str) -> tuple[str, dict]:
 
 def perturbed_view(record: dict, name: str, severity: str) -> dict:
     """`record` as if its test predictions were those under perturbation `name` at `severity`: the
-    predictions (same ids and true labels) and the per-fold accuracy, for the paired tests above."""
+    scored images (all test images, or the sample of `perturb.n_images`), their true labels, the
+    perturbed predictions and the per-fold accuracy, for the paired tests above."""
     test_set = record["test_set"]
     predictions, folds = {}, []
     for fold, tests in record["predictions"].items():
-        clean = tests[test_set]
-        y_pred = record["perturbed_predictions"][fold][name][severity]
-        predictions[fold] = {test_set: {"ids": clean["ids"], "y_true": clean["y_true"], "y_pred": y_pred}}
-        folds.append({"name": fold, test_set: {"accuracy": float(np.mean(np.equal(clean["y_true"], y_pred)))}})
+        clean, perturbed = tests[test_set], record["perturbed_predictions"][fold]
+        truth = dict(zip(clean["ids"], clean["y_true"]))
+        y_true, y_pred = [truth[i] for i in perturbed["ids"]], perturbed["y_pred"][name][severity]
+        predictions[fold] = {test_set: {"ids": perturbed["ids"], "y_true": y_true, "y_pred": y_pred}}
+        folds.append({"name": fold, test_set: {"accuracy": float(np.mean(np.equal(y_true, y_pred)))}})
     return {"test_set": test_set, "predictions": predictions, "folds": folds}
 
 
