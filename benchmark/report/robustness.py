@@ -25,7 +25,7 @@ from core import plots
 
 
 def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str, str], list[Entry]]:
-    """{(data set, protocol, mode): entries ranked by mean normalised area, best first}."""
+    """{(data set, protocol, mode): entries ranked by mean perturbed accuracy, best first}."""
     groups: dict[tuple, list] = defaultdict(list)
     for path, record in records:
         mode = record["perturbations"]["mode"]
@@ -34,7 +34,7 @@ def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str, str], list[
     for key, members in groups.items():
         path, record = max(members, key=lambda m: (m[1]["env"].get("time", ""), m[0].name))
         by_board[key[:3]].append(Entry(record, path, len(members)))
-    return {key: sorted(by_board[key], key=lambda e: (-mean_area(e.record), e.row_key)) for key in sorted(by_board)}
+    return {key: sorted(by_board[key], key=lambda e: (-mean_accuracy(e.record), e.row_key)) for key in sorted(by_board)}
 
 
 def curve(record: dict, name: str) -> list[float]:
@@ -48,6 +48,11 @@ def area(record: dict, name: str) -> float:
     """The normalised area under the accuracy-severity curve (1 = no loss)."""
     accuracy = np.asarray(curve(record, name))
     return float(np.trapezoid(accuracy) / ((len(accuracy) - 1) * accuracy[0])) if accuracy[0] > 0 else 0.0
+
+
+def mean_accuracy(record: dict) -> float:
+    """Accuracy averaged over every perturbation and severity (clean excluded)."""
+    return float(np.mean([a for name in record["perturbations"]["results"] for a in curve(record, name)[1:]]))
 
 
 def mean_area(record: dict) -> float:
@@ -81,12 +86,16 @@ def _page(key, entries: list[Entry], out: Output) -> str:
         {e.label: {n: curve(e.record, n) for n in names} for e in entries}, names, title,
         out.path(f"plots/robustness/{dataset}__{protocol}__{mode}.png")))
     parts = [f"# Robustness: {title}", GENERATED,
-             f"Each method fitted on clean images, its {first['test_set']} images scored clean and perturbed at "
+             f"Each method fitted on clean images, its {first['test_set']} images"
+             + (f" (a seeded, class-stratified sample of {first['n_images']} per fold, the same for every method; "
+                "clean accuracy here is that sample's)" if first.get("n_images") else "")
+             + " scored clean and perturbed at "
              f"severities 1-{first['severities']} (`benchmark/perturbations.py`; seed {first['seed']}, the same "
-             "perturbed images for every method). Area: the normalised area under the accuracy-severity curve "
+             "perturbed images for every method). Mean perturbed acc: accuracy averaged over every perturbation and "
+             "severity; rows are ranked by it. Area: the normalised area under the accuracy-severity curve "
              "(100 = no loss); drop: at the worst severity, relative to clean; half: the first severity that "
              "keeps at most half the clean accuracy.",
-             "## Summary: normalised area % per perturbation", _summary(entries, names, here),
+             "## Summary: mean accuracy under perturbation, normalised area % per perturbation", _summary(entries, names, here),
              f"![accuracy against severity]({relative(plot, here)})"]
     best = _best_by_kind(entries)
     for name in names:
@@ -97,10 +106,12 @@ def _page(key, entries: list[Entry], out: Output) -> str:
 
 
 def _summary(entries: list[Entry], names: list[str], here: Path) -> str:
-    rows = [[n, e.label, e.kind, pct(e.record["perturbations"]["clean"]["accuracy"]["mean"]), pct(mean_area(e.record)),
+    rows = [[n, e.label, e.kind, pct(e.record["perturbations"]["clean"]["accuracy"]["mean"]),
+             pct(mean_accuracy(e.record)), pct(mean_area(e.record)),
              *[pct(area(e.record, name)) for name in names], link("record", e.path, here)]
             for n, e in enumerate(entries, 1)]
-    return tabulate(rows, headers=["#", "method", "kind", "clean acc %", "mean area %", *names, "run"],
+    return tabulate(rows, headers=["#", "method", "kind", "clean acc %", "mean perturbed acc %", "mean area %", *names,
+                                   "run"],
                     tablefmt="github", disable_numparse=True)
 
 
