@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -32,7 +33,10 @@ OmegaConf.register_new_resolver("shipped_model", shipped_model, replace=True)
 
 def compose_config(overrides: list[str] = (), config_name: str = "config") -> DictConfig:
     """The config `python -m benchmark <overrides>` would run (or another top-level config of conf/,
-    e.g. "report"), without Hydra's output folders."""
+    e.g. "report"), without Hydra's output folders. Inside a running Hydra app (a run of the cross
+    protocol composes its targets' configs), the app's own search path, which is conf/, is used."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=config_name, overrides=list(overrides))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return compose(config_name=config_name, overrides=list(overrides))
 

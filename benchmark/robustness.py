@@ -12,8 +12,8 @@ primary test set is then predicted clean and under every perturbation and severi
   crop mode. An image whose face is dropped by the detector's policy counts as wrong.
 
 `n_images` scores the perturbations on a seeded, class-stratified sample of at most that many of each
-fold's test images (FER2013's 3,589 PrivateTest images x 44 conditions cost a classical method about an
-hour on 2 cores); the record's clean figures for the curves are then those of the same sample.
+fold's test images (FER2013's 3,589 PrivateTest images x 44 conditions are 158,000 predictions per
+method); the record's clean figures for the curves are then those of the same sample.
 """
 
 from __future__ import annotations

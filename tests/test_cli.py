@@ -103,3 +103,16 @@ def test_a_folder_of_ones_own_runs_and_is_verified(tmp_path):
     assert [p.name.split("__")[0] for p in (tmp_path / "runs").glob("*.json")] == ["mine"]
     verified = cli("benchmark.verify", f"data_root={tmp_path / 'none'}", f"folder={tmp_path / 'mine'}")
     assert verified.returncode == 0 and "loaded: 12 images (no published totals to compare)" in verified.stdout
+
+
+def test_the_cross_protocol_runs_from_the_command_line(tmp_path):
+    """Its targets' configs are composed inside the running Hydra app (once a GlobalHydra error)."""
+    from tests import layouts
+
+    layouts.write_fer_csv(tmp_path / "data" / "fer2013")
+    layouts.write_jaffe(tmp_path / "data" / "jaffe")
+    out = cli("benchmark", "dataset=fer2013", "protocol=cross", "method=pixels_svm", f"data_root={tmp_path / 'data'}",
+              f"results_dir={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}")
+    assert out.returncode == 0, out.stderr
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert record["protocol"] == "cross" and set(record["metrics_by_split"]) == {"jaffe"}
