@@ -105,10 +105,20 @@ def row_key(record: dict) -> tuple[str, str, str]:
 
 
 def model_name(record: dict) -> str | None:
+    """The network's name, or for method=pretrained the model files it scored (their run folder's name,
+    e.g. fer2013__fernet; "a+b" for an average), so two committed models are two rows."""
+    if record["method"] == "pretrained":
+        files = record["config"]["method"]["model"]
+        return "+".join(_model_file_name(f) for f in (files if isinstance(files, list) else [files]))
     model = record.get("model") or record["config"].get("model")
     if isinstance(model, dict):
         model = model.get("name") or str(model.get("_target_", "")).rsplit(".", 1)[-1] or None
     return None if model is None else str(model)
+
+
+def _model_file_name(file: str) -> str:
+    path = Path(file)
+    return path.parent.parent.name if path.parent.name.startswith("fit-") else path.stem
 
 
 def family(record: dict) -> str:
