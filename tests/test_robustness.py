@@ -108,7 +108,7 @@ def test_a_perturbed_run_and_its_board(tmp_path):
     write_report(tmp_path / "runs", tmp_path / "report")
     page = (tmp_path / "report" / "leaderboards" / "robustness__synthetic__kfold__crop.md").read_text()
     assert "## gaussian_blur" in page and "## occlusion_eyes" in page and "Best classical (pixels_svm/none)" in page
-    assert "sign-flip permutation test over folds" in page
+    assert "exact McNemar" in page
     assert (tmp_path / "report" / "plots" / "robustness" / "synthetic__kfold__crop.png").stat().st_size > 10_000
     board = (tmp_path / "report" / "leaderboards" / "synthetic__kfold.md").read_text()
     assert "| 1   | pixels_svm" in board and "cnn" not in board  # perturbed runs are not on the plain board
@@ -158,7 +158,13 @@ def test_a_sample_of_test_images_is_the_same_for_every_method_and_its_clean_scor
     sampled = a["perturbations"]["clean"]
     assert sampled["n_images"] == 28 and a["perturbations"]["n_images"] == 14
     assert curve(a, "gaussian_noise")[0] == sampled["accuracy"]["mean"]
-    assert lead_test_perturbed(a, b, "gaussian_noise", "4").name == "sign-flip permutation test over folds"
+    truth = {i: t for f in a["predictions"].values() for i, t in zip(f["test"]["ids"], f["test"]["y_true"])}
+    right = [{i: p == truth[i] for f in r["perturbed_predictions"].values()
+              for i, p in zip(f["ids"], f["y_pred"]["gaussian_noise"]["4"])} for r in (a, b)]
+    only_a = sum(right[0][i] and not right[1][i] for i in right[0])
+    only_b = sum(right[1][i] and not right[0][i] for i in right[0])
+    test = lead_test_perturbed(a, b, "gaussian_noise", "4")  # McNemar on the 28 sampled images of both folds
+    assert (test.name, test.detail) == ("exact McNemar", f"{only_a} images right only by #1, {only_b} only by #2")
     overrides = [*SMALL, "+perturb=standard", "perturb.n_images=5", f"results_dir={tmp_path}"]
     with pytest.raises(ConfigError, match="perturb.n_images is 5"):  # fewer than the 7 classes
         runner.run(make_config(overrides), choices(overrides))

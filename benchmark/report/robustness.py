@@ -147,7 +147,7 @@ def _comparison(best: dict[str, Entry], name: str) -> str:
 
 
 def _paired(rec_a: dict, rec_b: dict, name: str, severity: str) -> stats.TestResult | str:
-    """McNemar on a single test split, the sign-flip test over folds otherwise, on perturbed predictions."""
+    """McNemar on the perturbed predictions of the images both scored, pooled over folds."""
     try:
         return stats.lead_test_perturbed(rec_a, rec_b, name, severity)
     except stats.NotPaired as exc:

@@ -148,10 +148,23 @@ def perturbed_view(record: dict, name: str, severity: str) -> dict:
 
 
 def lead_test_perturbed(rec_a: dict, rec_b: dict, name: str, severity: str) -> TestResult:
-    """Whether two runs differ under one perturbation and severity: McNemar on a single test split,
-    the sign-flip test over folds otherwise (raises NotPaired when their images differ)."""
+    """Whether two runs differ under one perturbation and severity: exact McNemar on the perturbed
+    images both scored, pooled over folds (each image is scored once per run, so the pairs are
+    independent; with 5 folds a test over folds could never reach p < 0.05). Raises NotPaired when
+    the runs scored other images or disagree on their labels."""
     a, b = perturbed_view(rec_a, name, severity), perturbed_view(rec_b, name, severity)
-    test_set = a["test_set"]
-    if len(a["predictions"]) == 1 and len(b["predictions"]) == 1:
-        return mcnemar(*paired_predictions(a, b, test_set))
-    return paired_folds(*paired_fold_scores(a, b, test_set))
+    pooled_a, pooled_b = _pooled(a), _pooled(b)
+    if sorted(pooled_a) != sorted(pooled_b):
+        raise NotPaired("the two runs did not score the same perturbed images")
+    ids = list(pooled_a)
+    if any(pooled_a[i][0] != pooled_b[i][0] for i in ids):
+        raise NotPaired("the two runs disagree on the true labels of the same images")
+    return mcnemar(np.array([pooled_a[i][0] for i in ids]), np.array([pooled_a[i][1] for i in ids]),
+                   np.array([pooled_b[i][1] for i in ids]))
+
+
+def _pooled(view: dict) -> dict:
+    """{image id: (true label, prediction)} over every fold of a `perturbed_view`."""
+    test_set = view["test_set"]
+    return {i: (t, p) for tests in view["predictions"].values()
+            for i, t, p in zip(tests[test_set]["ids"], tests[test_set]["y_true"], tests[test_set]["y_pred"])}
