@@ -19,7 +19,6 @@ method); the record's clean figures for the curves are then those of the same sa
 from __future__ import annotations
 
 import numpy as np
-
 from sklearn.model_selection import train_test_split
 
 from benchmark import perturbations as P
