@@ -8,6 +8,8 @@ on to the classifier under the same rule the runner uses: only when its `fit` na
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +102,7 @@ class Pretrained(ClassifierMixin, BaseEstimator):
             resolve(model)
 
     def _files(self) -> list:
-        return list(self.model) if isinstance(self.model, (list, tuple)) else [self.model]
+        return [self.model] if isinstance(self.model, (str, os.PathLike)) else list(self.model)
 
     def _loaded(self):
         from benchmark.inference.models import load_model

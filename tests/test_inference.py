@@ -291,3 +291,11 @@ def test_an_average_of_models_spans_the_union_of_their_classes(tmp_path):
     single = [load_model(p).predict_proba(data.images[:5]) for p in paths]
     np.testing.assert_allclose(proba[:, 0], single[0][:, 0] / 2, atol=1e-6)  # angry: known to the first only
     np.testing.assert_allclose(proba[:, 3], (single[0][:, 3] + single[1][:, 2]) / 2, atol=1e-6)  # happy: both
+    # the same average from the command line's config (a Hydra ListConfig, once a TypeError)
+    from benchmark import runner
+    from tests.helpers import choices, make_config
+
+    overrides = ["dataset.n_subjects=3", "dataset.per_class=3", "method=pretrained", "protocol.k=2",
+                 f"method.model=[{paths[0]},{paths[1]}]", f"results_dir={tmp_path / 'runs'}"]
+    record, _, _ = runner.run(make_config(overrides), choices(overrides))
+    assert record["config"]["method"]["model"] == [str(p) for p in paths] and record["family"] == "deep"

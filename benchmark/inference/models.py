@@ -115,7 +115,7 @@ def load_model(source: str | Path | list | None = None, tta: str | None = None) 
     `Averaged`); `tta` overrides a CNN checkpoint's test-time augmentation (none | flip | affine; an
     ONNX file has it built in). Raises ConfigError for a missing file, an unknown suffix, or a file
     of the wrong kind."""
-    if isinstance(source, (list, tuple)):
+    if source is not None and not isinstance(source, (str, Path)):  # any sequence: a list, a Hydra ListConfig
         return averaged([load_model(s, tta) for s in source])
     if source is None:
         manifest = shipped()
