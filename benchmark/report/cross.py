@@ -27,10 +27,11 @@ MODEL_DIR = re.compile(r"results/models/([a-z0-9]+)__([a-z0-9_]+)/")
 
 
 def method_of(record: dict) -> tuple[str, str]:
-    """(method, model) of a record; a pretrained model is named by the run that trained it."""
+    """(method, model) of a record; a pretrained model file is named by the run that trained it, an
+    average of several stays `pretrained` with the names of its members."""
     if record["method"] == "pretrained":
         found = MODEL_DIR.search(str(record["config"]["method"].get("model", "")))
-        if found:
+        if found and isinstance(record["config"]["method"]["model"], str):
             return "cnn", found[2]
     return record["method"], model_name(record) or ""
 
