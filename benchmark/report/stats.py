@@ -133,38 +133,25 @@ def _single(record: dict, test_set: str) -> tuple[str, dict]:
 
 
 def perturbed_view(record: dict, name: str, severity: str) -> dict:
-    """`record` as if its test predictions were those under perturbation `name` at `severity`: the
-    scored images (all test images, or the sample of `perturb.n_images`), their true labels, the
-    perturbed predictions and the per-fold accuracy, for the paired tests above."""
+    """`record` as a single-fold record whose test predictions are those under perturbation `name` at
+    `severity`, pooled over its folds: the scored images (all test images, or the sample of
+    `perturb.n_images`), their true labels and the perturbed predictions (each image is scored once
+    per run, so pooling keeps the pairs independent)."""
     test_set = record["test_set"]
-    predictions, folds = {}, []
+    ids, y_true, y_pred = [], [], []
     for fold, tests in record["predictions"].items():
         clean, perturbed = tests[test_set], record["perturbed_predictions"][fold]
         truth = dict(zip(clean["ids"], clean["y_true"]))
-        y_true, y_pred = [truth[i] for i in perturbed["ids"]], perturbed["y_pred"][name][severity]
-        predictions[fold] = {test_set: {"ids": perturbed["ids"], "y_true": y_true, "y_pred": y_pred}}
-        folds.append({"name": fold, test_set: {"accuracy": float(np.mean(np.equal(y_true, y_pred)))}})
-    return {"test_set": test_set, "predictions": predictions, "folds": folds}
+        ids += perturbed["ids"]
+        y_true += [truth[i] for i in perturbed["ids"]]
+        y_pred += perturbed["y_pred"][name][severity]
+    pooled = {"ids": ids, "y_true": y_true, "y_pred": y_pred}
+    return {"test_set": test_set, "predictions": {"pooled": {test_set: pooled}}}
 
 
 def lead_test_perturbed(rec_a: dict, rec_b: dict, name: str, severity: str) -> TestResult:
     """Whether two runs differ under one perturbation and severity: exact McNemar on the perturbed
-    images both scored, pooled over folds (each image is scored once per run, so the pairs are
-    independent; with 5 folds a test over folds could never reach p < 0.05). Raises NotPaired when
-    the runs scored other images or disagree on their labels."""
+    images both scored, pooled over folds (with 5 folds a test over folds could never reach p < 0.05).
+    Raises NotPaired when the runs scored other images or disagree on their labels."""
     a, b = perturbed_view(rec_a, name, severity), perturbed_view(rec_b, name, severity)
-    pooled_a, pooled_b = _pooled(a), _pooled(b)
-    if sorted(pooled_a) != sorted(pooled_b):
-        raise NotPaired("the two runs did not score the same perturbed images")
-    ids = list(pooled_a)
-    if any(pooled_a[i][0] != pooled_b[i][0] for i in ids):
-        raise NotPaired("the two runs disagree on the true labels of the same images")
-    return mcnemar(np.array([pooled_a[i][0] for i in ids]), np.array([pooled_a[i][1] for i in ids]),
-                   np.array([pooled_b[i][1] for i in ids]))
-
-
-def _pooled(view: dict) -> dict:
-    """{image id: (true label, prediction)} over every fold of a `perturbed_view`."""
-    test_set = view["test_set"]
-    return {i: (t, p) for tests in view["predictions"].values()
-            for i, t, p in zip(tests[test_set]["ids"], tests[test_set]["y_true"], tests[test_set]["y_pred"])}
+    return mcnemar(*paired_predictions(a, b, a["test_set"]))
