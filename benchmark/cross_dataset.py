@@ -7,7 +7,11 @@ on every image of each target (`protocol.targets`) whose class the source has: a
 other classes (CK+'s contempt for a FER2013 model) are excluded and counted in the record, which
 lists each target's classes. The method may still answer a class the target lacks (neutral, which
 CK+48 has none of): that is part of not having seen the target. FER2013 and FER+ hold the same
-images, so between those two only the target's official test split (PrivateTest) is tested on.
+images, so between those two only the target's official test split (PrivateTest) is tested on. The
+same holds for the data set a method's starting model learned from (`method.init_checkpoint` of a
+fine-tuned CNN, `method.model` of a pretrained one: `learned_from`): a CK+48 model fine-tuned from the
+FER2013 model is tested on FER2013's and FER+'s PrivateTest only, never on the Training images its
+starting point saw.
 
 Targets are cut to the source's crops: ready-made crops (FER2013, FER+, CK+48) are resized to the
 source's crop size; photos (JAFFE, a folder) are detected with `protocol.detectors[target]` and
@@ -32,6 +36,44 @@ from core.labels import CLASS_NAMES
 BUILT_IN = ("fer2013", "ferplus", "ckplus", "jaffe")
 #: data sets made of the same images: between them only the target's official test split is tested on
 SAME_IMAGES = {frozenset({"fer2013", "ferplus"})}
+
+
+#: config keys that name a model file a method starts from (anywhere in the method's config)
+STARTING_MODEL_KEYS = ("init_checkpoint", "model")
+
+
+def learned_from(method_cfg) -> set[str]:
+    """The data sets whose images the model files named in a method's config (`STARTING_MODEL_KEYS`:
+    a fine-tuned CNN's `init_checkpoint`, a pretrained method's `model`, a list of them) were trained on
+    (`benchmark.inference.models.trained_on`). Raises ConfigError for a file whose data set cannot be
+    told: under this protocol it must be known to keep its training images out of the targets."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    from benchmark.inference.models import SUFFIXES, trained_on
+
+    if isinstance(method_cfg, (DictConfig, ListConfig)):
+        method_cfg = OmegaConf.to_container(method_cfg, resolve=True)
+    found: set[str] = set()
+
+    def visit(node, key=None):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                visit(v, k)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                visit(v, key)
+        elif key in STARTING_MODEL_KEYS and isinstance(node, str) and \
+                any(node.endswith(x) or f"{x}:" in node for x in SUFFIXES):
+            dataset = trained_on(node)
+            if dataset is None:
+                raise ConfigError(f"names {node}, and the data set it was trained on is unknown: under protocol=cross "
+                                  "a starting model is given as its run record (.json) or from its folder "
+                                  "results/models/<data set>__<model>/, so that its training images stay out of "
+                                  "the targets", f"method.{key}")
+            found.add(dataset)
+
+    visit(method_cfg)
+    return found
 
 
 class CrossDataset(Protocol):
@@ -65,6 +107,7 @@ class CrossDataset(Protocol):
         """The source's faces followed by every target's (ids "<target>/<id>", splits "target:<name>"):
         of a target, the images of the classes the source has (the others excluded and counted)."""
         source_classes = set(faces.classes.tolist())
+        seen = self.seen = {faces.name} | learned_from(cfg.method)
         images, labels, ids, excluded, self.report, self.classes = list(faces.images), faces.labels.tolist(), \
             faces.ids.tolist(), dict(faces.excluded), {}, {}
         splits = faces.splits.tolist() if faces.splits is not None else ["source"] * len(faces)
@@ -72,8 +115,8 @@ class CrossDataset(Protocol):
         for name in self.targets:
             part, self.report[name] = self._target_faces(name, cfg, source_detector, faces)
             keep = np.isin(part.labels, sorted(source_classes))
-            if frozenset({faces.name, name}) in SAME_IMAGES:
-                keep &= part.splits == "PrivateTest"
+            if any(name == d or frozenset({d, name}) in SAME_IMAGES for d in seen):
+                keep &= part.splits == "PrivateTest"  # none for a data set without an official split
             if (~keep).any():
                 excluded[f"not a class of {faces.name}, or not tested on ({name})"] = int((~keep).sum())
             index = np.flatnonzero(keep)
@@ -129,7 +172,8 @@ class CrossDataset(Protocol):
         empty = [t for t, idx in tests.items() if len(idx) == 0]
         if empty:
             raise ConfigError(f"leaves no image of {', '.join(empty)} to test on: no class in common with "
-                              f"{dataset.name}", "targets")
+                              f"{dataset.name}, or only images its model has learned from", "targets")
         return [Fold("cross", train, tests, primary=self.targets[0],
                      val=np.flatnonzero(source & (splits == "PublicTest")) if official else None,
-                     meta={"source": dataset.name, "classes": self.classes, "target_faces": self.report})]
+                     meta={"source": dataset.name, "learned_from": sorted(self.seen), "classes": self.classes,
+                           "target_faces": self.report})]

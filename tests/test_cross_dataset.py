@@ -5,6 +5,7 @@ import pytest
 
 from benchmark import runner
 from core.errors import ConfigError
+from core.labels import CLASS_NAMES
 from tests import layouts
 from tests.helpers import choices, make_config
 from tests.test_robustness import Spy
@@ -41,6 +42,34 @@ def test_no_target_image_reaches_fit_or_selection(tmp_path, data_root):
     assert fold["ckplus"]["n"] == 4 and fold["jaffe"]["n"] == 4  # CK+'s contempt left out: FER2013 has none
     assert record["excluded"] == {"not a class of fer2013, or not tested on (ckplus)": 1}
     assert fold["target_faces"]["jaffe"]["detector"] == "haar"  # JAFFE's photos detected, cut as the source's
+
+
+class TransferSpy(Spy):
+    """A Spy that, like a fine-tuned CNN, names the model it starts from."""
+
+    def __init__(self, init_checkpoint=None):
+        self.init_checkpoint = init_checkpoint
+
+
+def test_a_target_the_starting_model_learned_from_is_tested_on_its_test_split_only(tmp_path, data_root):
+    overrides = ["dataset=jaffe", "detector=haar", "protocol=cross", "protocol.targets=[fer2013]",
+                 f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"]
+    shared = {"angry", "happy", "surprise", "neutral"}  # JAFFE's classes in the fixture
+    shared_rows = [usage for label, usage in layouts.FER_ROWS if CLASS_NAMES[label] in shared]
+
+    def tested(init_checkpoint):
+        Spy.fitted, Spy.predicted = [], []
+        cfg = make_config(overrides)
+        cfg.method = {"_target_": "tests.test_cross_dataset.TransferSpy", "init_checkpoint": init_checkpoint}
+        return runner.run(cfg, choices(overrides))[0]["folds"][0]
+
+    fold = tested(None)  # a model that starts from nothing is tested on every FER2013 image of JAFFE's classes
+    assert fold["fer2013"]["n"] == len(shared_rows) and fold["learned_from"] == ["jaffe"]
+    fold = tested("results/models/fer2013__fernet/fit-000/model.pt")  # fine-tuned from a FER2013 model
+    assert fold["fer2013"]["n"] == shared_rows.count("PrivateTest") == 1
+    assert fold["learned_from"] == ["fer2013", "jaffe"]
+    with pytest.raises(ConfigError, match="method.init_checkpoint names .*mine.pt, and the data set it was trained"):
+        tested(str(tmp_path / "mine.pt"))
 
 
 def test_targets_are_named_or_found(tmp_path, data_root):

@@ -17,6 +17,7 @@ Relative paths are tried from the working folder, then from the repository root.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from core.labels import CLASS_NAMES
 #: the manifest of the model the applications use when none is named
 SHIPPED = REPO_ROOT / "results" / "models" / "shipped.yaml"
 SUFFIXES = (".pt", ".onnx", ".skops", ".json")
+#: where a committed model sits: results/models/<data set>__<model>/ (the run_dir of the run that trained it)
+MODEL_DIR = re.compile(r"results/models/([a-z0-9]+)__([a-z0-9_]+)/")
 #: packages whose types a .skops file may hold besides scikit-learn's and numpy's
 OWN_PACKAGES = ("benchmark.", "features.", "deep.", "core.")
 
@@ -98,6 +101,18 @@ def resolve(path: str | Path) -> Path:
     if found is None:
         raise ConfigError(f"model file {path} not found (looked in {Path.cwd()} and in {REPO_ROOT})")
     return found
+
+
+def trained_on(source: str | Path) -> str | None:
+    """The data set a model file was trained on: a run record's (`*.json`, `*.json:<fold>`) `dataset`,
+    or the `<data set>` of the results/models/<data set>__<model>/ folder a committed model sits in;
+    None when neither tells. Raises ConfigError for a record that does not exist."""
+    text = str(source).replace("\\", "/")
+    if ".json:" in text or text.endswith(".json"):
+        record = json.loads(resolve(text.split(".json:", 1)[0].removesuffix(".json") + ".json").read_text())
+        return str(record["dataset"])
+    found = MODEL_DIR.search(text)
+    return found[1] if found else None
 
 
 def shipped() -> dict:

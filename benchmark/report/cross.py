@@ -10,12 +10,12 @@ The published cross-data-set figures, labelled with what each used, close the pa
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from pathlib import Path
 
 from tabulate import tabulate
 
+from benchmark.inference.models import MODEL_DIR
 from benchmark.report import published
 from benchmark.report.leaderboard import Entry, family, model_name
 from benchmark.report.output import GENERATED, Output, link, pct
@@ -23,7 +23,6 @@ from benchmark.report.output import GENERATED, Output, link, pct
 #: the protocol whose score is a data set's own, on the diagonal
 WITHIN = {"fer2013": "official", "ferplus": "official", "ckplus": "subject_kfold", "jaffe": "subject_kfold"}
 ORDER = ("fer2013", "ferplus", "ckplus", "jaffe")
-MODEL_DIR = re.compile(r"results/models/([a-z0-9]+)__([a-z0-9_]+)/")
 
 
 def method_of(record: dict) -> tuple[str, str]:
