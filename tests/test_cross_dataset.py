@@ -51,25 +51,25 @@ class TransferSpy(Spy):
         self.init_checkpoint = init_checkpoint
 
 
-def test_a_target_the_starting_model_learned_from_is_tested_on_its_test_split_only(tmp_path, data_root):
+def run_transfer(tmp_path, data_root, init_checkpoint):
+    """JAFFE -> FER2013 with a TransferSpy that starts from `init_checkpoint`; the record's fold."""
     overrides = ["dataset=jaffe", "detector=haar", "protocol=cross", "protocol.targets=[fer2013]",
                  f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"]
+    cfg = make_config(overrides)
+    cfg.method = {"_target_": "tests.test_cross_dataset.TransferSpy", "init_checkpoint": init_checkpoint}
+    return runner.run(cfg, choices(overrides))[0]["folds"][0]
+
+
+def test_a_target_the_starting_model_learned_from_is_tested_on_its_test_split_only(tmp_path, data_root):
     shared = {"angry", "happy", "surprise", "neutral"}  # JAFFE's classes in the fixture
     shared_rows = [usage for label, usage in layouts.FER_ROWS if CLASS_NAMES[label] in shared]
-
-    def tested(init_checkpoint):
-        Spy.fitted, Spy.predicted = [], []
-        cfg = make_config(overrides)
-        cfg.method = {"_target_": "tests.test_cross_dataset.TransferSpy", "init_checkpoint": init_checkpoint}
-        return runner.run(cfg, choices(overrides))[0]["folds"][0]
-
-    fold = tested(None)  # a model that starts from nothing is tested on every FER2013 image of JAFFE's classes
+    fold = run_transfer(tmp_path / "a", data_root, None)  # from nothing: every FER2013 image of JAFFE's classes
     assert fold["fer2013"]["n"] == len(shared_rows) and fold["learned_from"] == ["jaffe"]
-    fold = tested("results/models/fer2013__fernet/fit-000/model.pt")  # fine-tuned from a FER2013 model
-    assert fold["fer2013"]["n"] == shared_rows.count("PrivateTest") == 1
+    fold = run_transfer(tmp_path / "b", data_root, "results/models/fer2013__fernet/fit-000/model.pt")
+    assert fold["fer2013"]["n"] == shared_rows.count("PrivateTest") == 1  # fine-tuned from a FER2013 model
     assert fold["learned_from"] == ["fer2013", "jaffe"]
     with pytest.raises(ConfigError, match="method.init_checkpoint names .*mine.pt, and the data set it was trained"):
-        tested(str(tmp_path / "mine.pt"))
+        run_transfer(tmp_path / "c", data_root, str(tmp_path / "mine.pt"))
 
 
 def test_targets_are_named_or_found(tmp_path, data_root):
@@ -83,11 +83,13 @@ def test_the_cross_dataset_page_sets_each_method_s_matrix_beside_its_own_scores(
     from benchmark.report.pages import write_report
 
     run(tmp_path, data_root)  # fer2013 -> ckplus, jaffe with pixels_svm
+    run_transfer(tmp_path, data_root, "results/models/fer2013__fernet/fit-000/model.pt")  # jaffe -> fer2013
     within = ["dataset=fer2013", "protocol=official", f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}"]
     runner.run(make_config(within), choices(within))
     write_report(tmp_path / "runs", tmp_path / "report")
     page = (tmp_path / "report" / "leaderboards" / "cross_dataset.md").read_text()
     assert "## pixels_svm (classical)" in page and "Mollahosseini" in page
+    assert "Besides its row's data set, this model learned from fer2013" in page  # the JAFFE row's start
     row = next(line for line in page.splitlines() if line.startswith("| **fer2013**"))
     assert row.count("*") >= 6 and row.count("(") == 3  # its own score in italics, then ckplus and jaffe
     board = (tmp_path / "report" / "leaderboards" / "fer2013__official.md").read_text()

@@ -5,7 +5,9 @@ The diagonal is the method's within-data-set score from the other boards (FER201
 CK+ and JAFFE subject-independent 5-fold), so that what a method loses on faces it never saw stands
 beside what it has on its own data set's. A model loaded by `method=pretrained` (a committed FER2013
 or FER+ model) takes the diagonal of the `cnn` run of its model (results/models/<data set>__<model>/).
-The published cross-data-set figures, labelled with what each used, close the page.
+A model that also learned from other data sets (a fine-tuned CNN's starting model; the record's
+fold lists `learned_from`) says so under its matrix. The published cross-data-set figures, labelled
+with what each used, close the page.
 """
 
 from __future__ import annotations
@@ -58,8 +60,16 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
              f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}). Accuracy %, macro-F1 % in brackets. "
              "Between FER2013 and FER+ (the same images) only the official test split is tested on."]
     for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
-        parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked),
-                  "Records: " + ", ".join(link(f"{s} -> {t}", p, here) for (s, t), (_, p) in sorted(cells[key].items()))]
+        parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked)]
+        starts = sorted({d for record, _ in cells[key].values() for d in record["folds"][0].get("learned_from", [])
+                         if d != record["dataset"]})
+        if starts:
+            parts.append(f"Besides its row's data set, this model learned from {', '.join(starts)} (the model it was "
+                         "fine-tuned from, or a member of an average): a target among those (and FER+ for FER2013, "
+                         "FER2013 for FER+) is tested on its PrivateTest only, images none of it saw, but not a data "
+                         "set it never saw.")
+        parts.append("Records: " + ", ".join(link(f"{s} -> {t}", p, here)
+                                             for (s, t), (_, p) in sorted(cells[key].items())))
     rows = [[f.method, f.published_protocol, f.accuracy, f.source, f.grade, published.notes(f)]
             for f in published.for_dataset("cross")]
     parts += ["## Published cross-data-set figures",
