@@ -14,14 +14,17 @@ FER2013 model is tested on FER2013's and FER+'s PrivateTest only, never on the T
 starting point saw.
 
 Targets are cut to the source's crops: ready-made crops (FER2013, FER+, CK+48) are resized to the
-source's crop size; photos (JAFFE, a folder) are detected with `protocol.detectors[target]` and
-cropped with the source's framing (its own detector settings, or, for a source of ready-made crops,
+source's crop size, or, when theirs are smaller, the source's crops are shrunk to the smallest
+target's side instead (JAFFE's 96-pixel faces to FER2013's 48: a target enlarged to the source's
+size is a blur no model learned from; the fold's `size` says which side was used). Photos (JAFFE, a
+folder) are detected with `protocol.detectors[target]` and cropped with the source's framing (its own detector settings, or, for a source of ready-made crops,
 the framing measured to match FER2013's: results/models/shipped.yaml). A target's images never reach
 `fit` or selection: the one fold's training and validation indices are the source's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -108,12 +111,19 @@ class CrossDataset(Protocol):
         of a target, the images of the classes the source has (the others excluded and counted)."""
         source_classes = set(faces.classes.tolist())
         seen = self.seen = {faces.name} | learned_from(cfg.method)
+        loaded = {name: self._load(name, cfg) for name in self.targets}
+        self.size = min([int(faces.images.shape[1]), *(side for name, dataset in loaded.items()
+                                                       if (side := self._crop_side(name, dataset)) is not None)])
+        if self.size < faces.images.shape[1]:  # never enlarge a target's crops: shrink the source's
+            from benchmark.faces.geometry import resize
+
+            faces = dataclasses.replace(faces, images=np.stack([resize(im, self.size) for im in faces.images]))
         images, labels, ids, excluded, self.report, self.classes = list(faces.images), faces.labels.tolist(), \
             faces.ids.tolist(), dict(faces.excluded), {}, {}
         splits = faces.splits.tolist() if faces.splits is not None else ["source"] * len(faces)
         subjects = faces.subjects.tolist() if faces.subjects is not None else None
         for name in self.targets:
-            part, self.report[name] = self._target_faces(name, cfg, source_detector, faces)
+            part, self.report[name] = self._target_faces(name, loaded[name], cfg, source_detector)
             keep = np.isin(part.labels, sorted(source_classes))
             if any(name == d or frozenset({d, name}) in SAME_IMAGES for d in seen):
                 keep &= part.splits == "PrivateTest"  # none for a data set without an official split
@@ -131,13 +141,26 @@ class CrossDataset(Protocol):
                        None if subjects is None else np.asarray(subjects), np.asarray(splits),
                        list(faces.skipped), excluded)
 
-    def _target_faces(self, name: str, cfg, source_detector, faces: Dataset) -> tuple[Dataset, dict]:
+    @staticmethod
+    def _load(name: str, cfg) -> Dataset:
         from benchmark.config import compose_config, instantiate_group
-        from benchmark.inference.pipeline import build_detector
 
         target_cfg = compose_config([f"dataset={name}", f"data_root={cfg.data_root}", f"cache_dir={cfg.cache_dir}"])
-        dataset = instantiate_group(target_cfg, "dataset").load()
-        size = int(faces.images.shape[1])
+        return instantiate_group(target_cfg, "dataset").load()
+
+    def _crop_side(self, name: str, dataset: Dataset) -> int | None:
+        """The side of a target's ready-made square crops; None for photos (detected at any size) and
+        for crops of several sizes."""
+        images = dataset.images
+        if self.detectors.get(name, "none") != "none" or images.dtype == object or images.ndim != 3 \
+                or images.shape[1] != images.shape[2]:
+            return None
+        return int(images.shape[1])
+
+    def _target_faces(self, name: str, dataset: Dataset, cfg, source_detector) -> tuple[Dataset, dict]:
+        from benchmark.inference.pipeline import build_detector
+
+        size = self.size
         detector = self.detectors.get(name, "none")
         if detector == "none":
             from benchmark.faces import NoDetector
@@ -175,5 +198,5 @@ class CrossDataset(Protocol):
                               f"{dataset.name}, or only images its model has learned from", "targets")
         return [Fold("cross", train, tests, primary=self.targets[0],
                      val=np.flatnonzero(source & (splits == "PublicTest")) if official else None,
-                     meta={"source": dataset.name, "learned_from": sorted(self.seen), "classes": self.classes,
-                           "target_faces": self.report})]
+                     meta={"source": dataset.name, "learned_from": sorted(self.seen), "size": self.size,
+                           "classes": self.classes, "target_faces": self.report})]

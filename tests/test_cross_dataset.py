@@ -1,6 +1,8 @@
 """The cross-data-set protocol: fitted on the source only, tested on every image of the targets, on the
 classes they share."""
 
+import json
+
 import pytest
 
 from benchmark import runner
@@ -70,6 +72,16 @@ def test_a_target_the_starting_model_learned_from_is_tested_on_its_test_split_on
     assert fold["learned_from"] == ["fer2013", "jaffe"]
     with pytest.raises(ConfigError, match="method.init_checkpoint names .*mine.pt, and the data set it was trained"):
         run_transfer(tmp_path / "c", data_root, str(tmp_path / "mine.pt"))
+
+
+def test_no_target_is_enlarged_the_source_is_shrunk_to_the_smallest_crops(tmp_path, data_root):
+    Spy.fitted, Spy.predicted = [], []
+    fold = run_transfer(tmp_path, data_root, None)  # JAFFE's faces are cut at 96 px, FER2013's crops are 48
+    record = json.loads(next((tmp_path / "runs").glob("jaffe__cross__*.json")).read_text())
+    assert record["faces"]["size"] == 96 and fold["size"] == 48 and fold["target_faces"]["fer2013"]["size"] == 48
+    (fitted,) = Spy.fitted
+    assert fitted.shape[1:] == (48, 48) and all(batch.shape[1:] == (48, 48) for batch in Spy.predicted)
+    assert not (fitted == fitted[:, :1, :1]).all()  # JAFFE's faces, shrunk, not FER2013's flat images
 
 
 def test_targets_are_named_or_found(tmp_path, data_root):
