@@ -57,7 +57,8 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
              "Rows: the data set a method was trained on (its training part; selection on its own data only); "
              "columns: the data set it was tested on, every image of a class the method was trained on, without "
              "fine-tuning (`protocol=cross`). The diagonal (italics) is the method's own within-data-set score "
-             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}). Accuracy %, macro-F1 % in brackets. "
+             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}; the best detector's where it was run with "
+             "several). Accuracy %, macro-F1 % in brackets. "
              "Between FER2013 and FER+ (the same images) only the official test split is tested on."]
     for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
         parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked)]
