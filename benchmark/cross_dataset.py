@@ -52,7 +52,7 @@ def learned_from(method_cfg) -> set[str]:
     told: under this protocol it must be known to keep its training images out of the targets."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
-    from benchmark.inference.models import SUFFIXES, trained_on
+    from benchmark.inference.models import SUFFIXES, read_record, trained_on
 
     if isinstance(method_cfg, (DictConfig, ListConfig)):
         method_cfg = OmegaConf.to_container(method_cfg, resolve=True)
@@ -66,14 +66,17 @@ def learned_from(method_cfg) -> set[str]:
             for v in node:
                 visit(v, key)
         elif key in STARTING_MODEL_KEYS and isinstance(node, str) and \
-                any(node.endswith(x) or f"{x}:" in node for x in SUFFIXES):
+                any(node.lower().endswith(x) or f"{x}:" in node.lower() for x in SUFFIXES):
             dataset = trained_on(node)
             if dataset is None:
+                how = "its run record (.json) or " if key == "model" else ""
                 raise ConfigError(f"names {node}, and the data set it was trained on is unknown: under protocol=cross "
-                                  "a starting model is given as its run record (.json) or from its folder "
+                                  f"a starting model is given as {how}a file in its folder "
                                   "results/models/<data set>__<model>/, so that its training images stay out of "
                                   "the targets", f"method.{key}")
             found.add(dataset)
+            if ".json" in node.lower():  # a record's model may itself have started from another
+                found.update(learned_from(read_record(node)["config"]["method"]))
 
     visit(method_cfg)
     return found
@@ -92,25 +95,40 @@ class CrossDataset(Protocol):
         self.auto = targets == "auto"
         if not self.targets:
             raise ConfigError("must name at least one data set to test on", "targets")
+        if len(set(self.targets)) < len(self.targets):
+            raise ConfigError(f"names a data set twice: {self.targets}", "targets")
+        if "merged" in self.targets:
+            raise ConfigError("names merged, whose parts may hold the source's images: name its parts instead",
+                              "targets")
         self.detectors = {str(k): str(v) for k, v in (detectors or {}).items()}
+        if stray := sorted(set(self.detectors) - set(self.targets) - set(BUILT_IN)):
+            raise ConfigError(f"names {', '.join(stray)}, neither a target ({', '.join(self.targets)}) nor a built-in "
+                              "data set", "detectors")
 
     def check_loader(self, loader) -> None:
+        sources = {loader.name, *getattr(loader, "parts", ())}  # a merged source is each of its parts
         if self.auto:  # every other built-in data set that is there
             from pathlib import Path
 
-            self.targets = [t for t in self.targets if t != loader.name and (Path(self.data_root) / t).is_dir()]
+            self.targets = [t for t in self.targets if t not in sources and (Path(self.data_root) / t).is_dir()]
             if not self.targets:
                 raise ConfigError(f"is auto, and no other data set is under {self.data_root}", "targets")
-        elif loader.name in self.targets:
-            raise ConfigError(f"names the source, {loader.name}, itself; its own protocols give the within-data-set "
+        elif own := [t for t in self.targets if t in sources]:
+            raise ConfigError(f"names the source, {', '.join(own)}, itself; its own protocols give the within-data-set "
                               "score", "targets")
+        self.sources = sources
 
     # -- the targets' faces, beside the source's ------------------------------------------------
     def prepare(self, faces: Dataset, cfg, source_detector) -> Dataset:
         """The source's faces followed by every target's (ids "<target>/<id>", splits "target:<name>"):
         of a target, the images of the classes the source has (the others excluded and counted)."""
         source_classes = set(faces.classes.tolist())
-        seen = self.seen = {faces.name} | learned_from(cfg.method)
+        starts, sources = learned_from(cfg.method), getattr(self, "sources", {faces.name})
+        if starts and str(cfg.method.get("_target_", "")).endswith(".Pretrained") and not starts & sources:
+            raise ConfigError(f"scores a model trained on {', '.join(sorted(starts))} and fits nothing on "
+                              f"{faces.name}: run it with dataset={sorted(starts)[0]}, the row it belongs to",
+                              "method.model")
+        seen = self.seen = sources | starts
         loaded = {name: self._load(name, cfg) for name in self.targets}
         self.size = min([int(faces.images.shape[1]), *(side for name, dataset in loaded.items()
                                                        if (side := self._crop_side(name, dataset)) is not None)])

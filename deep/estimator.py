@@ -360,6 +360,9 @@ def _read_checkpoint(path) -> dict:
         ckpt = torch.load(find_file(path) or path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"checkpoint not found: {path}") from None
+    except Exception as err:  # a corrupt file, another format (a record, an ONNX file): unreadable by torch
+        raise ConfigError(f"{path} is not a ferbench CNNClassifier checkpoint (torch cannot read it: "
+                          f"{type(err).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not a ferbench CNNClassifier checkpoint (format {CHECKPOINT_FORMAT})")
     return ckpt

@@ -89,6 +89,28 @@ def test_targets_are_named_or_found(tmp_path, data_root):
     assert set(record["metrics_by_split"]) == {"jaffe"}
     with pytest.raises(ConfigError, match="names the source, fer2013, itself"):
         run(tmp_path / "c", data_root, "protocol.targets=[fer2013,jaffe]")
+    with pytest.raises(ConfigError, match="names a data set twice"):
+        run(tmp_path / "c", data_root, "protocol.targets=[jaffe,jaffe]")
+    with pytest.raises(ConfigError, match="names merged, whose parts may hold the source's images"):
+        run(tmp_path / "c", data_root, "protocol.targets=[merged]")
+    with pytest.raises(ConfigError, match="protocol.detectors names jaffee, neither a target"):
+        run(tmp_path / "c", data_root, "protocol.targets=[jaffe]", "+protocol.detectors.jaffee=mtcnn")
+
+
+def test_a_pretrained_model_is_filed_under_the_data_set_it_learned_from(tmp_path, data_root):
+    with pytest.raises(ConfigError, match="scores a model trained on fer2013 and fits nothing on ckplus"):
+        run(tmp_path, data_root, "dataset=ckplus", "method=pretrained")  # the shipped FER2013 model
+
+
+def test_starting_models_are_traced_through_records_and_any_suffix_case(tmp_path):
+    from benchmark.cross_dataset import learned_from
+
+    fine_tuned = tmp_path / "ckplus__cross__cnn_transfer.json"  # a record of a model fine-tuned from FER2013's
+    fine_tuned.write_text(json.dumps({"dataset": "ckplus", "config": {"method": {
+        "init_checkpoint": "results/models/fer2013__fernet/fit-000/model.pt"}}}))
+    assert learned_from({"model": f"{fine_tuned}:cross"}) == {"ckplus", "fer2013"}
+    assert learned_from({"init_checkpoint": "results/models/ferplus__fernet/fit-000/MODEL.PT"}) == {"ferplus"}
+    assert learned_from({"model": {"name": "fernet"}, "init_checkpoint": None}) == set()  # an architecture
 
 
 def test_the_cross_dataset_page_sets_each_method_s_matrix_beside_its_own_scores(tmp_path, data_root):

@@ -444,3 +444,14 @@ def test_an_interrupted_fit_resumes_to_the_same_weights(data, tmp_path, monkeypa
     for key, value in whole.model_.state_dict().items():
         assert torch.equal(value, resumed.model_.state_dict()[key]), key
     assert list((tmp_path / "resume").glob("*.pt")) == []  # removed once the fit ended
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint at all", b'{"dataset": "ckplus"}', b""])
+def test_a_file_that_is_no_checkpoint_is_a_clear_error(tmp_path, content):
+    from core.errors import ConfigError
+    from deep.estimator import _read_checkpoint
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match="model.pt is not a ferbench CNNClassifier checkpoint"):
+        _read_checkpoint(path)

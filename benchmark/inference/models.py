@@ -108,11 +108,17 @@ def trained_on(source: str | Path) -> str | None:
     or the `<data set>` of the results/models/<data set>__<model>/ folder a committed model sits in;
     None when neither tells. Raises ConfigError for a record that does not exist."""
     text = str(source).replace("\\", "/")
-    if ".json:" in text or text.endswith(".json"):
-        record = json.loads(resolve(text.split(".json:", 1)[0].removesuffix(".json") + ".json").read_text())
-        return str(record["dataset"])
+    if ".json" in text.lower():
+        return str(read_record(text)["dataset"])
     found = MODEL_DIR.search(text)
     return found[1] if found else None
+
+
+def read_record(source: str | Path) -> dict:
+    """The run record `source` names (`record.json`, or `record.json:<fold>`). Raises ConfigError when
+    it is not there."""
+    text = str(source)
+    return json.loads(resolve(text.split(".json:", 1)[0] + (".json" if ".json:" in text else "")).read_text())
 
 
 def shipped() -> dict:
