@@ -17,8 +17,9 @@ Targets are cut to the source's crops: ready-made crops (FER2013, FER+, CK+48) a
 source's crop size, or, when theirs are smaller, the source's crops are shrunk to the smallest
 target's side instead (JAFFE's 96-pixel faces to FER2013's 48: a target enlarged to the source's
 size is a blur no model learned from; the fold's `size` says which side was used). Photos (JAFFE, a
-folder) are detected with `protocol.detectors[target]` and cropped with the source's framing (its own detector settings, or, for a source of ready-made crops,
-the framing measured to match FER2013's: results/models/shipped.yaml). A target's images never reach
+folder) are detected with `protocol.detectors[target]` and cropped with the source's framing (its own
+detector settings, or, for a source of ready-made crops, the framing measured to match FER2013's:
+results/models/shipped.yaml). A target's images never reach
 `fit` or selection: the one fold's training and validation indices are the source's.
 """
 
