@@ -179,6 +179,17 @@ def test_a_run_saves_its_models_and_its_record_loads_them(tmp_path, method):
     assert model.calibrated is False  # SVMs: a softmax of decision values, and the JSON says so
 
 
+def test_a_record_whose_model_is_elsewhere_or_never_saved_says_which(tmp_path):
+    moved = tmp_path / "moved.json"  # an older CNN record: its model.pt went to a run_dir not on this machine
+    moved.write_text(json.dumps({"folds": [{"name": "official", "fit_details": {"run_dir": "/nowhere/fit-000"}}]}))
+    with pytest.raises(ConfigError, match="its run wrote /nowhere/fit-000/model.pt, which is not here; load a model"):
+        load_model(moved)
+    unsaved = tmp_path / "unsaved.json"
+    unsaved.write_text(json.dumps({"folds": [{"name": "fold0"}], "env": {"command": "python -m benchmark"}}))
+    with pytest.raises(ConfigError, match="this run saved no model; run its command again with save_model=true"):
+        load_model(unsaved)
+
+
 # -- the command line --------------------------------------------------------------------------------
 
 def test_predict_a_folder_writes_json_and_annotated_images_and_counts_bad_files(tmp_path):

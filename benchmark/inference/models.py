@@ -203,11 +203,15 @@ def _from_skops(path: Path) -> FaceModel:
 
 def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
     record = json.loads(path.read_text())
-    saved = record.get("models") or {}
+    saved, gone = record.get("models") or {}, []
     if not saved:  # older CNN records: the model.pt their run_dir got
         saved = {f["name"]: str(Path(f["fit_details"]["run_dir"]) / "model.pt") for f in record.get("folds", [])
                  if (f.get("fit_details") or {}).get("run_dir")}
-        saved = {name: p for name, p in saved.items() if find_file(p) is not None}
+        gone = [p for p in saved.values() if find_file(p) is None]
+        saved = {name: p for name, p in saved.items() if p not in gone}
+    if not saved and gone:
+        raise ConfigError(f"{path}: its run wrote {', '.join(gone)}, which is not here; load a model file instead "
+                          "(committed ones: results/models/<data set>__<model>/fit-<n>/model.pt)")
     if not saved:
         raise ConfigError(f"{path}: this run saved no model; run its command again with save_model=true "
                           f"({record.get('env', {}).get('command', '')})")
