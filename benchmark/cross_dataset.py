@@ -48,7 +48,8 @@ STARTING_MODEL_KEYS = ("init_checkpoint", "model")
 
 def learned_from(method_cfg) -> set[str]:
     """The data sets whose images the model files named in a method's config (`STARTING_MODEL_KEYS`:
-    a fine-tuned CNN's `init_checkpoint`, a pretrained method's `model`, a list of them) were trained on
+    a fine-tuned CNN's `init_checkpoint`, a pretrained method's `model`, a list of them) were trained on:
+    a run record's data set and its own starting models', or the folder of a committed model file
     (`benchmark.inference.models.trained_on`). Raises ConfigError for a file whose data set cannot be
     told: under this protocol it must be known to keep its training images out of the targets."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -68,16 +69,18 @@ def learned_from(method_cfg) -> set[str]:
                 visit(v, key)
         elif key in STARTING_MODEL_KEYS and isinstance(node, str) and \
                 any(node.lower().endswith(x) or f"{x}:" in node.lower() for x in SUFFIXES):
-            dataset = trained_on(node)
-            if dataset is None:
+            if ".json" in node.lower():  # a run record: its data set, and what its own model started from
+                record = read_record(node)
+                found.add(str(record["dataset"]))
+                found.update(learned_from(record["config"]["method"]))
+            elif (dataset := trained_on(node)) is not None:
+                found.add(dataset)
+            else:
                 how = "its run record (.json) or " if key == "model" else ""
                 raise ConfigError(f"names {node}, and the data set it was trained on is unknown: under protocol=cross "
                                   f"a starting model is given as {how}a file in its folder "
                                   "results/models/<data set>__<model>/, so that its training images stay out of "
                                   "the targets", f"method.{key}")
-            found.add(dataset)
-            if ".json" in node.lower():  # a record's model may itself have started from another
-                found.update(learned_from(read_record(node)["config"]["method"]))
 
     visit(method_cfg)
     return found

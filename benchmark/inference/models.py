@@ -103,22 +103,26 @@ def resolve(path: str | Path) -> Path:
     return found
 
 
-def trained_on(source: str | Path) -> str | None:
-    """The data set a model file was trained on: a run record's (`*.json`, `*.json:<fold>`) `dataset`,
-    or the `<data set>` of the results/models/<data set>__<model>/ folder a committed model sits in;
-    None when neither tells. Raises ConfigError for a record that does not exist."""
-    text = str(source).replace("\\", "/")
-    if ".json" in text.lower():
-        return str(read_record(text)["dataset"])
-    found = MODEL_DIR.search(text)
+def trained_on(path: str | Path) -> str | None:
+    """The data set a committed model file was trained on: the `<data set>` of the
+    results/models/<data set>__<model>/ folder it sits in; None for a file elsewhere."""
+    found = MODEL_DIR.search(str(path).replace("\\", "/"))
     return found[1] if found else None
+
+
+def split_record(source: str | Path) -> tuple[str, str | None]:
+    """(record path, fold) of a run record named as `record.json` or `record.json:<fold>`."""
+    text = str(source)
+    if ".json:" not in text:
+        return text, None
+    path, fold = text.split(".json:", 1)
+    return path + ".json", fold
 
 
 def read_record(source: str | Path) -> dict:
     """The run record `source` names (`record.json`, or `record.json:<fold>`). Raises ConfigError when
     it is not there."""
-    text = str(source)
-    return json.loads(resolve(text.split(".json:", 1)[0] + (".json" if ".json:" in text else "")).read_text())
+    return json.loads(resolve(split_record(source)[0]).read_text())
 
 
 def shipped() -> dict:
@@ -144,11 +148,7 @@ def load_model(source: str | Path | list | None = None, tta: str | None = None) 
         model.face_stage = dict(manifest["face_stage"])
         model.details["shipped"] = True
         return model
-    text = str(source)
-    fold = None
-    if ".json:" in text:  # a record and one of its folds
-        text, fold = text.split(".json:", 1)
-        text += ".json"
+    text, fold = split_record(source)  # a record may name one of its folds
     path = resolve(text)
     suffix = path.suffix.lower()
     if suffix == ".json":
