@@ -30,10 +30,9 @@ ORDER = ("fer2013", "ferplus", "ckplus", "jaffe")
 def method_of(record: dict) -> tuple[str, str]:
     """(method, model) of a record; a pretrained model file is named by the run that trained it, an
     average of several stays `pretrained` with the names of its members."""
-    if record["method"] == "pretrained":
-        found = MODEL_DIR.search(str(record["config"]["method"].get("model", "")))
-        if found and isinstance(record["config"]["method"]["model"], str):
-            return "cnn", found[2]
+    model = record["config"]["method"].get("model")
+    if record["method"] == "pretrained" and isinstance(model, str) and (found := MODEL_DIR.search(model)):
+        return "cnn", found[2]
     return record["method"], model_name(record) or ""
 
 
