@@ -123,14 +123,14 @@ class CrossDataset(Protocol):
         self.sources = sources
 
     # -- the targets' faces, beside the source's ------------------------------------------------
-    def prepare(self, faces: Dataset, cfg, source_detector) -> Dataset:
+    def prepare(self, faces: Dataset, cfg, source_detector, method) -> Dataset:
         """The source's faces followed by every target's (ids "<target>/<id>", splits "target:<name>"):
         of a target, the images of the classes the source has (the others excluded and counted)."""
         source_classes = set(faces.classes.tolist())
         starts, sources = learned_from(cfg.method), getattr(self, "sources", {faces.name})
-        if starts and str(cfg.method.get("_target_", "")).endswith(".Pretrained") and not starts & sources:
+        if starts and getattr(method, "fits_nothing", False) and not starts & sources:
             raise ConfigError(f"scores a model trained on {', '.join(sorted(starts))} and fits nothing on "
-                              f"{faces.name}: run it with dataset={sorted(starts)[0]}, the row it belongs to",
+                              f"{faces.name}: run it with dataset={min(starts)}, the row it belongs to",
                               "method.model")
         seen = self.seen = sources | starts
         loaded = {name: self._load(name, cfg) for name in self.targets}

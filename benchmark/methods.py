@@ -87,6 +87,10 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     several seeds.
     """
 
+    #: `fit` learns nothing from the data it is given: a protocol files its scores under the data set
+    #: the model learned from (`benchmark.cross_dataset`)
+    fits_nothing = True
+
     def __init__(self, model: str | list, tta: str | None = None):
         self.model = model
         self.tta = tta

@@ -53,8 +53,9 @@ class Protocol:
             raise ConfigError(f"protocol={self.name} needs an official train/validation/test split, and "
                               f"{dataset_name} has none. Use protocol=kfold, subject_kfold or loso.")
 
-    def prepare(self, faces: Dataset, cfg, detector) -> Dataset:
-        """The faces the folds are made of: the data set's own (a cross-data-set protocol adds others)."""
+    def prepare(self, faces: Dataset, cfg, detector, method) -> Dataset:
+        """The faces the folds are made of: the data set's own (a cross-data-set protocol adds others).
+        `method` is the run's estimator, unfitted."""
         return faces
 
     def data_fingerprint(self, source: str | None, cfg) -> str | None:

@@ -66,7 +66,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         raise DataError(f"the detector ({names.get('detector')}) dropped all {len(dataset)} images of {dataset.name}: "
                         "it found no face in any, and detector.on_no_face=drop. Try detector.on_no_face=center_crop, "
                         "detector=mtcnn, or a smaller detector.min_face_size")
-    faces = exp.protocol.prepare(faces, cfg, exp.detector)
+    faces = exp.protocol.prepare(faces, cfg, exp.detector, exp.method)
     exp.protocol.check(faces)
     folds = exp.protocol.folds(faces)
 

@@ -309,3 +309,44 @@ def test_family_is_what_the_record_states_or_for_older_records_the_target():
     assert leaderboard.family({"family": "deep", "config": {"method": {"_target_": "x.Y"}}}) == "deep"
     assert leaderboard.family({"config": {"method": {"_target_": "deep.estimator.CNNClassifier"}}}) == "deep"
     assert leaderboard.family({"config": {"method": {"_target_": "benchmark.methods.pipeline"}}}) == "classical"
+
+
+def test_seeds_of_one_config_make_one_row_with_their_mean(runs, tmp_path):
+    """A row run with several seeds shows mean ± std over them; a config that differs in more than its
+    seed is not averaged in. The weight-averaging length counts as the epochs it averages: records
+    that name swa_epochs (before swa_fraction existed) share a row with the same recipe spelled anew."""
+    source, _ = leaderboard.load_records(runs / "runs")
+    path, base = next((p, r) for p, r in source if r["dataset"] == "synthetic" and r["method"] == "pixels_svm"
+                      and r["config"]["method"]["steps"]["pca"]["n_components"] == 0.9)
+    made = []
+    for seed, accuracy, n_components in ((1, 0.5, 0.9), (2, 0.7, 0.9), (3, 0.1, 0.8)):
+        record = json.loads(json.dumps(base))
+        record["config"]["seed"] = seed
+        record["config"]["method"]["steps"]["pca"]["n_components"] = n_components
+        record["metrics"]["accuracy"]["mean"] = accuracy
+        record["env"]["time"] = f"2999-01-0{seed}T00:00:00+00:00"
+        made.append((tmp_path / f"seed{seed}.json", record))
+    board = leaderboard.boards([(path, base), *made[:2]])[("synthetic", "kfold")]
+    entry = next(e for e in board if e.row_key[0] == "pixels_svm")
+    assert len(entry.runs) == 3 and entry.accuracy == pytest.approx(np.mean([0.5, 0.7, base["metrics"]["accuracy"]["mean"]]))
+    assert "(3 seeds, best 70.00)" in entry.seeds_text([r["metrics"]["accuracy"]["mean"] for r in entry.runs])
+    other = leaderboard.boards([(path, base), *made])[("synthetic", "kfold")]
+    assert next(e for e in other if e.row_key[0] == "pixels_svm").runs == (made[2][1],), "the latest config, alone"
+
+    legacy = {"method": {"epochs": 66, "swa_epochs": 16, "seed": 0}}
+    assert leaderboard.without_seeds(legacy) == leaderboard.without_seeds({"method": {"epochs": 66, "swa_fraction": 0.25,
+                                                                                    "seed": 2}})
+    assert leaderboard.without_seeds(legacy) != leaderboard.without_seeds({"method": {"epochs": 66, "swa_fraction": 0.3}})
+    assert leaderboard.without_seeds({"method": {"epochs": 66, "swa_fraction": 0}}) != leaderboard.without_seeds(legacy)
+
+
+def test_a_runs_printed_table_keeps_two_decimals(runs):
+    """The table a run prints shows 7.00, not 7 (tabulate reads numbers out of strings unless told not to)."""
+    from benchmark.report.summary import format_run
+
+    source, _ = leaderboard.load_records(runs / "runs")
+    record = json.loads(json.dumps(next(r for _, r in source if r["n_folds"] == 1)))  # no mean row of text
+    for split in record["metrics_by_split"]:
+        record["folds"][0][split]["accuracy"] = 0.07
+    text = format_run(record)
+    assert "| 7.00 " in text and "| 7 " not in text, text

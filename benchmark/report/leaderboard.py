@@ -15,6 +15,7 @@ record's model is `record["model"]` or the config's `model` (its name, or the la
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,12 +147,18 @@ def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry
 
 def without_seeds(config: dict) -> str:
     """A config's run key computed without its seeds (every `seed` and `random_state`): records whose
-    configs differ only in their seeds share it."""
+    configs differ only in their seeds share it. The CNN recipe's weight-averaging length counts as
+    the epochs it averages, however spelled: records made before `swa_fraction` name `swa_epochs`
+    (16 of 66 epochs is swa_fraction 0.25, `deep.train.TrainConfig.swa_epochs`' rounding)."""
     from benchmark import records
 
     def strip(node):
         if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k not in ("seed", "random_state")}
+            node = {k: strip(v) for k, v in node.items() if k not in ("seed", "random_state")}
+            if "swa_fraction" in node and "epochs" in node:
+                fraction = node.pop("swa_fraction")
+                node["swa_epochs"] = math.floor(fraction * node["epochs"] + 1e-9) if fraction else 0
+            return node
         return [strip(v) for v in node] if isinstance(node, list) else node
 
     return records.run_key(strip(config))

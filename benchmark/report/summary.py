@@ -25,7 +25,7 @@ def format_run(record: dict) -> str:
         notes.append(f"excluded by config: {record['excluded']}")
     if record["faces"].get("detection_rate") is not None:
         notes.append(f"face detection rate: {record['faces']['detection_rate']:.1%}")
-    return "\n".join([title, tabulate(rows, headers=header, tablefmt="github"), *notes])
+    return "\n".join([title, tabulate(rows, headers=header, tablefmt="github", disable_numparse=True), *notes])
 
 
 def _pct(x: float) -> str:
