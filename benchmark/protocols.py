@@ -19,7 +19,8 @@ from sklearn.model_selection import (
 
 from benchmark.datasets.base import Dataset
 from core import validation as check
-from core.errors import ConfigError
+from core.errors import ConfigError, DataError
+from core.labels import CLASS_NAMES
 
 OFFICIAL_SPLITS = ("Training", "PublicTest", "PrivateTest")
 
@@ -116,7 +117,11 @@ class SubjectKFold(_KFoldBase):
 
 
 class LOSO(Protocol):
-    """Leave one subject out: one fold per subject."""
+    """Leave one subject out: one fold per subject. A held-out image whose class no other subject has
+    is not tested (the fold's training part cannot teach it); the fold's `untested` counts them by
+    class. With subjects that are whole data sets (`dataset=merged`) this is leave-one-data-set-out,
+    tested, as `protocol=cross` is, on the classes the others share (CK+'s contempt when no other
+    part has it)."""
 
     name = "loso"
     needs_subjects = True
@@ -126,10 +131,21 @@ class LOSO(Protocol):
             raise ConfigError(f"protocol=loso needs at least 2 subjects; {dataset.name} has {dataset.n_subjects}.")
 
     def folds(self, dataset):
-        cv = LeaveOneGroupOut()
-        return [Fold(f"subject_{dataset.subjects[te[0]]}", tr, {"test": te},
-                     meta={"test_subjects": [str(dataset.subjects[te[0]])]})
-                for tr, te in cv.split(np.zeros(len(dataset)), dataset.labels, dataset.subjects)]
+        folds = []
+        for tr, te in LeaveOneGroupOut().split(np.zeros(len(dataset)), dataset.labels, dataset.subjects):
+            subject = str(dataset.subjects[te[0]])
+            meta = {"test_subjects": [subject]}
+            unseen = ~np.isin(dataset.labels[te], dataset.labels[tr])
+            if unseen.all():
+                raise DataError(f"{dataset.name}: every image of subject {subject} is of a class no other subject "
+                                f"has ({', '.join(sorted({CLASS_NAMES[c] for c in dataset.labels[te]}))}): "
+                                "leaving it out tests nothing: leave that subject, or its class, out of the data set.")
+            if unseen.any():
+                codes, counts = np.unique(dataset.labels[te][unseen], return_counts=True)
+                meta["untested"] = {CLASS_NAMES[c]: int(n) for c, n in zip(codes, counts)}
+                te = te[~unseen]
+            folds.append(Fold(f"subject_{subject}", tr, {"test": te}, meta=meta))
+        return folds
 
 
 class Official(Protocol):

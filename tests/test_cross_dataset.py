@@ -141,6 +141,12 @@ def test_leave_one_data_set_out_over_merged_data_sets(tmp_path, data_root):
         held_out = name.removeprefix("subject_")
         ids = record["predictions"][name]["test"]["ids"]
         assert ids and all(i.startswith(held_out + "/") for i in ids)  # the fold tests one data set ...
-        assert fold["n_train"] == record["n_images"] - len(ids)  # ... and trains on all the others
+        untested = sum(fold.get("untested", {}).values())  # (on the classes the others have) ...
+        assert fold["n_train"] == record["n_images"] - len(ids) - untested  # ... and trains on all the others
+    assert folds["subject_ckplus"]["untested"] == {"contempt": 1}  # CK+ alone has contempt
+    from benchmark.report.pages import write_report
+
+    write_report(tmp_path / "runs", tmp_path / "report")
+    assert "(ckplus: 1 contempt" in (tmp_path / "report" / "leaderboards" / "merged__loso.md").read_text()
     with pytest.raises(ConfigError, match="fer2013 and ferplus, which hold the same images"):
         runner.run(make_config([*overrides, "dataset.parts=[fer2013,ferplus]"]), choices(overrides))

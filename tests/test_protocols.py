@@ -56,6 +56,24 @@ def test_loso_one_fold_per_subject(synthetic):
     assert [len(f.meta["test_subjects"]) for f in folds] == [1] * 6
 
 
+def test_loso_tests_a_held_out_subject_only_on_classes_the_others_have():
+    """Leave-one-data-set-out's case: the held-out part has a class (CK+'s contempt) no other part has.
+    Those images are not tested and are counted; a subject with nothing else to test is an error."""
+    from core.errors import DataError
+
+    labels = np.array([0, 1, 0, 1, 0, 1, 7, 7])
+    subjects = np.array(["fer2013"] * 2 + ["jaffe"] * 2 + ["ckplus"] * 4)
+    ds = Dataset("merged", np.zeros((8, 4, 4), np.uint8), labels, np.arange(8).astype(str), subjects)
+    folds = {f.name: f for f in LOSO().folds(ds)}
+    ck = folds["subject_ckplus"]
+    assert ck.tests["test"].tolist() == [4, 5] and ck.meta["untested"] == {"contempt": 2}
+    assert all("untested" not in f.meta and len(f.tests["test"]) == 2 for n, f in folds.items() if n != "subject_ckplus")
+    alone = Dataset("merged", np.zeros((6, 4, 4), np.uint8), np.array([0, 1, 0, 1, 7, 7]), np.arange(6).astype(str),
+                    np.array(["a", "a", "b", "b", "c", "c"]))
+    with pytest.raises(DataError, match="every image of subject c is of a class no other subject has"):
+        LOSO().folds(alone)
+
+
 def test_official_uses_the_split():
     splits = np.array(["Training"] * 6 + ["PublicTest"] * 2 + ["PrivateTest"] * 3)
     ds = Dataset("toy", np.zeros((11, 4, 4), np.uint8), np.arange(11) % 2, np.arange(11).astype(str), splits=splits)

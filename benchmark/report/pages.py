@@ -132,6 +132,12 @@ def _ranking_legend(entries: list[Entry]) -> str:
     if entries[0].record["protocol"] == "loso":
         spread += ("; macro-F1 from the predictions pooled over all folds, since a fold holds one subject's "
                    "one to three classes, where a per-fold macro-F1 means little")
+        untested = {f["name"].removeprefix("subject_"): f["untested"] for e in entries for f in e.record["folds"]
+                    if f.get("untested")}
+        if untested:
+            spread += ("; not tested: held-out images of a class no other subject has (" + "; ".join(
+                f"{subject}: " + ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
+                for subject, counts in sorted(untested.items())) + ")")
     seeds = ("A row run with several seeds (the same config otherwise) shows mean ± std over its seeds, "
              "how many, and the best; its other columns are the most recent run's, or means over seeds. "
              if any(e.seeds for e in entries) else "")
