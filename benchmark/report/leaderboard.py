@@ -157,7 +157,7 @@ def without_seeds(config: dict) -> str:
             node = {k: strip(v) for k, v in node.items() if k not in ("seed", "random_state")}
             if "swa_fraction" in node and "epochs" in node:
                 fraction = node.pop("swa_fraction")
-                node["swa_epochs"] = math.floor(fraction * node["epochs"] + 1e-9) if fraction else 0
+                node["swa_epochs"] = math.floor(fraction * node["epochs"] + 1e-9)
             return node
         return [strip(v) for v in node] if isinstance(node, list) else node
 
