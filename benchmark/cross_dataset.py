@@ -54,7 +54,7 @@ def learned_from(method_cfg) -> set[str]:
     told: under this protocol it must be known to keep its training images out of the targets."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
-    from benchmark.inference.models import SUFFIXES, read_record, trained_on
+    from benchmark.inference.models import SUFFIXES, model_suffix, read_record, trained_on
 
     if isinstance(method_cfg, (DictConfig, ListConfig)):
         method_cfg = OmegaConf.to_container(method_cfg, resolve=True)
@@ -67,9 +67,8 @@ def learned_from(method_cfg) -> set[str]:
         elif isinstance(node, (list, tuple)):
             for v in node:
                 visit(v, key)
-        elif key in STARTING_MODEL_KEYS and isinstance(node, str) and \
-                any(node.lower().endswith(x) or f"{x}:" in node.lower() for x in SUFFIXES):
-            if ".json" in node.lower():  # a run record: its data set, and what its own model started from
+        elif key in STARTING_MODEL_KEYS and isinstance(node, str) and model_suffix(node) in SUFFIXES:
+            if model_suffix(node) == ".json":  # a run record: its data set, and what its own model started from
                 record = read_record(node)
                 found.add(str(record["dataset"]))
                 found.update(learned_from(record["config"]["method"]))

@@ -111,6 +111,11 @@ def test_starting_models_are_traced_through_records_and_any_suffix_case(tmp_path
     assert learned_from({"model": f"{fine_tuned}:cross"}) == {"ckplus", "fer2013"}
     assert learned_from({"init_checkpoint": "results/models/ferplus__fernet/fit-000/MODEL.PT"}) == {"ferplus"}
     assert learned_from({"model": {"name": "fernet"}, "init_checkpoint": None}) == set()  # an architecture
+    shouting = tmp_path / "CKPLUS.JSON"
+    shouting.write_text(fine_tuned.read_text())
+    assert learned_from({"model": f"{shouting}:cross"}) == {"ckplus", "fer2013"}
+    # a folder whose name holds ".json" is not a record: the file's own suffix decides
+    assert learned_from({"model": "results/models/jaffe__fernet/fit.json.d/model.pt"}) == {"jaffe"}
 
 
 def test_the_cross_dataset_page_sets_each_method_s_matrix_beside_its_own_scores(tmp_path, data_root):

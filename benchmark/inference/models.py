@@ -113,10 +113,14 @@ def trained_on(path: str | Path) -> str | None:
 def split_record(source: str | Path) -> tuple[str, str | None]:
     """(record path, fold) of a run record named as `record.json` or `record.json:<fold>`."""
     text = str(source)
-    if ".json:" not in text:
-        return text, None
-    path, fold = text.split(".json:", 1)
-    return path + ".json", fold
+    found = re.match(r"(.*?\.json):(.*)", text, re.IGNORECASE | re.DOTALL)
+    return (found[1], found[2]) if found else (text, None)
+
+
+def model_suffix(source: str | Path) -> str:
+    """The lower-case suffix of the file a model source names (".pt", ".json" for `record.json:<fold>`...);
+    a name in `SUFFIXES` is a model file."""
+    return Path(split_record(source)[0]).suffix.lower()
 
 
 def read_record(source: str | Path) -> dict:
