@@ -139,7 +139,7 @@ def test_the_cross_dataset_page_sets_each_method_s_matrix_beside_its_own_scores(
 def test_leave_one_data_set_out_over_merged_data_sets(tmp_path, data_root):
     overrides = ["dataset=merged", "protocol=loso", f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}",
                  f"cache_dir={tmp_path / 'cache'}"]
-    record, path, _ = runner.run(make_config(overrides), choices(overrides))
+    record, _, _ = runner.run(make_config(overrides), choices(overrides))
     folds = {f["name"]: f for f in record["folds"]}
     assert set(folds) == {"subject_fer2013", "subject_ckplus", "subject_jaffe"}
     for name, fold in folds.items():
