@@ -9,7 +9,6 @@ on to the classifier under the same rule the runner uses: only when its `fit` na
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from core import validation as check
 from core.errors import ConfigError
 from core.selection import fit_kwargs
 
@@ -85,15 +85,25 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     CNN's test-time augmentation. A list of models is their average (probabilities averaged over the
     union of their classes: `benchmark.inference.models.Averaged`), e.g. committed checkpoints of
     several seeds.
+
+    `logit_adjust` (tau >= 0; 0: off) divides the model's probabilities by the class frequencies of
+    the labels `fit` is given raised to tau, then renormalises: logit adjustment (Menon et al. 2021,
+    "Long-tail learning via logit adjustment", arXiv 2007.07314), whose tau = 1 is the rule that
+    maximises balanced accuracy (every class weighted equally) when the model learned the training
+    data's class mix. For data whose classes are mixed otherwise than the training data's (FER2013 has
+    16x more happy than disgust faces, JAFFE about 30 of each). The frequencies are counted
+    with one added per class, so a class missing from `y` is not divided by zero. `fit` then uses the
+    labels (their counts only), never the images.
     """
 
     #: `fit` learns nothing from the data it is given: a protocol files its scores under the data set
     #: the model learned from (`benchmark.cross_dataset`)
     fits_nothing = True
 
-    def __init__(self, model: str | list, tta: str | None = None):
+    def __init__(self, model: str | list, tta: str | None = None, logit_adjust: float = 0.0):
         self.model = model
         self.tta = tta
+        self.logit_adjust = logit_adjust
 
     @property
     def family(self) -> str:
@@ -102,6 +112,7 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     def check_params(self) -> None:
         from benchmark.inference.models import resolve
 
+        check.number("logit_adjust", self.logit_adjust, 0, 10)
         for model in self._files():
             resolve(model)
 
@@ -119,16 +130,25 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         import hashlib
 
         from benchmark.inference.models import resolve
-        from core.labels import CODE
+        from core.labels import CLASS_NAMES, CODE
 
+        self.check_params()
         model = self._loaded()
         self.model_ = model
         self.classes_ = np.array([CODE[name] for name in model.classes])
+        if self.logit_adjust:
+            if y is None:
+                raise ConfigError("needs the training labels' class frequencies: fit(X, y)", "logit_adjust")
+            counts = (np.asarray(y)[:, None] == self.classes_[None, :]).sum(axis=0) + 1
+            self.class_prior_ = counts / counts.sum()
         files = [str(resolve(f)) for f in self._files()]
         digests = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
         self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": files[0] if len(files) == 1
                           else files, "sha256": digests[0] if len(digests) == 1 else digests,
                           "n_train_unused": len(X), "input_size": model.input_size}
+        if self.logit_adjust:
+            self.fit_info_["class_prior"] = {CLASS_NAMES[c]: round(float(p), 6)
+                                             for c, p in zip(self.classes_, self.class_prior_, strict=True)}
         return self
 
     def predict_proba(self, X):
@@ -138,7 +158,11 @@ class Pretrained(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"is {X.shape[1]}x{X.shape[2]}, but {self.model_.name} takes "
                               f"{self.model_.input_size}x{self.model_.input_size} crops: set "
                               f"detector.size={self.model_.input_size}", "crop size")
-        return self.model_.predict_proba(X)
+        proba = self.model_.predict_proba(X)
+        if not self.logit_adjust:
+            return proba
+        adjusted = proba / self.class_prior_ ** float(self.logit_adjust)
+        return adjusted / adjusted.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -310,3 +310,27 @@ def test_an_average_of_models_spans_the_union_of_their_classes(tmp_path):
                  f"method.model=[{paths[0]},{paths[1]}]", f"results_dir={tmp_path / 'runs'}"]
     record, _, _ = runner.run(make_config(overrides), choices(overrides))
     assert record["config"]["method"]["model"] == [str(p) for p in paths] and record["family"] == "deep"
+
+
+def test_logit_adjustment_divides_by_the_training_labels_class_frequencies():
+    from benchmark.datasets.synthetic import Synthetic
+    from benchmark.methods import Pretrained
+    from core import validation as check
+
+    images = Synthetic(n_subjects=3, per_class=1).load().images
+    model = str(ROOT / "results" / "models" / "fer2013__fernet" / "fit-000" / "model.pt")
+    counts = np.array([50, 0, 10, 100, 20, 5, 30])  # a skewed training mix, disgust missing
+    y = np.repeat(np.arange(7), counts)
+    plain = Pretrained(model, tta="none").fit(images, y).predict_proba(images)
+    adjusted = Pretrained(model, tta="none", logit_adjust=1.0).fit(images, y)
+    prior = (counts + 1) / (counts + 1).sum()
+    np.testing.assert_allclose(adjusted.class_prior_, prior)
+    expected = plain / prior
+    np.testing.assert_allclose(adjusted.predict_proba(images), expected / expected.sum(1, keepdims=True), rtol=1e-5)
+    assert adjusted.fit_info_["class_prior"]["disgust"] == round(1 / (counts + 1).sum(), 6)
+    assert (adjusted.predict(images) == 1).mean() > (plain.argmax(1) == 1).mean()  # the missing class, favoured
+    with pytest.raises(ConfigError, match="logit_adjust"):
+        Pretrained(model, logit_adjust=-1).fit(images, y)
+    with pytest.raises(ConfigError, match="training labels' class frequencies"):
+        Pretrained(model, logit_adjust=0.5).fit(images)
+    check.check_params(Pretrained(model, logit_adjust=0.5), "method")  # a valid tau passes the early check

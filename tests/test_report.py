@@ -350,3 +350,17 @@ def test_a_runs_printed_table_keeps_two_decimals(runs):
         record["folds"][0][split]["accuracy"] = 0.07
     text = format_run(record)
     assert "| 7.00 " in text and "| 7 " not in text, text
+
+
+def test_a_logit_adjusted_pretrained_model_is_a_row_of_its_own():
+    from benchmark.report.cross import method_of
+    from benchmark.report.leaderboard import model_name
+
+    file = "results/models/fer2013__fernet/fit-000/model.pt"
+    plain = {"method": "pretrained", "config": {"method": {"model": file, "logit_adjust": 0.0}}}
+    adjusted = {"method": "pretrained", "config": {"method": {"model": file, "logit_adjust": 1.0}}}
+    legacy = {"method": "pretrained", "config": {"method": {"model": file}}}  # records from before the option
+    assert model_name(plain) == model_name(legacy) == "fer2013__fernet"
+    assert model_name(adjusted) == "fer2013__fernet logit-adjusted (tau 1)"
+    assert method_of(plain) == ("cnn", "fernet")  # scored as the cnn run that trained it
+    assert method_of(adjusted) == ("pretrained", "fer2013__fernet logit-adjusted (tau 1)")  # not in its matrix

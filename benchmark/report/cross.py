@@ -29,9 +29,12 @@ ORDER = ("fer2013", "ferplus", "ckplus", "jaffe")
 
 def method_of(record: dict) -> tuple[str, str]:
     """(method, model) of a record; a pretrained model file is named by the run that trained it, an
-    average of several stays `pretrained` with the names of its members."""
-    model = record["config"]["method"].get("model")
-    if record["method"] == "pretrained" and isinstance(model, str) and (found := MODEL_DIR.search(model)):
+    average of several (or a model whose predictions were logit-adjusted) stays `pretrained` with the
+    names of its members (`model_name`)."""
+    method = record["config"]["method"]
+    model = method.get("model")
+    if record["method"] == "pretrained" and isinstance(model, str) and not method.get("logit_adjust") and \
+            (found := MODEL_DIR.search(model)):
         return "cnn", found[2]
     return record["method"], model_name(record) or ""
 

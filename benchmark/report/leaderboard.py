@@ -107,10 +107,12 @@ def row_key(record: dict) -> tuple[str, str, str]:
 
 def model_name(record: dict) -> str | None:
     """The network's name, or for method=pretrained the model files it scored (their run folder's name,
-    e.g. fer2013__fernet; "a+b" for an average), so two committed models are two rows."""
+    e.g. fer2013__fernet; "a+b" for an average; " logit-adjusted (tau 1)" after it when its predictions
+    were), so two committed models, or one scored two ways, are two rows."""
     if record["method"] == "pretrained":
-        files = record["config"]["method"]["model"]
-        return "+".join(_model_file_name(f) for f in (files if isinstance(files, list) else [files]))
+        files, tau = record["config"]["method"]["model"], record["config"]["method"].get("logit_adjust")
+        name = "+".join(_model_file_name(f) for f in (files if isinstance(files, list) else [files]))
+        return f"{name} logit-adjusted (tau {tau:g})" if tau else name
     model = record.get("model") or record["config"].get("model")
     if isinstance(model, dict):
         model = model.get("name") or str(model.get("_target_", "")).rsplit(".", 1)[-1] or None
