@@ -364,3 +364,23 @@ def test_a_logit_adjusted_pretrained_model_is_a_row_of_its_own():
     assert model_name(adjusted) == "fer2013__fernet logit-adjusted (tau 1)"
     assert method_of(plain) == ("cnn", "fernet")  # scored as the cnn run that trained it
     assert method_of(adjusted) == ("pretrained", "fer2013__fernet logit-adjusted (tau 1)")  # not in its matrix
+
+
+def test_committed_models_of_one_network_share_its_cross_matrix():
+    from benchmark.report.cross import method_of, networks
+    from benchmark.report.leaderboard import Entry
+
+    def trained(run_dir):
+        return {"method": "cnn", "detector": "none", "model": "fernet",
+                "config": {"model": {"name": "fernet"}, "method": {"run_dir": run_dir}}}
+
+    ranked = {("ferplus", "official"): [Entry(trained("results/models/ferplus__fernet_lowreg"), Path("a.json"), 1)],
+              ("fer2013", "official"): [Entry(trained("results/models/fer2013__fernet"), Path("b.json"), 1)]}
+    named = networks(ranked)
+    assert named == {"ferplus__fernet_lowreg": "fernet", "fer2013__fernet": "fernet"}
+
+    def scored(file):
+        return {"method": "pretrained", "config": {"method": {"model": file}}}
+
+    assert method_of(scored("results/models/ferplus__fernet_lowreg/fit-000/model.pt"), named) == ("cnn", "fernet")
+    assert method_of(scored("results/models/jaffe__vgg_small/fit-000/model.pt"), named) == ("cnn", "vgg_small")

@@ -27,24 +27,40 @@ WITHIN = {"fer2013": "official", "ferplus": "official", "ckplus": "subject_kfold
 ORDER = ("fer2013", "ferplus", "ckplus", "jaffe")
 
 
-def method_of(record: dict) -> tuple[str, str]:
-    """(method, model) of a record; a pretrained model file is named by the run that trained it, an
-    average of several (or a model whose predictions were logit-adjusted) stays `pretrained` with the
-    names of its members (`model_name`)."""
+def method_of(record: dict, networks: dict[str, str] | None = None) -> tuple[str, str]:
+    """(method, model) of a record; a pretrained model file is named by the run that trained it: the
+    network `networks` gives for its folder (`<data set>__<name>`, see `networks`; else `<name>`), so
+    the committed models of one network share its matrix and its diagonal. An average of several (or a
+    model whose predictions were logit-adjusted) stays `pretrained` with the names of its members
+    (`model_name`)."""
     method = record["config"]["method"]
     model = method.get("model")
     if record["method"] == "pretrained" and isinstance(model, str) and not method.get("logit_adjust") and \
             (found := MODEL_DIR.search(model)):
-        return "cnn", found[2]
+        return "cnn", (networks or {}).get(f"{found[1]}__{found[2]}", found[2])
     return record["method"], model_name(record) or ""
+
+
+def networks(ranked: dict) -> dict[str, str]:
+    """{committed model folder (`<data set>__<name>`, e.g. ferplus__fernet_lowreg): the network of the
+    board run that wrote it (fernet)}, from the runs of every board row (`ranked`)."""
+    found = {}
+    for entries in ranked.values():
+        for entry in entries:
+            for record in entry.runs:
+                run_dir = str(record["config"]["method"].get("run_dir") or "")
+                if (folder := MODEL_DIR.search(run_dir.replace("\\", "/").rstrip("/") + "/")) and entry.row_key[2]:
+                    found[f"{folder[1]}__{folder[2]}"] = entry.row_key[2]
+    return found
 
 
 def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path | None:
     """The page, from the cross records and the other boards (`ranked`); None without cross records."""
     cells: dict = defaultdict(dict)  # (method, model) -> {(source, target): (record, path)}
     kinds: dict = {}
+    named = networks(ranked)
     for path, record in records:
-        key = method_of(record)
+        key = method_of(record, named)
         kinds[key] = family(record)
         for target in record["metrics_by_split"]:
             cell = (record["dataset"], target)
