@@ -67,8 +67,8 @@ def learned_from(method_cfg) -> set[str]:
         elif isinstance(node, (list, tuple)):
             for v in node:
                 visit(v, key)
-        elif key in STARTING_MODEL_KEYS and isinstance(node, str) and model_suffix(node) in SUFFIXES:
-            if model_suffix(node) == ".json":  # a run record: its data set, and what its own model started from
+        elif key in STARTING_MODEL_KEYS and isinstance(node, str) and (suffix := model_suffix(node)) in SUFFIXES:
+            if suffix == ".json":  # a run record: its data set, and what its own model started from
                 record = read_record(node)
                 found.add(str(record["dataset"]))
                 found.update(learned_from(record["config"]["method"]))

@@ -136,17 +136,16 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         model = self._loaded()
         self.model_ = model
         self.classes_ = np.array([CODE[name] for name in model.classes])
-        if self.logit_adjust:
-            if y is None:
-                raise ConfigError("needs the training labels' class frequencies: fit(X, y)", "logit_adjust")
-            counts = (np.asarray(y)[:, None] == self.classes_[None, :]).sum(axis=0) + 1
-            self.class_prior_ = counts / counts.sum()
         files = [str(resolve(f)) for f in self._files()]
         digests = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
         self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": files[0] if len(files) == 1
                           else files, "sha256": digests[0] if len(digests) == 1 else digests,
                           "n_train_unused": len(X), "input_size": model.input_size}
         if self.logit_adjust:
+            if y is None:
+                raise ConfigError("needs the training labels' class frequencies: fit(X, y)", "logit_adjust")
+            counts = (np.asarray(y)[:, None] == self.classes_[None, :]).sum(axis=0) + 1
+            self.class_prior_ = counts / counts.sum()
             self.fit_info_["class_prior"] = {CLASS_NAMES[c]: round(float(p), 6)
                                              for c, p in zip(self.classes_, self.class_prior_, strict=True)}
         return self
