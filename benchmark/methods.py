@@ -87,13 +87,11 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     several seeds.
 
     `logit_adjust` (tau >= 0; 0: off) divides the model's probabilities by the class frequencies of
-    the labels `fit` is given raised to tau, then renormalises: logit adjustment (Menon et al. 2021,
-    "Long-tail learning via logit adjustment", arXiv 2007.07314), whose tau = 1 is the rule that
-    maximises balanced accuracy (every class weighted equally) when the model learned the training
-    data's class mix. For data whose classes are mixed otherwise than the training data's (FER2013 has
-    16x more happy than disgust faces, JAFFE about 30 of each). The frequencies are counted
-    with one added per class, so a class missing from `y` is not divided by zero. `fit` then uses the
-    labels (their counts only), never the images.
+    the labels `fit` is given raised to tau, then renormalises (`benchmark.inference.models.logit_adjust`,
+    Menon et al. 2021, arXiv 2007.07314). The frequencies are counted with one added per class, so a
+    class missing from `y` is not divided by zero, and are kept in fit_info `class_prior` (the shipped
+    model's manifest reads them from there). `fit` then uses the labels (their counts only), never the
+    images.
     """
 
     #: `fit` learns nothing from the data it is given: a protocol files its scores under the data set
@@ -160,8 +158,9 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         proba = self.model_.predict_proba(X)
         if not self.logit_adjust:
             return proba
-        adjusted = proba / self.class_prior_ ** float(self.logit_adjust)
-        return adjusted / adjusted.sum(axis=1, keepdims=True)
+        from benchmark.inference.models import logit_adjust
+
+        return logit_adjust(proba, self.class_prior_, self.logit_adjust)
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

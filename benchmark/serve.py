@@ -170,6 +170,7 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
     allowed to call the API from their pages (none by default: same origin only).
     """
     from benchmark.inference.annotate import COLOURS
+    from benchmark.inference.explain import has_gradcam
 
     if pipeline is None:
         from benchmark.inference.models import load_model
@@ -212,10 +213,8 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
     async def internal(request: Request, exc: Exception):  # logged by the server; no traceback to the client
         return error(500, "internal", f"the server failed on this image ({type(exc).__name__})")
 
-    #: the explanations this model supports (Grad-CAM needs a CNN checkpoint; the others any model)
-    from deep.estimator import CNNClassifier
-
-    explainable = (("gradcam",) if isinstance(model.estimator, CNNClassifier) else ()) + ("occlusion", "lime")
+    #: the explanations this model supports (Grad-CAM needs CNN checkpoints; the others any model)
+    explainable = (("gradcam",) if has_gradcam(model.estimator) else ()) + ("occlusion", "lime")
 
     @app.get("/api/health")
     def health() -> dict:

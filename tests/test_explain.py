@@ -22,14 +22,16 @@ from benchmark.inference.explain import (
     EXPLAINERS,
     explain,
     gradcam,
+    has_gradcam,
     lime,
     occlusion,
     overlay,
     to_image,
 )
+from benchmark.inference.models import Averaged, FaceModel, LogitAdjusted
 from benchmark.methods import FeatureClassifier
 from core.errors import ConfigError
-from core.labels import HAPPY
+from core.labels import CLASS_NAMES, HAPPY
 from deep.estimator import CNNClassifier
 from deep.models import create_model, feature_layer, list_models
 from features import HOGFeatures
@@ -134,6 +136,34 @@ def test_explainers_refuse_bad_inputs(small):
         occlusion(est.predict_proba, crops.astype(np.float32), [0, 0, 0])
     with pytest.raises(ConfigError, match="window must be an integer"):
         occlusion(est.predict_proba, crops, [0, 0, 0], window=0)
+
+
+def test_gradcam_of_a_logit_adjusted_cnn_is_the_cnns_and_of_an_average_the_mean_of_its_members(small):
+    """The adjustment adds a constant to each class's log-probability (the same gradients); an average's
+    map is the mean of its members' maps, a member's columns found by class name."""
+    est, crops = small
+    targets = np.array([0, 3, 6])
+    adjusted = LogitAdjusted(est, np.full(7, 1 / 7) + np.arange(7) / 100, 0.5)
+    assert has_gradcam(adjusted) and not has_gradcam(object())
+    np.testing.assert_array_equal(gradcam(adjusted, crops, targets), gradcam(est, crops, targets))
+    other = copy.deepcopy(est)
+    with torch.no_grad():
+        for p in other.model_.parameters():
+            p.mul_(0.9).add_(0.01)
+    members = [FaceModel(e, [CLASS_NAMES[c] for c in e.classes_], 48, {}, "cnn", "deep") for e in (est, other)]
+    average = Averaged(members)
+    expected = (gradcam(est, crops, targets) + gradcam(other, crops, targets)) / 2
+    expected /= expected.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(gradcam(average, crops, targets), expected, atol=1e-6)
+    assert has_gradcam(average) and has_gradcam(LogitAdjusted(average, np.full(7, 1 / 7), 1.0))
+    members[1].classes = [CLASS_NAMES[c] for c in est.classes_[::-1]]  # the second's columns in reverse order
+    reverse = gradcam(other, crops, 6 - targets)
+    expected = (gradcam(est, crops, targets) + reverse) / 2
+    np.testing.assert_allclose(gradcam(Averaged(members), crops, targets), expected / expected.max(axis=(1, 2),
+                               keepdims=True), atol=1e-6)
+    members[1].classes = members[1].classes[:-1] + ["contempt"]  # no angry: refused for angry, not for happy
+    with pytest.raises(ConfigError, match="has no angry"):
+        gradcam(Averaged(members), crops, targets)
 
 
 def test_explain_defaults_to_the_predicted_class(small):

@@ -1,5 +1,6 @@
 """Applying models to users' photos: image reading, model loading, the face pipeline, the predict CLI."""
 
+import dataclasses
 import io
 import json
 import os
@@ -13,7 +14,8 @@ import pytest
 import skimage.data
 from PIL import Image as PILImage
 
-from benchmark.inference.models import load_model
+from benchmark.config import shipped_model
+from benchmark.inference.models import load_model, shipped
 from benchmark.inference.pipeline import FacePipeline
 from core.errors import ConfigError
 from core.images import ImageError, read_image
@@ -87,6 +89,50 @@ def test_shipped_model_carries_its_classes_size_and_framing():
     assert model.input_size == 48 and model.face_stage["detector"] in ("haar", "mtcnn") and model.family == "deep"
     with pytest.raises(ValueError, match="was trained on 48x48 crops and got 96x96 ones"):
         model.predict_proba(np.zeros((2, 96, 96), np.uint8))
+
+
+def test_the_shipped_model_is_logit_adjusted_by_the_frequencies_its_record_counted():
+    """shipped.yaml's logit_adjust: the plain checkpoint's probabilities divided by the FER2013 training
+    labels' class frequencies (as the record of the measured run counted them) ** tau, renormalised."""
+    import yaml
+
+    from benchmark.inference.models import SHIPPED, LogitAdjusted, logit_adjust, read_record
+
+    manifest = yaml.safe_load(SHIPPED.read_text())
+    model, plain = load_model(None, tta="none"), load_model(shipped()["model"], tta="none")
+    assert isinstance(model.estimator, LogitAdjusted) and model.estimator.tau == manifest["logit_adjust"]["tau"]
+    assert model.name == f"{plain.name} logit-adjusted (tau {model.estimator.tau:g})"
+    record = read_record(SHIPPED.parent / manifest["logit_adjust"]["record"])
+    counted = record["folds"][0]["fit_details"]["class_prior"]
+    np.testing.assert_allclose(model.estimator.class_prior, [counted[c] for c in model.classes], atol=1e-5)
+    assert record["config"]["method"]["model"] == shipped_model()  # counted for this very checkpoint
+    assert record["config"]["method"]["logit_adjust"] == model.estimator.tau
+    crops = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    expected = logit_adjust(plain.predict_proba(crops), model.estimator.class_prior, model.estimator.tau)
+    np.testing.assert_allclose(model.predict_proba(crops), expected, atol=1e-6)
+    np.testing.assert_allclose(expected.sum(1), 1, atol=1e-6)
+    assert model.face_stage == manifest["face_stage"] and model.details["shipped"]
+
+
+def test_logit_adjustment_is_refused_without_probabilities_or_a_frequency_per_class(tmp_path):
+    from benchmark.inference.models import logit_adjusted, prior_of
+
+    model = load_model(shipped()["model"], tta="none")
+    prior = {c: 1 / 7 for c in model.classes}
+    for bad, message in [({**prior, "angry": 0}, "must be positive"), ({**prior, "sad": float("nan")}, "positive"),
+                         ({c: p for c, p in prior.items() if c != "fear"}, "has no training frequency of fear")]:
+        with pytest.raises(ConfigError, match=message):
+            logit_adjusted(model, bad, 0.5)
+    with pytest.raises(ConfigError, match="tau"):
+        logit_adjusted(model, prior, -1)
+    uncalibrated = dataclasses.replace(model, calibrated=False)
+    with pytest.raises(ConfigError, match="gives decision values"):
+        logit_adjusted(uncalibrated, prior, 0.5)
+    (tmp_path / "plain.json").write_text(json.dumps({"folds": [{"fit_details": {}}]}))
+    with pytest.raises(ConfigError, match="holds no class_prior"):
+        prior_of(tmp_path / "plain.json")
+    twice = logit_adjusted(model, {**prior, "happy": 4 / 7}, 1.0).estimator.class_prior  # renormalised
+    np.testing.assert_allclose(twice, np.array([1, 1, 1, 4, 1, 1, 1]) / 10)
 
 
 def test_missing_and_unknown_model_files_are_config_errors(tmp_path):

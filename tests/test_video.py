@@ -11,7 +11,7 @@ import pytest
 import skimage.data
 
 from benchmark.faces.base import Found
-from benchmark.inference.models import load_model
+from benchmark.inference.models import Averaged, LogitAdjusted, averaged, load_model, logit_adjust, shipped
 from benchmark.inference.pipeline import FacePipeline
 from benchmark.inference.video import (
     IoUTracker,
@@ -25,6 +25,7 @@ from benchmark.inference.video import (
     smoothed,
 )
 from core.errors import ConfigError, DataError
+from deep.export import OnnxClassifier
 
 N_FRAMES, GAP = 24, range(9, 15)  # frames 9-14 show no face
 FPS = 10.0
@@ -193,11 +194,33 @@ def test_onnx_backend_gives_the_same_probabilities(pipeline):
     assert np.abs(a - b).max() < 0.02  # torch runs bf16 autocast, the ONNX graph float32
 
 
+def test_a_logit_adjusted_or_averaged_model_streams_its_cnns_then_adjusts_or_averages(pipeline):
+    """The shipped model is logit-adjusted (shipped.yaml): its CNN runs in ONNX Runtime, the adjustment
+    after it, as on photos; an average streams each member so."""
+    plain = FacePipeline(load_model(shipped()["model"], tta="none"))
+    onnx = StreamPredictor(pipeline, backend="onnx")
+    assert isinstance(onnx.model.estimator, LogitAdjusted) and isinstance(onnx.model.estimator.estimator, OnnxClassifier)
+    assert onnx.model.details["backend"] == "onnx" and onnx.model.details["tta"] == "none"
+    adjusted = onnx(frame(0))[0][1].probabilities
+    unadjusted = StreamPredictor(plain, backend="onnx")(frame(0))[0][1].probabilities
+    assert np.abs(adjusted - unadjusted).max() > 0.01
+    np.testing.assert_allclose(adjusted, logit_adjust(unadjusted[None], pipeline.model.estimator.class_prior,
+                                                      pipeline.model.estimator.tau)[0], atol=1e-5)
+    both = StreamPredictor(FacePipeline(averaged([pipeline.model, plain.model])), backend="auto", tta="flip")
+    assert isinstance(both.model.estimator, Averaged) and both.model.details["backend"] == "onnx"
+    assert both.model.details["tta"] == "flip" and len(both.model.details["members"]) == 2
+    probabilities = both(frame(0))[0][1].probabilities
+    members = [StreamPredictor(FacePipeline(m), backend="onnx", tta="flip")(frame(0))[0][1].probabilities
+               for m in (pipeline.model, plain.model)]
+    np.testing.assert_allclose(probabilities, np.mean(members, axis=0), atol=1e-5)
+
+
 def test_stream_tta_leaves_the_pipelines_model_alone(pipeline, caplog):
+    cnn = lambda model: model.estimator.estimator  # noqa: E731 - the shipped model's CNN, under its logit adjustment
     stream = StreamPredictor(pipeline, backend="torch", tta="flip")
-    assert stream.model.estimator.tta_mode == "flip" and pipeline.model.estimator.tta_mode == "none"
-    assert stream.model.estimator.n_jobs == 1 and pipeline.model.estimator.n_jobs is None
-    assert StreamPredictor(pipeline, backend="torch").model.estimator.tta_mode == "none"
+    assert cnn(stream.model).tta_mode == "flip" and cnn(pipeline.model).tta_mode == "none"
+    assert cnn(stream.model).n_jobs == 1 and cnn(pipeline.model).n_jobs is None
+    assert StreamPredictor(pipeline, backend="torch").model.details["tta"] == "none"
     with caplog.at_level("WARNING"):
         StreamPredictor(pipeline, backend="torch", tta="affine")
     assert "too slow for real time" in caplog.text

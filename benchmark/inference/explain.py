@@ -63,15 +63,22 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
     to [0, 1]. The model runs in fp32, in eval mode, without test-time augmentation; the crops are
     resized to the estimator's `image_size` first when it has one, and normalised as in training.
 
-    estimator: a fitted `deep.estimator.CNNClassifier`.
+    estimator: a fitted `deep.estimator.CNNClassifier`; or one logit-adjusted (`models.LogitAdjusted`:
+    the same gradients, so the CNN's own maps); or an average of those (`models.Averaged`: the mean of
+    its members' maps, each scaled to [0, 1] first, then scaled again).
     crops: uint8 (N, S, S) face crops. targets: int (N,), indices into `estimator.classes_`.
     Returns float32 (N, S, S) in [0, 1].
-    Raises `ConfigError` when the estimator is not a CNNClassifier (use `occlusion` or `lime`),
-    sklearn's `NotFittedError` when it is not fitted, and `ValueError` for crops or targets of the
-    wrong shape, type or range.
+    Raises `ConfigError` when the estimator is none of those (use `occlusion` or `lime`) or is an
+    average with a member that lacks a target class, sklearn's `NotFittedError` when it is not
+    fitted, and `ValueError` for crops or targets of the wrong shape, type or range.
     """
+    from benchmark.inference.models import Averaged, LogitAdjusted
     from deep.estimator import CNNClassifier  # torch: imported only here
 
+    if isinstance(estimator, LogitAdjusted):
+        return gradcam(estimator.estimator, crops, targets)
+    if isinstance(estimator, Averaged):
+        return _averaged_gradcam(estimator, crops, targets)
     if not isinstance(estimator, CNNClassifier):
         raise ConfigError(f"Grad-CAM explains a CNN (deep.estimator.CNNClassifier), not a {type(estimator).__name__}; "
                           "occlusion and lime explain any model with predict_proba")
@@ -104,6 +111,33 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
     finally:
         model.train(was_training)
     return _normalised(torch.cat(maps)[:, 0].cpu().numpy())
+
+
+def _averaged_gradcam(average, crops, targets) -> np.ndarray:
+    """`gradcam` of an average of models (`models.Averaged`): the mean of its members' maps."""
+    crops = _crops(crops)
+    names = [average.names[t] for t in _targets(targets, len(crops), len(average.names))]
+    maps = []
+    for member in average.models:
+        missing = sorted(set(names) - set(member.classes))
+        if missing:
+            raise ConfigError(f"Grad-CAM of an average explains a class with every member, and {member.name} has no "
+                              f"{', '.join(missing)}; occlusion and lime explain the average itself")
+        maps.append(gradcam(member.estimator, crops, np.array([member.classes.index(n) for n in names])))
+    return _normalised(np.mean(maps, axis=0))
+
+
+def has_gradcam(estimator) -> bool:
+    """Whether `gradcam` explains `estimator`: a CNN checkpoint's, a logit-adjusted one's or an
+    average of those (for an average of members with different classes it may still refuse a class)."""
+    from benchmark.inference.models import Averaged, LogitAdjusted
+    from deep.estimator import CNNClassifier
+
+    if isinstance(estimator, LogitAdjusted):
+        return has_gradcam(estimator.estimator)
+    if isinstance(estimator, Averaged):
+        return all(has_gradcam(member.estimator) for member in estimator.models)
+    return isinstance(estimator, CNNClassifier)
 
 
 def occlusion(predict_proba: PredictProba, crops, targets, window: int | None = None, stride: int | None = None,

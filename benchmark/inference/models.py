@@ -10,12 +10,14 @@ Sources (`load_model`):
 - a run record `*.json`: the model its run saved (`save_model=true`; `record.json:<fold>` picks one
   fold's of a cross-validated run), or for older CNN records the `model.pt` in its run_dir;
 - nothing: the shipped model, named by `results/models/shipped.yaml` (which also says how photos
-  are cropped for it). Replacing the shipped model means editing that file, nothing else.
+  are cropped for it, and the logit adjustment of its probabilities, `LogitAdjusted`). Replacing the
+  shipped model means editing that file, nothing else.
 Relative paths are tried from the working folder, then from the repository root.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import validation as check
 from core.errors import ConfigError
 from core.images import image_stack
 from core.io import REPO_ROOT, find_file, write_atomic
@@ -62,10 +65,11 @@ class FaceModel:
     @property
     def name(self) -> str:
         """The model file, relative to the repository when it is in it (an ensemble: its members')."""
+        adjusted = f" logit-adjusted (tau {self.estimator.tau:g})" if isinstance(self.estimator, LogitAdjusted) else ""
         if "members" in self.details:
-            return "average of " + " + ".join(m.name for m in self.details["members"])
+            return "average of " + " + ".join(m.name for m in self.details["members"]) + adjusted
         path = Path(self.source).resolve()
-        return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+        return (path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)) + adjusted
 
     def _checked(self, crops) -> np.ndarray:
         if isinstance(crops, (list, tuple)) and not crops:
@@ -150,6 +154,9 @@ def load_model(source: str | Path | list | None = None, tta: str | None = None) 
         manifest = shipped()
         model = load_model(manifest["model"], tta)
         model.face_stage = dict(manifest["face_stage"])
+        if manifest.get("logit_adjust"):
+            adjust = manifest["logit_adjust"]
+            model = logit_adjusted(model, prior_of(SHIPPED.parent / adjust["record"]), adjust["tau"])
         model.details["shipped"] = True
         return model
     text, fold = split_record(source)  # a record may name one of its folds
@@ -263,6 +270,66 @@ def averaged(models: list[FaceModel]) -> FaceModel:
     return FaceModel(estimator, estimator.names, sizes.pop(), dict(models[0].face_stage), models[0].source,
                      "deep" if all(m.family == "deep" for m in models) else "classical",
                      details={"members": models})
+
+
+def logit_adjust(proba: np.ndarray, class_prior: np.ndarray, tau: float) -> np.ndarray:
+    """Logit adjustment (Menon et al. 2021, "Long-tail learning via logit adjustment", arXiv 2007.07314)
+    of probabilities (N, K) (float): each column divided by its class's training frequency `class_prior` (K,)
+    to the power `tau`, each row renormalised to sum to 1. In log space that subtracts
+    tau * log(prior) from every class score: tau 0 changes nothing, tau 1 is the rule that maximises
+    balanced accuracy (every class weighted equally) for a model that learned its training data's
+    class mix. For faces whose classes are mixed otherwise than the training data's (FER2013 has 16x
+    more happy than disgust faces). Returns float64 (N, K)."""
+    adjusted = np.asarray(proba) / np.asarray(class_prior, np.float64) ** float(tau)
+    return adjusted / adjusted.sum(axis=1, keepdims=True)
+
+
+class LogitAdjusted:
+    """`estimator`'s probabilities, logit-adjusted (`logit_adjust`) by `class_prior` (K,), the training
+    frequencies of its classes in the order of its `classes_`, to the power `tau`.
+
+    The adjustment adds a constant to each class's log-probability, so every gradient of a class
+    score is the estimator's own: the Grad-CAM map of a CNN's adjusted model is the CNN's
+    (`benchmark.inference.explain.gradcam` explains `estimator`)."""
+
+    def __init__(self, estimator, class_prior, tau: float):
+        self.estimator = estimator
+        self.class_prior = np.asarray(class_prior, np.float64)
+        self.tau = float(tau)
+        self.classes_ = estimator.classes_
+
+    def predict_proba(self, X) -> np.ndarray:
+        return logit_adjust(self.estimator.predict_proba(X), self.class_prior, self.tau).astype(np.float32)
+
+
+def logit_adjusted(model: FaceModel, class_prior: dict, tau: float) -> FaceModel:
+    """`model` with its probabilities logit-adjusted (`LogitAdjusted`): `class_prior` maps each of its
+    classes to its frequency among the labels it was trained on (positive; renormalised to sum to 1),
+    `tau` is 0-10. Raises ConfigError for a model without probabilities (an SVM's decision values), a
+    class without a frequency, a frequency that is not positive, or a tau out of range."""
+    check.number("tau", tau, 0, 10)
+    if not model.calibrated:
+        raise ConfigError(f"logit adjustment divides probabilities; {model.name} gives decision values", "logit_adjust")
+    missing = [c for c in model.classes if c not in class_prior]
+    if missing:
+        raise ConfigError(f"has no training frequency of {', '.join(missing)} ({model.name}'s classes: "
+                          f"{', '.join(model.classes)})", "logit_adjust")
+    prior = np.array([class_prior[c] for c in model.classes], np.float64)
+    if not (np.isfinite(prior).all() and (prior > 0).all()):
+        raise ConfigError(f"class frequencies must be positive numbers, got {class_prior}", "logit_adjust")
+    return dataclasses.replace(model, estimator=LogitAdjusted(model.estimator, prior / prior.sum(), tau))
+
+
+def prior_of(record: str | Path) -> dict:
+    """The class frequencies a `method=pretrained +method.logit_adjust=...` run counted on its training
+    labels (its record's fit_info `class_prior`, class name -> frequency). Raises ConfigError for a
+    record without them."""
+    folds = read_record(record).get("folds") or [{}]
+    prior = (folds[0].get("fit_details") or {}).get("class_prior")
+    if not prior:
+        raise ConfigError(f"{record} holds no class_prior: it is not the record of a logit-adjusted "
+                          "method=pretrained run", "logit_adjust")
+    return prior
 
 
 def face_stage(detector: str, params: dict) -> dict:

@@ -43,7 +43,7 @@ import numpy as np
 
 from benchmark.faces.base import Found
 from benchmark.inference.annotate import draw
-from benchmark.inference.models import FaceModel
+from benchmark.inference.models import Averaged, FaceModel, LogitAdjusted
 from benchmark.inference.pipeline import Face, FacePipeline
 from core import validation as check
 from core.errors import ConfigError, DataError, FerbenchError
@@ -254,14 +254,26 @@ def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 
     """The model a stream classifies with (see BACKENDS), with `threads` CPU threads (None: the
     library's default, one per core; 1 is 2-4x faster for one crop on a machine whose other core
     is busy, measured by bench/realtime.py) and, for a CNN checkpoint, the test-time augmentation
-    `tta` (none | flip | affine; None: the model's own). `model` itself is left as it is. Raises
-    ConfigError for backend onnx or a `tta` with a model that is not a CNN checkpoint."""
+    `tta` (none | flip | affine; None: the model's own). A logit-adjusted model (`LogitAdjusted`) or
+    an average (`Averaged`) streams its CNNs so, adjusted or averaged as before. `model` itself is
+    left as it is. Raises ConfigError for backend onnx or a `tta` with a model that is not a CNN
+    checkpoint (nor made of them)."""
     from deep.augment import TTA_MODES
     from deep.estimator import CNNClassifier
     from deep.export import OnnxClassifier
 
     check.choice("backend", backend, BACKENDS)
     estimator = model.estimator
+    if isinstance(estimator, LogitAdjusted):  # the model it adjusts, streamed, then adjusted as before
+        inner = stream_model(dataclasses.replace(model, estimator=estimator.estimator), backend, threads, tta)
+        adjusted = LogitAdjusted(inner.estimator, estimator.class_prior, estimator.tau)
+        return dataclasses.replace(inner, estimator=adjusted, details={**inner.details, "tta": _tta(inner)})
+    if isinstance(estimator, Averaged):  # each member streamed
+        members = [stream_model(member, backend, threads, tta) for member in estimator.models]
+        common = {key: "+".join(sorted({str(value(m)) for m in members}))
+                  for key, value in (("backend", lambda m: m.details.get("backend", m.family)), ("tta", _tta))}
+        return dataclasses.replace(model, estimator=Averaged(members), details={**model.details, "members": members,
+                                                                                **common})
     if tta is not None:
         check.choice("tta", tta, TTA_MODES)
         if not isinstance(estimator, CNNClassifier):
