@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import FerbenchError
+from core.errors import ConfigError, FerbenchError
 from core.images import IMAGE_SUFFIXES, ImageError, read_image
 from core.io import write_atomic
 
@@ -158,6 +158,12 @@ def _pipeline(options: dict):
     from benchmark.inference.pipeline import FacePipeline, face_stage_for
 
     model = load_model(options["model"], tta=options["tta"])
+    if options["explain"] == "gradcam":
+        from benchmark.inference.explain import has_gradcam
+
+        if not has_gradcam(model.estimator):
+            raise ConfigError(f"is gradcam, which explains CNNs, and {model.name} is a {type(model.estimator).__name__}; "
+                              "occlusion and lime explain any model", "explain")
     stage = face_stage_for(model.face_stage, options["detector"])
     if options["margin"] is not None:
         stage["margin"] = options["margin"]

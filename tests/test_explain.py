@@ -161,9 +161,14 @@ def test_gradcam_of_a_logit_adjusted_cnn_is_the_cnns_and_of_an_average_the_mean_
     expected = (gradcam(est, crops, targets) + reverse) / 2
     np.testing.assert_allclose(gradcam(Averaged(members), crops, targets), expected / expected.max(axis=(1, 2),
                                keepdims=True), atol=1e-6)
-    members[1].classes = members[1].classes[:-1] + ["contempt"]  # no angry: refused for angry, not for happy
-    with pytest.raises(ConfigError, match="has no angry"):
-        gradcam(Averaged(members), crops, targets)
+    members[1].classes = members[1].classes[:-1] + ["contempt"]  # no angry: the angry crop gets the first's map alone
+    mixed = Averaged(members)
+    targets = np.array([mixed.names.index(c) for c in ("angry", "happy", "contempt")])
+    first = gradcam(est, crops[:2], [0, 3])
+    second = gradcam(other, crops[1:], [3, 6])  # happy and contempt in its reversed columns
+    expected = np.stack([first[0], (first[1] + second[0]) / 2, second[1]])
+    np.testing.assert_allclose(gradcam(mixed, crops, targets), expected / expected.max(axis=(1, 2), keepdims=True),
+                               atol=1e-6)
 
 
 def test_explain_defaults_to_the_predicted_class(small):

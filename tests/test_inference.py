@@ -101,7 +101,7 @@ def test_the_shipped_model_is_logit_adjusted_by_the_frequencies_its_record_count
     manifest = yaml.safe_load(SHIPPED.read_text())
     model, plain = load_model(None, tta="none"), load_model(shipped()["model"], tta="none")
     assert isinstance(model.estimator, LogitAdjusted) and model.estimator.tau == manifest["logit_adjust"]["tau"]
-    assert model.name == f"{plain.name} logit-adjusted (tau {model.estimator.tau:g})"
+    assert model.name == f"{plain.name}, logit-adjusted (tau {model.estimator.tau:g})"
     record = read_record(SHIPPED.parent / manifest["logit_adjust"]["record"])
     counted = record["folds"][0]["fit_details"]["class_prior"]
     np.testing.assert_allclose(model.estimator.class_prior, [counted[c] for c in model.classes], atol=1e-5)
@@ -119,20 +119,51 @@ def test_logit_adjustment_is_refused_without_probabilities_or_a_frequency_per_cl
 
     model = load_model(shipped()["model"], tta="none")
     prior = {c: 1 / 7 for c in model.classes}
-    for bad, message in [({**prior, "angry": 0}, "must be positive"), ({**prior, "sad": float("nan")}, "positive"),
-                         ({c: p for c, p in prior.items() if c != "fear"}, "has no training frequency of fear")]:
-        with pytest.raises(ConfigError, match=message):
+    for bad, key in [({**prior, "angry": 0}, "class_prior.angry"), ({**prior, "sad": float("nan")}, "class_prior.sad"),
+                     ({**prior, "fear": "0.2"}, "class_prior.fear"), ({**prior, "happy": True}, "class_prior.happy"),
+                     ({**prior, "surprise": float("inf")}, "class_prior.surprise"), (None, "class_prior"),
+                     ({c: p for c, p in prior.items() if c != "fear"}, "class_prior"),
+                     ({**prior, "contempt": 0.5}, "class_prior")]:
+        with pytest.raises(ConfigError) as err:
             logit_adjusted(model, bad, 0.5)
-    with pytest.raises(ConfigError, match="tau"):
-        logit_adjusted(model, prior, -1)
+        assert err.value.key == f"logit_adjust.{key}", bad
+    for tau in (-1, "0.5", True, float("nan")):
+        with pytest.raises(ConfigError, match="logit_adjust.tau"):
+            logit_adjusted(model, prior, tau)
     uncalibrated = dataclasses.replace(model, calibrated=False)
     with pytest.raises(ConfigError, match="gives decision values"):
         logit_adjusted(uncalibrated, prior, 0.5)
     (tmp_path / "plain.json").write_text(json.dumps({"folds": [{"fit_details": {}}]}))
     with pytest.raises(ConfigError, match="holds no class_prior"):
         prior_of(tmp_path / "plain.json")
-    twice = logit_adjusted(model, {**prior, "happy": 4 / 7}, 1.0).estimator.class_prior  # renormalised
-    np.testing.assert_allclose(twice, np.array([1, 1, 1, 4, 1, 1, 1]) / 10)
+    adjusted = logit_adjusted(model, {**prior, "happy": 4 / 7}, 1.0)
+    np.testing.assert_allclose(adjusted.estimator.class_prior, np.array([1, 1, 1, 4, 1, 1, 1]) / 10)  # renormalised
+    assert adjusted.details is not model.details
+    with pytest.raises(ConfigError, match="logit-adjusted already"):
+        logit_adjusted(adjusted, prior, 1.0)
+    tiny = logit_adjusted(model, {**prior, "disgust": 1e-40}, 10).predict_proba(np.zeros((1, 48, 48), np.uint8))
+    assert np.isfinite(tiny).all() and tiny[0, 1] > 0.999  # no underflow to 0 / 0: disgust, divided by 1e-400
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"tau": 0.5}, "logit_adjust must be a mapping with tau"), (0.5, "logit_adjust must be a mapping with tau"),
+    ({"tau": 0.5, "record": "nope.json"}, "logit_adjust.record .*nope.json is not there"),
+    ({"tau": -1, "record": "{record}"}, "logit_adjust.tau must be a number >= 0"),
+])
+def test_a_malformed_logit_adjust_block_in_the_manifest_says_what_is_wrong(tmp_path, monkeypatch, block, message):
+    import yaml
+
+    from benchmark.inference import models
+
+    manifest = yaml.safe_load(models.SHIPPED.read_text())
+    record = models.SHIPPED.parent / manifest["logit_adjust"]["record"]
+    manifest["model"] = str(models.SHIPPED.parent / manifest["model"])
+    if isinstance(block, dict) and block.get("record") == "{record}":
+        block = {**block, "record": str(record)}
+    (tmp_path / "shipped.yaml").write_text(yaml.safe_dump({**manifest, "logit_adjust": block}))
+    monkeypatch.setattr(models, "SHIPPED", tmp_path / "shipped.yaml")
+    with pytest.raises(ConfigError, match=message):
+        load_model(None, tta="none")
 
 
 def test_missing_and_unknown_model_files_are_config_errors(tmp_path):
@@ -266,6 +297,19 @@ def test_predict_refuses_bad_arguments_in_one_line(tmp_path, args, message):
     out = subprocess.run([sys.executable, "-m", "benchmark.predict", *args], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_predict_refuses_gradcam_for_a_model_it_cannot_explain_before_any_photo(tmp_path, capsys):
+    from benchmark.inference.models import shipped
+    from benchmark.predict import main
+    from deep.estimator import CNNClassifier
+    from deep.export import export_onnx
+
+    PILImage.fromarray(ASTRONAUT).save(tmp_path / "x.jpg")
+    onnx = export_onnx(CNNClassifier.load(shipped()["model"]).set_params(tta="none"), tmp_path / "m.onnx")
+    assert main([str(tmp_path / "x.jpg"), f"model={onnx}", "explain=gradcam", f"out={tmp_path / 'out'}"]) == 2
+    assert "explain is gradcam, which explains CNNs" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert main([str(tmp_path / "x.jpg"), f"model={onnx}", "explain=occlusion", f"out={tmp_path / 'out'}"]) == 0
 
 
 def test_predict_a_video_writes_an_annotated_video_and_a_time_aligned_csv(tmp_path):

@@ -64,7 +64,7 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
 
 def test_health_names_the_model_and_its_colours(client):
     body = client.get("/api/health").json()
-    assert body["status"] == "ok" and body["model"].endswith("model.pt logit-adjusted (tau 0.5)")  # shipped.yaml
+    assert body["status"] == "ok" and body["model"].endswith("model.pt, logit-adjusted (tau 0.5)")  # shipped.yaml
     assert body["classes"][3] == "happy" and set(body["colours"]) == set(body["classes"])
     assert body["colours"]["happy"] == "#ffbf00"  # annotate.COLOURS["happy"] = (255, 191, 0)
     assert body["explain"] == ["gradcam", "occlusion", "lime"]

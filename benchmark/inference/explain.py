@@ -65,12 +65,12 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
 
     estimator: a fitted `deep.estimator.CNNClassifier`; or one logit-adjusted (`models.LogitAdjusted`:
     the same gradients, so the CNN's own maps); or an average of those (`models.Averaged`: the mean of
-    its members' maps, each scaled to [0, 1] first, then scaled again).
+    the maps of the members that know the crop's class, each scaled to [0, 1] first, then scaled again).
     crops: uint8 (N, S, S) face crops. targets: int (N,), indices into `estimator.classes_`.
     Returns float32 (N, S, S) in [0, 1].
-    Raises `ConfigError` when the estimator is none of those (use `occlusion` or `lime`) or is an
-    average with a member that lacks a target class, sklearn's `NotFittedError` when it is not
-    fitted, and `ValueError` for crops or targets of the wrong shape, type or range.
+    Raises `ConfigError` when the estimator is none of those (use `occlusion` or `lime`), sklearn's
+    `NotFittedError` when it is not fitted, and `ValueError` for crops or targets of the wrong shape,
+    type or range.
     """
     from benchmark.inference.models import Averaged, LogitAdjusted
     from deep.estimator import CNNClassifier  # torch: imported only here
@@ -114,22 +114,22 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
 
 
 def _averaged_gradcam(average, crops, targets) -> np.ndarray:
-    """`gradcam` of an average of models (`models.Averaged`): the mean of its members' maps."""
+    """`gradcam` of an average of models (`models.Averaged`): for each crop, the mean of the maps of
+    the members that have its target class (every class of an average is some member's)."""
     crops = _crops(crops)
-    names = [average.names[t] for t in _targets(targets, len(crops), len(average.names))]
-    maps = []
+    names = np.array([average.names[t] for t in _targets(targets, len(crops), len(average.names))])
+    total, count = np.zeros(crops.shape, np.float32), np.zeros(len(crops))
     for member in average.models:
-        missing = sorted(set(names) - set(member.classes))
-        if missing:
-            raise ConfigError(f"Grad-CAM of an average explains a class with every member, and {member.name} has no "
-                              f"{', '.join(missing)}; occlusion and lime explain the average itself")
-        maps.append(gradcam(member.estimator, crops, np.array([member.classes.index(n) for n in names])))
-    return _normalised(np.mean(maps, axis=0))
+        has = np.isin(names, member.classes)
+        if has.any():
+            total[has] += gradcam(member.estimator, crops[has], np.array([member.classes.index(n) for n in names[has]]))
+            count[has] += 1
+    return _normalised(total / count[:, None, None])
 
 
 def has_gradcam(estimator) -> bool:
     """Whether `gradcam` explains `estimator`: a CNN checkpoint's, a logit-adjusted one's or an
-    average of those (for an average of members with different classes it may still refuse a class)."""
+    average of those."""
     from benchmark.inference.models import Averaged, LogitAdjusted
     from deep.estimator import CNNClassifier
 

@@ -65,7 +65,7 @@ class FaceModel:
     @property
     def name(self) -> str:
         """The model file, relative to the repository when it is in it (an ensemble: its members')."""
-        adjusted = f" logit-adjusted (tau {self.estimator.tau:g})" if isinstance(self.estimator, LogitAdjusted) else ""
+        adjusted = f", logit-adjusted (tau {self.estimator.tau:g})" if isinstance(self.estimator, LogitAdjusted) else ""
         if "members" in self.details:
             return "average of " + " + ".join(m.name for m in self.details["members"]) + adjusted
         path = Path(self.source).resolve()
@@ -154,9 +154,15 @@ def load_model(source: str | Path | list | None = None, tta: str | None = None) 
         manifest = shipped()
         model = load_model(manifest["model"], tta)
         model.face_stage = dict(manifest["face_stage"])
-        if manifest.get("logit_adjust"):
-            adjust = manifest["logit_adjust"]
-            model = logit_adjusted(model, prior_of(SHIPPED.parent / adjust["record"]), adjust["tau"])
+        adjust = manifest.get("logit_adjust")
+        if adjust is not None:
+            if not isinstance(adjust, dict) or set(adjust) != {"tau", "record"}:
+                raise ConfigError(f"{SHIPPED}: logit_adjust must be a mapping with tau (a number) and record (the run "
+                                  f"record that counted the class frequencies), got {adjust!r}", "logit_adjust")
+            record = SHIPPED.parent / str(adjust["record"])
+            if not record.is_file():
+                raise ConfigError(f"{SHIPPED}: logit_adjust.record {record} is not there", "logit_adjust")
+            model = logit_adjusted(model, prior_of(record), adjust["tau"])
         model.details["shipped"] = True
         return model
     text, fold = split_record(source)  # a record may name one of its folds
@@ -261,6 +267,8 @@ class Averaged:
 def averaged(models: list[FaceModel]) -> FaceModel:
     """One `FaceModel` of several (`Averaged`), cropping as the first; they must take the same crops
     and give probabilities (an SVM's decision values are not averaged)."""
+    if not models:
+        raise ConfigError("an average of models needs at least one model, got an empty list", "model")
     sizes = {m.input_size for m in models}
     if len(sizes) != 1:
         raise ConfigError(f"an average of models needs one input size, got {sorted(sizes)}", "model")
@@ -279,9 +287,12 @@ def logit_adjust(proba: np.ndarray, class_prior: np.ndarray, tau: float) -> np.n
     tau * log(prior) from every class score: tau 0 changes nothing, tau 1 is the rule that maximises
     balanced accuracy (every class weighted equally) for a model that learned its training data's
     class mix. For faces whose classes are mixed otherwise than the training data's (FER2013 has 16x
-    more happy than disgust faces). Returns float64 (N, K)."""
-    adjusted = np.asarray(proba) / np.asarray(class_prior, np.float64) ** float(tau)
-    return adjusted / adjusted.sum(axis=1, keepdims=True)
+    more happy than disgust faces). Computed in log space (a tiny frequency to a large power does
+    not underflow). Returns float64 (N, K)."""
+    with np.errstate(divide="ignore"):  # a probability of 0 stays 0
+        scores = np.log(np.asarray(proba, np.float64)) - float(tau) * np.log(np.asarray(class_prior, np.float64))
+    scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return scores / scores.sum(axis=1, keepdims=True)
 
 
 class LogitAdjusted:
@@ -304,20 +315,22 @@ class LogitAdjusted:
 
 def logit_adjusted(model: FaceModel, class_prior: dict, tau: float) -> FaceModel:
     """`model` with its probabilities logit-adjusted (`LogitAdjusted`): `class_prior` maps each of its
-    classes to its frequency among the labels it was trained on (positive; renormalised to sum to 1),
-    `tau` is 0-10. Raises ConfigError for a model without probabilities (an SVM's decision values), a
-    class without a frequency, a frequency that is not positive, or a tau out of range."""
-    check.number("tau", tau, 0, 10)
+    classes, and no other, to its frequency among the labels it was trained on (positive numbers;
+    renormalised to sum to 1), `tau` is 0-10. Raises ConfigError (key logit_adjust.<what>) for a model
+    without probabilities (an SVM's decision values) or adjusted already, a class_prior that is not
+    such a mapping, or a tau out of range."""
+    tau = check.number("logit_adjust.tau", tau, 0, 10)
     if not model.calibrated:
         raise ConfigError(f"logit adjustment divides probabilities; {model.name} gives decision values", "logit_adjust")
-    missing = [c for c in model.classes if c not in class_prior]
-    if missing:
-        raise ConfigError(f"has no training frequency of {', '.join(missing)} ({model.name}'s classes: "
-                          f"{', '.join(model.classes)})", "logit_adjust")
-    prior = np.array([class_prior[c] for c in model.classes], np.float64)
-    if not (np.isfinite(prior).all() and (prior > 0).all()):
-        raise ConfigError(f"class frequencies must be positive numbers, got {class_prior}", "logit_adjust")
-    return dataclasses.replace(model, estimator=LogitAdjusted(model.estimator, prior / prior.sum(), tau))
+    if isinstance(model.estimator, LogitAdjusted):
+        raise ConfigError(f"{model.name} is logit-adjusted already", "logit_adjust")
+    if not isinstance(class_prior, dict) or set(class_prior) != set(model.classes):
+        raise ConfigError(f"must map each class of {model.name} ({', '.join(model.classes)}) to its training "
+                          f"frequency, got {class_prior!r}", "logit_adjust.class_prior")
+    prior = np.array([check.number(f"logit_adjust.class_prior.{c}", class_prior[c], 0, low_open=True)
+                      for c in model.classes], np.float64)
+    return dataclasses.replace(model, estimator=LogitAdjusted(model.estimator, prior / prior.sum(), tau),
+                               details=dict(model.details))
 
 
 def prior_of(record: str | Path) -> dict:

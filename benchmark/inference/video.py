@@ -270,7 +270,7 @@ def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 
         return dataclasses.replace(inner, estimator=adjusted, details={**inner.details, "tta": _tta(inner)})
     if isinstance(estimator, Averaged):  # each member streamed
         members = [stream_model(member, backend, threads, tta) for member in estimator.models]
-        common = {key: "+".join(sorted({str(value(m)) for m in members}))
+        common = {key: "+".join(sorted({v for m in members if (v := value(m)) is not None})) or None
                   for key, value in (("backend", lambda m: m.details.get("backend", m.family)), ("tta", _tta))}
         return dataclasses.replace(model, estimator=Averaged(members), details={**model.details, "members": members,
                                                                                 **common})
@@ -285,8 +285,8 @@ def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 
         estimator.set_params(n_jobs=threads, **({} if tta is None else {"tta": tta}))
         model = dataclasses.replace(model, estimator=estimator)
         if estimator.tta_mode == "affine":
-            log.warning("%s averages 10 affine views of each face (~100 ms a face on a CPU core): too slow for real "
-                        "time; use tta='flip' (or 'none')", model.name)
+            log.warning("%s averages 18 views of each face (~100 ms a face on a CPU core): too slow for real time; "
+                        "use tta='flip' (or 'none')", model.name)
         if backend in ("auto", "onnx"):
             try:
                 return onnx_model(model, threads)
