@@ -64,7 +64,8 @@ class FaceModel:
 
     @property
     def name(self) -> str:
-        """The model file, relative to the repository when it is in it (an ensemble: its members')."""
+        """The model file, relative to the repository when it is in it (an ensemble: its members'), and
+        ", logit-adjusted (tau T)" when its probabilities are (`LogitAdjusted`)."""
         adjusted = f", logit-adjusted (tau {self.estimator.tau:g})" if isinstance(self.estimator, LogitAdjusted) else ""
         if "members" in self.details:
             return "average of " + " + ".join(m.name for m in self.details["members"]) + adjusted
