@@ -24,8 +24,8 @@ the photo it was cut from and `overlay` colours the photo with it.
 A map shows where the evidence lies, not what it is, and the methods see at different scales (the
 feature map's cells, the occlusion window, the superpixels). They can disagree, and a map can look
 plausible without being faithful: on a real smiling face (tests/test_explain.py) hiding the top
-8x8 region of the occlusion map (the mouth, where LIME's points too) lowers the shipped FER2013
-fernet's P(happy) far more than hiding random regions, but hiding the top region of its Grad-CAM
+8x8 region of the occlusion map (the mouth, where LIME's points too) lowers the FER2013
+fernet's (seed 0) P(happy) far more than hiding random regions, but hiding the top region of its Grad-CAM
 map (nose and upper lip: the last stage is 6x6, and each cell's receptive field spans the whole
 crop) raises it. Prefer occlusion when the question is what the prediction depends on. torch,
 captum and lime are imported only by the methods that use them.
