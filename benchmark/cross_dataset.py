@@ -50,11 +50,11 @@ def learned_from(method_cfg) -> set[str]:
     """The data sets whose images the model files named in a method's config (`STARTING_MODEL_KEYS`:
     a fine-tuned CNN's `init_checkpoint`, a pretrained method's `model`, a list of them) were trained on:
     a run record's data set and its own starting models', or the folder of a committed model file
-    (`benchmark.inference.models.trained_on`). Raises ConfigError for a file whose data set cannot be
+    (`benchmark.inference.models.model_folder`). Raises ConfigError for a file whose data set cannot be
     told: under this protocol it must be known to keep its training images out of the targets."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
-    from benchmark.inference.models import SUFFIXES, model_suffix, read_record, trained_on
+    from benchmark.inference.models import SUFFIXES, model_folder, model_suffix, read_record
 
     if isinstance(method_cfg, (DictConfig, ListConfig)):
         method_cfg = OmegaConf.to_container(method_cfg, resolve=True)
@@ -72,8 +72,8 @@ def learned_from(method_cfg) -> set[str]:
                 record = read_record(node)
                 found.add(str(record["dataset"]))
                 found.update(learned_from(record["config"]["method"]))
-            elif (dataset := trained_on(node)) is not None:
-                found.add(dataset)
+            elif (folder := model_folder(node)) is not None:
+                found.add(folder[0])
             else:
                 how = "its run record (.json) or " if key == "model" else ""
                 raise ConfigError(f"names {node}, and the data set it was trained on is unknown: under protocol=cross "

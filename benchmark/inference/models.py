@@ -108,11 +108,11 @@ def resolve(path: str | Path) -> Path:
     return found
 
 
-def trained_on(path: str | Path) -> str | None:
-    """The data set a committed model file was trained on: the `<data set>` of the
-    results/models/<data set>__<model>/ folder it sits in; None for a file elsewhere."""
-    found = MODEL_DIR.search(str(path).replace("\\", "/"))
-    return found[1] if found else None
+def model_folder(path: str | Path) -> tuple[str, str] | None:
+    """(data set, name) of the committed model folder results/models/<data set>__<name>/ that `path`
+    names or sits in (the data set is the one its model was trained on); None for a path elsewhere."""
+    found = MODEL_DIR.search(str(path).replace("\\", "/").rstrip("/") + "/")
+    return (found[1], found[2]) if found else None
 
 
 def split_record(source: str | Path) -> tuple[str, str | None]:

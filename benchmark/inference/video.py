@@ -270,10 +270,11 @@ def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 
         return dataclasses.replace(inner, estimator=adjusted, details={**inner.details, "tta": _tta(inner)})
     if isinstance(estimator, Averaged):  # each member streamed
         members = [stream_model(member, backend, threads, tta) for member in estimator.models]
-        common = {key: "+".join(sorted({v for m in members if (v := value(m)) is not None})) or None
-                  for key, value in (("backend", lambda m: m.details.get("backend", m.family)), ("tta", _tta))}
-        return dataclasses.replace(model, estimator=Averaged(members), details={**model.details, "members": members,
-                                                                                **common})
+        backends = {m.details.get("backend", m.family) for m in members}
+        ttas = {mode for m in members if (mode := _tta(m)) is not None}
+        return dataclasses.replace(model, estimator=Averaged(members), details={
+            **model.details, "members": members, "backend": "+".join(sorted(backends)),
+            "tta": "+".join(sorted(ttas)) or None})
     if tta is not None:
         check.choice("tta", tta, TTA_MODES)
         if not isinstance(estimator, CNNClassifier):

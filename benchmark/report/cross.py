@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.inference.models import MODEL_DIR
+from benchmark.inference.models import model_folder
 from benchmark.report import published
 from benchmark.report.leaderboard import Entry, family, model_name
 from benchmark.report.output import GENERATED, Output, link, pct
@@ -36,8 +36,8 @@ def method_of(record: dict, networks: dict[str, str] | None = None) -> tuple[str
     method = record["config"]["method"]
     model = method.get("model")
     if record["method"] == "pretrained" and isinstance(model, str) and not method.get("logit_adjust") and \
-            (found := MODEL_DIR.search(model)):
-        return "cnn", (networks or {}).get(f"{found[1]}__{found[2]}", found[2])
+            (folder := model_folder(model)):
+        return "cnn", (networks or {}).get("__".join(folder), folder[1])
     return record["method"], model_name(record) or ""
 
 
@@ -48,9 +48,9 @@ def networks(ranked: dict) -> dict[str, str]:
     for entries in ranked.values():
         for entry in entries:
             for record in entry.runs:
-                run_dir = str(record["config"]["method"].get("run_dir") or "")
-                if (folder := MODEL_DIR.search(run_dir.replace("\\", "/").rstrip("/") + "/")) and entry.row_key[2]:
-                    found[f"{folder[1]}__{folder[2]}"] = entry.row_key[2]
+                folder = model_folder(record["config"]["method"].get("run_dir") or "")
+                if folder and entry.row_key[2]:
+                    found["__".join(folder)] = entry.row_key[2]
     return found
 
 
