@@ -4,8 +4,10 @@ test-time views predictions are averaged over.
 Per-image PIL/OpenCV transforms in data-loader workers would cost more CPU than the network on
 this project's 2-core machines; here flip, translation (a random crop of the zero-padded image),
 zoom and rotation are folded into one affine matrix per image and applied to the batch by a single
-`affine_grid` + `grid_sample`, and random erasing is one masked fill. Inputs are normalised, so the
-zero padding and the erased patches are the data set's mean grey.
+`affine_grid` + `grid_sample`, random erasing is one masked fill, and the photometric changes (contrast,
+brightness, Gaussian blur, Gaussian noise: the faces of other cameras and lighting than the training
+set's) are per-image affine maps of the grey levels, one grouped convolution and one added tensor.
+Inputs are normalised, so the zero padding and the erased patches are the data set's mean grey.
 """
 
 from __future__ import annotations
@@ -22,14 +24,23 @@ from core import validation as check
 
 @dataclass(frozen=True)
 class BatchAugment:
-    """Random flips, shifts, zooms, rotations and erasing for (N, C, H, W) float batches.
+    """Random flips, shifts, zooms, rotations, erasing and photometric changes for (N, C, H, W) float
+    batches of normalised grey levels (the training pixels' mean 0, standard deviation 1).
 
     flip: mirror half of the images horizontally (faces are roughly symmetric; labels are not sided).
     shift: largest translation as a fraction of the image side (0.1 = +-4.8 px at 48x48).
     scale: largest zoom in or out, as a fraction (0.1 = 0.9x to 1.1x).
     rotate: largest rotation in degrees.
     erase: probability of erasing one random rectangle (2-20% of the area, aspect 1:3 to 3:1).
-    Random numbers come from `generator` (on the CPU), so a seeded generator repeats the same
+    contrast: largest change of an image's contrast, as a fraction (0.3 = its grey levels spread
+        0.7x to 1.3x about its own mean).
+    brightness: largest shift of an image's grey levels, in standard deviations of the training pixels.
+    blur: probability of blurring an image with a Gaussian of standard deviation `BLUR_SIGMA` (uniform,
+        pixels of the network's input).
+    noise: largest standard deviation of Gaussian noise added to an image (uniform from 0 up to it),
+        in standard deviations of the training pixels.
+    The photometric changes come first (contrast, brightness, blur, noise), then the geometric ones and
+    erasing. Random numbers come from `generator` (on the CPU), so a seeded generator repeats the same
     augmentations on any device. (The defaults are `CNNClassifier`'s.)
     """
 
@@ -38,6 +49,10 @@ class BatchAugment:
     scale: float
     rotate: float
     erase: float
+    contrast: float = 0.0
+    brightness: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
 
     def __post_init__(self):
         check.flag("flip", self.flip)
@@ -45,12 +60,22 @@ class BatchAugment:
         check.number("scale", self.scale, 0, 1, high_open=True)
         check.number("rotate", self.rotate, 0, 180)
         check.number("erase", self.erase, 0, 1)
+        check.number("contrast", self.contrast, 0, 1, high_open=True)
+        check.number("brightness", self.brightness, 0, 5)
+        check.number("blur", self.blur, 0, 1)
+        check.number("noise", self.noise, 0, 5)
 
     @property
     def geometric(self) -> bool:
         return bool(self.flip or self.shift or self.scale or self.rotate)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.contrast or self.brightness:
+            x = self._grey_levels(x, generator)
+        if self.blur:
+            x = self._blur(x, generator)
+        if self.noise:
+            x = self._noise(x, generator)
         if self.geometric:
             x = self._affine(x, generator)
         if self.erase:
@@ -67,6 +92,30 @@ class BatchAugment:
         grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
+    def _grey_levels(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n = x.shape[0]
+        u = lambda: (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1).to(x.device, x.dtype)  # noqa: E731
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        return (x - mean) * (1 + u() * self.contrast) + mean + u() * self.brightness
+
+    def _blur(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n, c, h, w = x.shape
+        low, high = BLUR_SIGMA
+        sigma = low + (high - low) * torch.rand(n, generator=g)
+        chosen = torch.rand(n, generator=g) < self.blur
+        taps = torch.arange(-BLUR_RADIUS, BLUR_RADIUS + 1, dtype=torch.float32)
+        kernel = torch.exp(-taps ** 2 / (2 * sigma[:, None] ** 2))
+        kernel = torch.where(chosen[:, None], kernel / kernel.sum(1, keepdim=True), (taps == 0).float())
+        kernel = kernel.repeat_interleave(c, 0).to(x.device, x.dtype)  # one 1-D kernel per image and channel
+        y = F.pad(x.reshape(1, n * c, h, w), (BLUR_RADIUS,) * 4, mode="replicate")
+        y = F.conv2d(y, kernel[:, None, None, :], groups=n * c)   # rows, then columns: separable
+        y = F.conv2d(y, kernel[:, None, :, None], groups=n * c)
+        return y.reshape(n, c, h, w)
+
+    def _noise(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        scale = torch.rand(x.shape[0], 1, 1, 1, generator=g) * self.noise
+        return x + (torch.randn(x.shape, generator=g) * scale).to(x.device, x.dtype)
+
     def _erase(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n, _, h, w = x.shape
         area = (0.02 + 0.18 * torch.rand(n, generator=g)) * h * w
@@ -80,6 +129,12 @@ class BatchAugment:
                   & ((cols >= left[:, None]) & (cols < (left + ew)[:, None]))[:, None, :])
         inside &= (torch.rand(n, generator=g) < self.erase)[:, None, None]
         return x.masked_fill(inside[:, None].to(x.device), 0.0)
+
+
+#: the range of the standard deviation of `BatchAugment.blur`'s Gaussian, in pixels of the network's
+#: input, and the kernel's radius in pixels (2 sigma at the largest)
+BLUR_SIGMA = (0.3, 1.5)
+BLUR_RADIUS = 3
 
 
 def _theta(angle: torch.Tensor, zoom: torch.Tensor, mirror: torch.Tensor, shift_x: torch.Tensor,

@@ -51,7 +51,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     optimizer: sgd (Nesterov when momentum > 0) | adam | adamw. schedule: cosine | onecycle | plateau | none.
     loss: ce | focal (with `focal_gamma`). imbalance: see `deep.imbalance.IMBALANCE`;
         `resample_target` is the per-class count for `hybrid` (default: the median class size).
-    flip, shift, scale, rotate, erase: augmentation (`deep.augment.BatchAugment`).
+    flip, shift, scale, rotate, erase, contrast, brightness, blur, noise: augmentation
+        (`deep.augment.BatchAugment`; the photometric four are off by default).
     val_fraction: size of the inner validation split (about 1/round(1/val_fraction) of the training
         part) when no X_val is given; 0 trains on everything and keeps the last epoch.
     patience: stop after this many epochs without a better validation accuracy (None: never).
@@ -87,7 +88,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                  optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
                  warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
                  imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
-                 scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, val_fraction: float = 0.1,
+                 scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, contrast: float = 0.0,
+                 brightness: float = 0.0, blur: float = 0.0, noise: float = 0.0, val_fraction: float = 0.1,
                  patience: int | None = None, swa_fraction: float = 0.25, swa_lr: float = 0.01,
                  soft_targets: str = "crossentropy",
                  tta: str | bool = "affine", image_size: int | None = None, init_checkpoint: str | None = None,
@@ -113,6 +115,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.scale = scale
         self.rotate = rotate
         self.erase = erase
+        self.contrast = contrast
+        self.brightness = brightness
+        self.blur = blur
+        self.noise = noise
         self.val_fraction = val_fraction
         self.patience = patience
         self.swa_fraction = swa_fraction
@@ -286,7 +292,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return Runtime.resolve(self.device, self.bf16, self.channels_last, self.n_jobs)
 
     def _augment(self) -> BatchAugment:
-        return BatchAugment(flip=self.flip, shift=self.shift, scale=self.scale, rotate=self.rotate, erase=self.erase)
+        return BatchAugment(flip=self.flip, shift=self.shift, scale=self.scale, rotate=self.rotate, erase=self.erase,
+                            contrast=self.contrast, brightness=self.brightness, blur=self.blur, noise=self.noise)
 
     # ---- prediction ----------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:

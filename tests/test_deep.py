@@ -125,6 +125,44 @@ def test_augmentation_flip_is_exact_and_seeded():
     assert ((a == 0).flatten(1).sum(1) >= 1).all()  # every image has an erased patch
 
 
+def test_photometric_augmentation_changes_grey_levels_as_documented():
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 16, 16)
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    geometric = dict(flip=False, shift=0, scale=0, rotate=0, erase=0)
+    assert torch.equal(BatchAugment(**geometric)(x, g()), x)  # every change off: the batch as it was
+    mean, spread = x.mean(dim=(1, 2, 3)), x.std(dim=(1, 2, 3))
+    c = BatchAugment(**geometric, contrast=0.5)(x, g())  # contrast about each image's own mean
+    torch.testing.assert_close(c.mean(dim=(1, 2, 3)), mean)
+    factor = c.std(dim=(1, 2, 3)) / spread
+    assert ((factor >= 0.5 - 1e-5) & (factor <= 1.5 + 1e-5)).all() and factor.std() > 0.1
+    b = BatchAugment(**geometric, brightness=2.0)(x, g())  # one shift per image, within +-2
+    shift = (b - x).flatten(1)
+    torch.testing.assert_close(shift, shift[:, :1].expand_as(shift))
+    assert shift.abs().max() <= 2 and shift[:, 0].std() > 0.5
+    blurred = BatchAugment(**geometric, blur=1.0)(x, g())  # every image blurred: less spread, same mean
+    ratio = blurred.std(dim=(1, 2, 3)) / spread  # white noise: sigma 0.3 px hardly changes it, 1.5 px a lot
+    assert (ratio < 1).all() and ratio.min() < 0.3 and ratio.max() > 0.8
+    torch.testing.assert_close(blurred.mean(dim=(1, 2, 3)), mean, atol=0.05, rtol=0)
+    half = BatchAugment(**geometric, blur=0.5)(x, g())
+    kept = torch.tensor([torch.equal(h, i) for h, i in zip(half, x)])
+    assert 10 < kept.sum() < 54  # the others pass through exactly (a one-tap kernel)
+    flat = torch.zeros(8, 1, 9, 9)
+    flat[:, :, 4, 4] = 1.0  # a point: its blur is a normalised Gaussian
+    spot = BatchAugment(**geometric, blur=1.0)(flat, g())
+    torch.testing.assert_close(spot.sum(dim=(1, 2, 3)), torch.ones(8))
+    assert (spot[:, 0, 4, 4] < 1).all() and torch.allclose(spot, spot.flip(2).flip(3), atol=1e-6)
+    noisy = BatchAugment(**geometric, noise=1.0)(x, g())
+    added = (noisy - x).std(dim=(1, 2, 3))
+    assert (added <= 1.3).all() and added.std() > 0.1
+    full = BatchAugment(flip=True, shift=0.1, scale=0.1, rotate=10, erase=0.5, contrast=0.3, brightness=0.5,
+                        blur=0.5, noise=0.2)
+    torch.testing.assert_close(full(x, g()), full(x, g()))  # seeded: the same batch twice
+    for bad in (dict(contrast=1.0), dict(brightness=-0.1), dict(blur=1.5), dict(noise="0.1")):
+        with pytest.raises(ConfigError):
+            BatchAugment(**geometric, **bad)
+
+
 def test_test_time_views_are_the_image_its_mirror_and_exact_warps():
     torch.manual_seed(0)
     linear = nn.Sequential(nn.Flatten(), nn.Linear(48 * 48, 7))
