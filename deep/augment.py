@@ -6,7 +6,7 @@ this project's 2-core machines; here flip, translation (a random crop of the zer
 zoom and rotation are folded into one affine matrix per image and applied to the batch by a single
 `affine_grid` + `grid_sample`, random erasing is one masked fill, and the photometric changes (contrast,
 brightness, Gaussian blur, Gaussian noise: the faces of other cameras and lighting than the training
-set's) are per-image affine maps of the grey levels, one grouped convolution and one added tensor.
+set's) are per-image affine maps of the grey levels, two grouped convolutions and one added tensor.
 Inputs are normalised, so the zero padding and the erased patches are the data set's mean grey.
 """
 
@@ -32,15 +32,20 @@ class BatchAugment:
     scale: largest zoom in or out, as a fraction (0.1 = 0.9x to 1.1x).
     rotate: largest rotation in degrees.
     erase: probability of erasing one random rectangle (2-20% of the area, aspect 1:3 to 3:1).
-    contrast: largest change of an image's contrast, as a fraction (0.3 = its grey levels spread
-        0.7x to 1.3x about its own mean).
-    brightness: largest shift of an image's grey levels, in standard deviations of the training pixels.
-    blur: probability of blurring an image with a Gaussian of standard deviation `BLUR_SIGMA` (uniform,
-        pixels of the network's input).
-    noise: largest standard deviation of Gaussian noise added to an image (uniform from 0 up to it),
-        in standard deviations of the training pixels.
+    contrast: largest change of an image's contrast, as a fraction, 0 to < 1 (0.3 = its grey levels
+        spread 0.7x to 1.3x about its own mean).
+    brightness: largest shift of an image's grey levels (either way), in standard deviations of the
+        training pixels, 0-5.
+    blur: probability (0-1) of blurring an image with a Gaussian whose standard deviation is drawn
+        uniformly from `BLUR_SIGMA` (pixels of the network's input). The kernel samples the Gaussian at
+        whole pixels out to `BLUR_RADIUS`, so the smallest sigmas hardly blur and the largest is trimmed:
+        a point spreads with a measured sigma of 0.09 to 1.40 px.
+    noise: largest standard deviation (0-5) of Gaussian noise added to an image (drawn uniformly from 0
+        up to it), in standard deviations of the training pixels.
     The photometric changes come first (contrast, brightness, blur, noise), then the geometric ones and
-    erasing. Random numbers come from `generator` (on the CPU), so a seeded generator repeats the same
+    erasing; the geometric step's bilinear resampling softens the noise and blur already applied (the
+    noise left is about two thirds of its nominal level with the recipe's shifts, zooms and
+    rotations), so the levels above are nominal. Random numbers come from `generator` (on the CPU), so a seeded generator repeats the same
     augmentations on any device. (The defaults are `CNNClassifier`'s.)
     """
 
