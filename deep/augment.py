@@ -45,8 +45,9 @@ class BatchAugment:
     The photometric changes come first (contrast, brightness, blur, noise), then the geometric ones and
     erasing; the geometric step's bilinear resampling softens the noise and blur already applied (the
     noise left is about two thirds of its nominal level with the recipe's shifts, zooms and
-    rotations), so the levels above are nominal. Random numbers come from `generator` (on the CPU), so a seeded generator repeats the same
-    augmentations on any device. (The defaults are `CNNClassifier`'s.)
+    rotations), so the levels above are nominal. Random numbers come from `generator` (on the CPU),
+    so a seeded generator repeats the same augmentations on any device. The geometric fields have no
+    default here (`CNNClassifier` gives the recipe's); the photometric ones are off by default.
     """
 
     flip: bool
