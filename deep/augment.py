@@ -90,7 +90,7 @@ class BatchAugment:
 
     def _affine(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n = x.shape[0]
-        u = lambda: torch.rand(n, generator=g) * 2 - 1  # noqa: E731 - uniform in [-1, 1]
+        u = lambda: _symmetric(n, g)  # noqa: E731
         angle = u() * math.radians(self.rotate)
         zoom = 1 + u() * self.scale
         mirror = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0) if self.flip else torch.ones(n)
@@ -100,7 +100,7 @@ class BatchAugment:
 
     def _grey_levels(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n = x.shape[0]
-        u = lambda: (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1).to(x.device, x.dtype)  # noqa: E731
+        u = lambda: _symmetric(n, g).view(n, 1, 1, 1).to(x.device, x.dtype)  # noqa: E731
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         return (x - mean) * (1 + u() * self.contrast) + mean + u() * self.brightness
 
@@ -135,6 +135,11 @@ class BatchAugment:
                   & ((cols >= left[:, None]) & (cols < (left + ew)[:, None]))[:, None, :])
         inside &= (torch.rand(n, generator=g) < self.erase)[:, None, None]
         return x.masked_fill(inside[:, None].to(x.device), 0.0)
+
+
+def _symmetric(n: int, g: torch.Generator) -> torch.Tensor:
+    """(n,) float32 numbers drawn uniformly from [-1, 1) by `g` (on the CPU)."""
+    return torch.rand(n, generator=g) * 2 - 1
 
 
 #: the range of the standard deviation of `BatchAugment.blur`'s Gaussian, in pixels of the network's

@@ -292,8 +292,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return Runtime.resolve(self.device, self.bf16, self.channels_last, self.n_jobs)
 
     def _augment(self) -> BatchAugment:
-        return BatchAugment(flip=self.flip, shift=self.shift, scale=self.scale, rotate=self.rotate, erase=self.erase,
-                            contrast=self.contrast, brightness=self.brightness, blur=self.blur, noise=self.noise)
+        return BatchAugment(**{f.name: getattr(self, f.name) for f in fields(BatchAugment)})
 
     # ---- prediction ----------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:
