@@ -33,17 +33,18 @@ KEY_CHARS = 12
 GROUPS = ("dataset", "protocol", "method", "detector", "model", "perturb")
 
 
-def _strip(obj):
+def without_volatile(obj):
+    """`obj` (a config, or a part of one) without its `VOLATILE_KEYS`, at any depth."""
     if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE_KEYS}
+        return {k: without_volatile(v) for k, v in obj.items() if k not in VOLATILE_KEYS}
     if isinstance(obj, list):
-        return [_strip(v) for v in obj]
+        return [without_volatile(v) for v in obj]
     return obj
 
 
 def run_key(config: dict) -> str:
     """A stable hash of what determines a run's numbers: the resolved config minus `VOLATILE_KEYS`."""
-    canonical = json.dumps(_strip(config), sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(without_volatile(config), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -63,12 +63,14 @@ def _fake_deep(record: dict, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Real records from the runner: a CV board with a duplicate row, and a FER2013-shaped board."""
+    """Real records from the runner: a CV board with a config run with two seeds and another config of
+    the same method, and a FER2013-shaped board."""
     root = tmp_path_factory.mktemp("results")
     results = root / "runs"
     _run(results, TINY)
     _run(results, [*TINY, "method.steps.svm.C=1.0"], method="pixels_svm_c1")
-    _run(results, [*TINY, "method.steps.pca.n_components=0.9"])  # same row as the first, run later
+    _run(results, [*TINY, "seed=1"])  # the first config, another seed: one row, their mean
+    _run(results, [*TINY, "method.steps.pca.n_components=0.9"])  # the same method, another config: a row of its own
     official, path = _run(results, OFFICIAL, dataset="fer2013")
     _run(results, [*OFFICIAL, "method.steps.svm.C=1.0"], dataset="fer2013", method="pixels_svm_c1")
     _fake_deep(official, path)
@@ -120,8 +122,8 @@ def test_paired_fold_test_exact_and_its_floor():
 
 
 def test_paired_tests_refuse_different_folds_or_images(runs, tmp_path):
-    kfold = sorted((runs / "runs").glob("synthetic__kfold__pixels_svm__*.json"))
-    a = json.loads(kfold[0].read_text())
+    kfold = [json.loads(f.read_text()) for f in sorted((runs / "runs").glob("synthetic__kfold__pixels_svm__*.json"))]
+    a = next(r for r in kfold if r["config"]["seed"] == 0)
     other_seed, _ = _run(tmp_path, [*TINY, "seed=1"])
     with pytest.raises(stats.NotPaired, match="different folds"):
         stats.paired_fold_scores(a, other_seed, "test")
@@ -141,25 +143,35 @@ def test_cv_leaderboard(generated):
     text = (generated / "leaderboards" / "synthetic__kfold.md").read_text()
     rows = [line for line in text.splitlines() if re.match(r"\| \d ", line)]
     ranking = [r for r in rows if "classical" in r]
-    assert len(ranking) == 2, "one row per (method, detector): the repeated pixels_svm is one row"
-    by_method = {r.split("|")[2].strip(): r for r in ranking}
-    assert set(by_method) == {"pixels_svm", "pixels_svm_c1"}
-    assert re.search(r"\| 2 +\| \[record\]", by_method["pixels_svm"]), "2 records of this row"
-    assert "±" in by_method["pixels_svm"]
-    accs = [float(r.split("|")[5].split("±")[0]) for r in ranking]
+    assert len(ranking) == 3, "one row per (method, detector, config): pixels_svm's two seeds are one row"
+    by_method = {(r.split("|")[2].strip(), r.split("|")[5].strip()): r for r in ranking}
+    assert set(by_method) == {("pixels_svm", ""), ("pixels_svm", "n_components=0.9"), ("pixels_svm_c1", "")}
+    assert re.search(r"\| 2 +\| \[record\]", by_method["pixels_svm", ""]), "2 records of this row"
+    assert "(2 seeds, best" in by_method["pixels_svm", ""]
+    assert "config: where a method was run with several configs" in text
+    accs = [float(r.split("|")[6].split("±")[0]) for r in ranking]
     assert accs == sorted(accs, reverse=True)
     assert "sign-flip permutation test over folds, p = " in text and "smallest possible p = 0.125" in text
+    assert "their seed-0 runs" in text, "#1 shows its seed-1 run; #2 has only seed 0"
     assert "## Per-class F1 (%)" in text and "| angry" in text
     assert "same person is in training and test" in text
 
 
-def test_latest_record_of_a_row_is_shown(runs):
+def test_each_config_is_a_row_named_by_how_it_differs(runs):
     records, ignored = leaderboard.load_records(runs / "runs")
     assert [p.name for p in ignored] == ["notes.json"]
     board = leaderboard.boards(records)[("synthetic", "kfold")]
-    entry = next(e for e in board if e.row_key[0] == "pixels_svm")
-    assert entry.n_records == 2
-    assert entry.record["config"]["method"]["steps"]["pca"]["n_components"] == 0.9, "the later run"
+    rows = {e.variant: e for e in board if e.row_key[0] == "pixels_svm"}
+    assert set(rows) == {"", "n_components=0.9"}, "the config with the most seeds is the main row"
+    main, other = rows[""], rows["n_components=0.9"]
+    assert main.n_records == 2 and sorted(r["config"]["seed"] for r in main.runs) == [0, 1]
+    assert other.n_records == 1 and other.runs == (other.record,)
+    assert other.record["config"]["method"]["steps"]["pca"]["n_components"] == 0.9
+    assert other.label == "pixels_svm/none [n_components=0.9]"
+    assert leaderboard.difference(main.record["config"], other.record["config"]) == "n_components=0.95"
+    assert leaderboard.difference({"method": {"a": {"k": 1}, "b": {"k": 2}}}, {"method": {"a": {"k": 3}}}) == \
+        "method.a.k=1, method.b.k=2", "a name two changed settings share is given in full"
+    assert leaderboard.difference({"m": {"x": 1}}, {"m": {"x": 1, "y": [1.5, None]}}) == "y=unset"
 
 
 def test_official_leaderboard_with_ci_mcnemar_deep_row_and_published_figures(generated):
@@ -330,14 +342,25 @@ def test_seeds_of_one_config_make_one_row_with_their_mean(runs, tmp_path):
     entry = next(e for e in board if e.row_key[0] == "pixels_svm")
     assert len(entry.runs) == 3 and entry.accuracy == pytest.approx(np.mean([0.5, 0.7, base["metrics"]["accuracy"]["mean"]]))
     assert "(3 seeds, best 70.00)" in entry.seeds_text([r["metrics"]["accuracy"]["mean"] for r in entry.runs])
-    other = leaderboard.boards([(path, base), *made])[("synthetic", "kfold")]
-    assert next(e for e in other if e.row_key[0] == "pixels_svm").runs == (made[2][1],), "the latest config, alone"
+    again = json.loads(json.dumps(made[0][1]))  # seed 1 run again, later: it counts once, as its latest run
+    again["metrics"]["accuracy"]["mean"], again["env"]["time"] = 0.9, "2999-02-01T00:00:00+00:00"
+    other = leaderboard.boards([(path, base), *made, (tmp_path / "again.json", again)])[("synthetic", "kfold")]
+    rows = {e.variant: e for e in other if e.row_key[0] == "pixels_svm"}
+    assert set(rows) == {"", "n_components=0.8"}, "the other config is a row of its own, not averaged in"
+    assert rows["n_components=0.8"].runs == (made[2][1],)
+    assert rows[""].n_records == 4 and len(rows[""].runs) == 3 and again in rows[""].runs
+    assert rows[""].accuracy == pytest.approx(np.mean([0.9, 0.7, base["metrics"]["accuracy"]["mean"]]))
 
     legacy = {"method": {"epochs": 66, "swa_epochs": 16, "seed": 0}}
     assert leaderboard.without_seeds(legacy) == leaderboard.without_seeds({"method": {"epochs": 66, "swa_fraction": 0.25,
                                                                                     "seed": 2}})
     assert leaderboard.without_seeds(legacy) != leaderboard.without_seeds({"method": {"epochs": 66, "swa_fraction": 0.3}})
     assert leaderboard.without_seeds({"method": {"epochs": 66, "swa_fraction": 0}}) != leaderboard.without_seeds(legacy)
+    assert leaderboard.without_seeds({"method": {"epochs": 66, "swa_fraction": 0, "swa_lr": 0.01}}) == \
+        leaderboard.without_seeds({"method": {"epochs": 66}}), "no weight averaging, as before it existed"
+    assert leaderboard.without_seeds({"method": {"tta": True}}) == leaderboard.without_seeds({"method": {"tta": "flip"}})
+    assert leaderboard.without_seeds({"method": {"tta": False}}) == leaderboard.without_seeds({"method": {"tta": "none"}})
+    assert leaderboard.without_seeds({"method": {"tta": True}}) != leaderboard.without_seeds({"method": {"tta": "affine"}})
 
 
 def test_a_runs_printed_table_keeps_two_decimals(runs):
@@ -374,10 +397,15 @@ def test_committed_models_of_one_network_share_its_cross_matrix():
         return {"method": "cnn", "detector": "none", "model": "fernet",
                 "config": {"model": {"name": "fernet"}, "method": {"run_dir": run_dir}}}
 
-    ranked = {("ferplus", "official"): [Entry(trained("results/models/ferplus__fernet_lowreg"), Path("a.json"), 1)],
-              ("fer2013", "official"): [Entry(trained("results/models/fer2013__fernet"), Path("b.json"), 1)]}
+    tuned = {**trained("results/models/fer2013__fernet_finetuned"), "method": "cnn_transfer"}
+    ranked = {("ferplus", "official"): [Entry(trained("results/models/ferplus__fernet_lowreg"), Path("a.json"), 1),
+                                        Entry(trained("results/models/ferplus__fernet_other"), Path("c.json"), 1,
+                                              variant="epochs=42")],
+              ("fer2013", "official"): [Entry(trained("results/models/fer2013__fernet"), Path("b.json"), 1),
+                                        Entry(tuned, Path("d.json"), 1)]}
     named = networks(ranked)
-    assert named == {"ferplus__fernet_lowreg": "fernet", "fer2013__fernet": "fernet"}
+    assert named == {"ferplus__fernet_lowreg": "fernet", "fer2013__fernet": "fernet"}, \
+        "a model of another config, or fine-tuned, keeps a matrix of its own"
 
     def scored(file):
         return {"method": "pretrained", "config": {"method": {"model": file}}}

@@ -42,11 +42,15 @@ def method_of(record: dict, networks: dict[str, str] | None = None) -> tuple[str
 
 
 def networks(ranked: dict) -> dict[str, str]:
-    """{committed model folder (`<data set>__<name>`, e.g. ferplus__fernet_lowreg): the network of the
-    board run that wrote it (fernet)}, from the runs of every board row (`ranked`)."""
+    """{committed model folder (`<data set>__<name>`, e.g. ferplus__fernet): the network of the board
+    run that wrote it (fernet)}, from the runs of every board row (`ranked`) of `method=cnn` in its main
+    config. A model trained otherwise (fine-tuned, or another config: ferplus__fernet_lowreg) is not
+    that network's recipe, so it keeps its folder's name and a matrix of its own."""
     found = {}
     for entries in ranked.values():
         for entry in entries:
+            if entry.row_key[0] != "cnn" or entry.variant:
+                continue
             for record in entry.runs:
                 folder = model_folder(record["config"]["method"].get("run_dir") or "")
                 if folder and entry.row_key[2]:
@@ -75,8 +79,8 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
              "Rows: the data set a method was trained on (its training part; selection on its own data only); "
              "columns: the data set it was tested on, every image of a class the method was trained on, without "
              "fine-tuning (`protocol=cross`). The diagonal (italics) is the method's own within-data-set score "
-             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}; the best detector's where it was run with "
-             "several). Accuracy %, macro-F1 % in brackets. "
+             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}; its main config's (see the board's config column), "
+             "with the best detector where it was run with several). Accuracy %, macro-F1 % in brackets. "
              "Between FER2013 and FER+ (the same images) only the official test split is tested on."]
     for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
         parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked)]
@@ -118,8 +122,8 @@ def _matrix(key: tuple[str, str], cells: dict, ranked: dict) -> str:
 
 def _within(key: tuple[str, str], dataset: str, ranked: dict) -> str:
     entries: list[Entry] = ranked.get((dataset, WITHIN.get(dataset, "")), [])
-    same = [e for e in entries if (e.row_key[0], e.row_key[2]) == key]
+    same = [e for e in entries if (e.row_key[0], e.row_key[2]) == key and not e.variant]
     if not same:
         return ""
-    e = same[0]  # ranked best first: the best detector's
+    e = same[0]  # ranked best first: the best detector's, of the method's main config (not its best config)
     return f"*{pct(e.accuracy)} ({pct(e.record['metrics']['macro_f1']['mean'])})*"

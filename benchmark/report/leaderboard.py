@@ -1,8 +1,11 @@
 """From run records to ranked leaderboard entries: grouping, ranking, significance of the lead.
 
-A leaderboard is one (data set, protocol). Its rows are (method, detector, model); when several
-records exist for one row (a re-run, another seed or k), the most recent (`env.time`) is shown and
-the count is kept, so nothing is silently averaged or cherry-picked.
+A leaderboard is one (data set, protocol). Its rows are (method, detector, model, config): every
+config run is a row of its own, its seeds averaged (mean ± std, `Entry.seeds`); a re-run of one seed
+counts once, as its most recent record (`env.time`), and the count of records is kept, so nothing
+is averaged across configs, hidden or cherry-picked. Where one (method, detector, model) was run
+with several configs, each row but the one with the most seeds names how its config differs from
+that one's (`Entry.variant`, e.g. "epochs=70, swa_epochs=unset").
 
 Optional record fields, read when present: `fit_details.n_features` (classical methods),
 `fit_details.parameters` (deep methods), and for learning curves `fit_details.history` (a list of
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +34,16 @@ LEGACY_DEEP_PREFIX = "deep."
 
 @dataclass(frozen=True)
 class Entry:
-    """One leaderboard row: the latest record of its group, how many records the group has, and the
-    records of the latest one's config run with other seeds (`seeds`, itself included): the row's
-    scores are their mean."""
+    """One leaderboard row: the latest record of one config, how many records that config has, the
+    records of its seeds (`seeds`, the latest of each seed, itself included, when there are several:
+    the row's scores are their mean), and how its config differs from that of its (method, detector,
+    model)'s main row (`variant`, "" for the main row or the only one)."""
 
     record: dict
     path: Path
     n_records: int
     seeds: tuple = ()
+    variant: str = ""
 
     @property
     def runs(self) -> tuple:
@@ -51,7 +56,8 @@ class Entry:
     @property
     def label(self) -> str:
         method, detector, model = self.row_key
-        return "/".join(p for p in (method, model, detector) if p)
+        name = "/".join(p for p in (method, model, detector) if p)
+        return f"{name} [{self.variant}]" if self.variant else name
 
     @property
     def kind(self) -> str:
@@ -134,24 +140,83 @@ def family(record: dict) -> str:
 
 def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry]]:
     """{(data set, protocol): entries ranked best first}, boards in sorted order."""
+    by_board = rows(records, lambda record: (record["dataset"], record["protocol"]))
+    return {key: sorted(by_board[key], key=_rank_key) for key in sorted(by_board)}
+
+
+def rows(records: list[tuple[Path, dict]], board) -> dict[tuple, list[Entry]]:
+    """{`board(record)`: its entries, unranked}: one entry per row (`row_key`) and config without seeds
+    (`without_seeds`). The main config of a row is the one with the most seeds, then the most records,
+    then the most recent; every other config's entry names how it differs from it (`variant`)."""
     groups: dict[tuple, list[tuple[Path, dict]]] = defaultdict(list)
     for path, record in records:
-        groups[(record["dataset"], record["protocol"], *row_key(record))].append((path, record))
-    by_board: dict[tuple[str, str], list[Entry]] = defaultdict(list)
-    for key, members in groups.items():
-        path, record = max(members, key=lambda m: (m[1]["env"].get("time", ""), m[0].name))
-        variant = without_seeds(record["config"])
-        seeds = tuple(sorted((r for _, r in members if without_seeds(r["config"]) == variant),
-                             key=lambda r: str(r["config"].get("seed"))))
-        by_board[key[:2]].append(Entry(record, path, len(members), seeds if len(seeds) > 1 else ()))
-    return {key: sorted(by_board[key], key=_rank_key) for key in sorted(by_board)}
+        groups[(board(record), row_key(record))].append((path, record))
+    by_board: dict[tuple, list[Entry]] = defaultdict(list)
+    for (board_key, _), members in groups.items():
+        configs: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
+        for path, record in members:
+            configs[without_seeds(record["config"])].append((path, record))
+        latest_by_seed = {key: {str(r["config"].get("seed")): r for _, r in sorted(runs, key=_recency)}
+                          for key, runs in configs.items()}
+        main = max(configs, key=lambda k: (len(latest_by_seed[k]), len(configs[k]), max(map(_recency, configs[k]))))
+        main_config = max(configs[main], key=_recency)[1]["config"]
+        for key, runs in configs.items():
+            path, record = max(runs, key=_recency)
+            seeds = tuple(r for _, r in sorted(latest_by_seed[key].items()))
+            variant = "" if key == main else difference(record["config"], main_config)
+            by_board[board_key].append(Entry(record, path, len(runs), seeds if len(seeds) > 1 else (), variant))
+    return by_board
+
+
+def _recency(member: tuple[Path, dict]):
+    return member[1]["env"].get("time", ""), member[0].name
 
 
 def without_seeds(config: dict) -> str:
     """A config's run key computed without its seeds (every `seed` and `random_state`): records whose
-    configs differ only in their seeds share it. The CNN recipe's weight-averaging length counts as
-    the epochs it averages, however spelled: records made before `swa_fraction` name `swa_epochs`
-    (16 of 66 epochs is swa_fraction 0.25, `deep.train.TrainConfig.swa_epochs`' rounding)."""
+    configs differ only in their seeds share it. See `_canonical` for the older spellings it reads."""
+    from benchmark import records
+
+    return records.run_key(_canonical(config))
+
+
+def difference(config: dict, reference: dict) -> str:
+    """How `config` differs from `reference` beyond seeds and paths, as "name=value, ..." sorted by
+    name: a setting's last name (method.epochs: epochs; the full dotted name where two would read
+    alike), "unset" for a setting one of them lacks, e.g. "blur=0.3, epochs=70"."""
+    ours, theirs = _flat(_canonical(config)), _flat(_canonical(reference))
+    changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k, _UNSET) != theirs.get(k, _UNSET))
+    short = [k.rsplit(".", 1)[-1] for k in changed]
+    return ", ".join(f"{s if short.count(s) == 1 else k}={_text(ours.get(k, _UNSET))}" for k, s in zip(changed, short))
+
+
+_UNSET = object()
+
+
+def _text(value) -> str:
+    if value is _UNSET or value is None:
+        return "unset"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_text, value)) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _flat(node, prefix: str = "") -> dict:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out = {}
+    for key, value in node.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def _canonical(config: dict) -> dict:
+    """`config` without what cannot change its numbers (`benchmark.records.VOLATILE_KEYS`) and its seeds,
+    older spellings of the CNN recipe's weight averaging made current: its length counts as the epochs
+    it averages, however spelled (records made before `swa_fraction` name `swa_epochs`; 16 of 66 epochs
+    is swa_fraction 0.25, `deep.train.TrainConfig.swa_epochs`' rounding), and none at all (no
+    `swa_fraction`, as before weight averaging existed, or 0) is one config, whatever its `swa_lr`;
+    `tta` true or false is the older spelling of flip or none (`CNNClassifier.tta_mode`)."""
     from benchmark import records
 
     def strip(node):
@@ -160,14 +225,19 @@ def without_seeds(config: dict) -> str:
             if "swa_fraction" in node and "epochs" in node:
                 fraction = node.pop("swa_fraction")
                 node["swa_epochs"] = math.floor(fraction * node["epochs"] + 1e-9)
+            if "epochs" in node and not node.get("swa_epochs"):
+                node.pop("swa_epochs", None)
+                node.pop("swa_lr", None)
+            if isinstance(node.get("tta"), bool):
+                node["tta"] = "flip" if node["tta"] else "none"
             return node
         return [strip(v) for v in node] if isinstance(node, list) else node
 
-    return records.run_key(strip(config))
+    return strip(records.without_volatile(config))
 
 
 def _rank_key(entry: Entry):
-    return -entry.accuracy, -entry.macro_f1, entry.row_key
+    return -entry.accuracy, -entry.macro_f1, entry.row_key, entry.variant
 
 
 def size(record: dict) -> str:
@@ -200,16 +270,28 @@ def _curve(raw) -> dict[str, list[float]]:
 
 def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
     """Whether `first` beats `second`: McNemar on a single test split, a fold permutation test on CV folds.
+    The rows' shown runs are compared, or where they were not tested alike (a row of several seeds
+    shows its latest), their runs of the first seed both have (the result's detail names it).
 
     Returns the test result, or why no test was made (the two were not tested on the same images).
     """
     test_set = first.record["test_set"]
-    try:
-        if first.holdout and second.holdout:
-            return stats.mcnemar(*stats.paired_predictions(first.record, second.record, test_set))
-        return stats.paired_folds(*stats.paired_fold_scores(first.record, second.record, test_set))
-    except stats.NotPaired as exc:
-        return f"not tested: {exc}"
+    same_seed = sorted(((a, b) for a in first.runs for b in second.runs
+                        if str(a["config"].get("seed")) == str(b["config"].get("seed"))),
+                       key=lambda pair: str(pair[0]["config"].get("seed")))
+    reason = None
+    for a, b in [(first.record, second.record), *same_seed]:
+        try:
+            if first.holdout and second.holdout:
+                result = stats.mcnemar(*stats.paired_predictions(a, b, test_set))
+            else:
+                result = stats.paired_folds(*stats.paired_fold_scores(a, b, test_set))
+        except stats.NotPaired as exc:
+            reason = reason or f"not tested: {exc}"
+            continue
+        shown = a is first.record and b is second.record
+        return result if shown else replace(result, detail=f"{result.detail}; their seed-{a['config'].get('seed')} runs")
+    return reason
 
 
 def correct_count(record: dict, test_set: str) -> tuple[int, int]:

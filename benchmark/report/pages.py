@@ -97,7 +97,9 @@ def _ranking(entries: list[Entry], here: Path) -> str:
     holdout = all(e.holdout for e in entries)
     test_set = entries[0].record["test_set"]
     others = sorted(s for s in entries[0].record["metrics_by_split"] if s != test_set)
-    header = ["#", "method", "kind", "detector", *(["model"] if with_model else [])]
+    with_variant = any(e.variant for e in entries)
+    header = ["#", "method", "kind", "detector", *(["model"] if with_model else []),
+              *(["config"] if with_variant else [])]
     if holdout:
         header += [f"{test_set} acc %", "95% CI (Wilson)", *[f"{s} acc %" for s in others], "macro-F1 %"]
     else:
@@ -108,7 +110,7 @@ def _ranking(entries: list[Entry], here: Path) -> str:
     for rank, e in enumerate(entries, 1):
         r = e.record
         method, detector, model = e.row_key
-        row = [rank, method, e.kind, detector, *([model] if with_model else [])]
+        row = [rank, method, e.kind, detector, *([model] if with_model else []), *([e.variant] if with_variant else [])]
         seeds = e.seeds_text([run["metrics"]["accuracy"]["mean"] for run in e.runs])
         if holdout:
             lo, hi = wilson_interval(*correct_count(r, test_set))
@@ -141,9 +143,12 @@ def _ranking_legend(entries: list[Entry]) -> str:
     seeds = ("A row run with several seeds (the same config otherwise) shows mean ± std over its seeds, "
              "how many, and the best; its other columns are the most recent run's, or means over seeds. "
              if any(e.seeds for e in entries) else "")
-    return (f"{spread}. {seeds}fit s: training time summed over folds; ms / image: prediction time per test "
-            "image; records: runs of this row, of which the most recent is shown. Ranked by accuracy, "
-            "then macro-F1.")
+    variants = ("config: where a method was run with several configs, each is a row, and this column says how "
+                "its config differs from that of the method's row without one (the config with the most seeds); "
+                "unset: a setting its config lacks. " if any(e.variant for e in entries) else "")
+    return (f"{spread}. {seeds}{variants}fit s: training time summed over folds; ms / image: prediction time "
+            "per test image; records: runs of this row's config (a seed run again counts once, as its most recent "
+            "run). Ranked by accuracy, then macro-F1.")
 
 
 def _lead_text(entries: list[Entry]) -> str:

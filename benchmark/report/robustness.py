@@ -1,7 +1,7 @@
 """Robustness leaderboards, from the records of runs with test-time perturbations (`+perturb=...`).
 
-One board per (data set, protocol, perturbation mode); a row per method (the most recent record of
-it, as on the other boards). For every perturbation: the accuracy at each severity beside the clean
+One board per (data set, protocol, perturbation mode); a row per method and config, as on the other
+boards (`leaderboard.rows`), showing its most recent record (a config's seeds are not averaged here). For every perturbation: the accuracy at each severity beside the clean
 one; the normalised area under the accuracy-severity curve (trapezoids over severities 0 = clean to
 4, divided by 4 x the clean accuracy: 100 % means no loss at any severity); the relative drop at the
 worst severity; and the first severity at which the method keeps half of its clean accuracy or less.
@@ -12,29 +12,22 @@ perturbation goes with each board.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from tabulate import tabulate
 
 from benchmark.report import stats
-from benchmark.report.leaderboard import Entry, row_key
+from benchmark.report.leaderboard import Entry, rows
 from benchmark.report.output import GENERATED, Output, link, pct, relative, test_text
 from core import plots
 
 
 def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str, str], list[Entry]]:
     """{(data set, protocol, mode): entries ranked by mean perturbed accuracy, best first}."""
-    groups: dict[tuple, list] = defaultdict(list)
-    for path, record in records:
-        mode = record["perturbations"]["mode"]
-        groups[(record["dataset"], record["protocol"], mode, *row_key(record))].append((path, record))
-    by_board: dict[tuple, list[Entry]] = defaultdict(list)
-    for key, members in groups.items():
-        path, record = max(members, key=lambda m: (m[1]["env"].get("time", ""), m[0].name))
-        by_board[key[:3]].append(Entry(record, path, len(members)))
-    return {key: sorted(by_board[key], key=lambda e: (-mean_accuracy(e.record), e.row_key)) for key in sorted(by_board)}
+    by_board = rows(records, lambda r: (r["dataset"], r["protocol"], r["perturbations"]["mode"]))
+    return {key: sorted(by_board[key], key=lambda e: (-mean_accuracy(e.record), e.row_key, e.variant))
+            for key in sorted(by_board)}
 
 
 def curve(record: dict, name: str) -> list[float]:
