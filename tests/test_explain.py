@@ -170,6 +170,10 @@ def test_gradcam_of_a_logit_adjusted_cnn_is_the_cnns_and_of_an_average_the_mean_
     expected = np.stack([first[0], (first[1] + second[0]) / 2, second[1]])
     np.testing.assert_allclose(gradcam(mixed, crops, targets), expected / expected.max(axis=(1, 2), keepdims=True),
                                atol=1e-6)
+    members[1].estimator = object()  # a member Grad-CAM does not explain (an SVM's, say): refused before any work
+    assert not has_gradcam(Averaged(members))
+    with pytest.raises(ConfigError, match="Grad-CAM explains a CNN .* an average with a member that is not one"):
+        gradcam(Averaged(members), crops, targets)
 
 
 def test_explain_defaults_to_the_predicted_class(small):

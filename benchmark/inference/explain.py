@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from functools import partial
 from unittest import mock
 
 import cv2
@@ -72,16 +73,35 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
     `NotFittedError` when it is not fitted, and `ValueError` for crops or targets of the wrong shape,
     type or range.
     """
+    maps = _gradcam_of(estimator)
+    if maps is None:
+        raise ConfigError(f"Grad-CAM explains a CNN (deep.estimator.CNNClassifier), not a {type(estimator).__name__} "
+                          "(or an average with a member that is not one); occlusion and lime explain any model with "
+                          "predict_proba")
+    return maps(crops, targets)
+
+
+def has_gradcam(estimator) -> bool:
+    """Whether `gradcam` explains `estimator`: a CNN checkpoint's, a logit-adjusted one's or an
+    average of those."""
+    return _gradcam_of(estimator) is not None
+
+
+def _gradcam_of(estimator):
+    """The function `maps(crops, targets)` that gives `estimator`'s Grad-CAM maps (see `gradcam`), or
+    None where Grad-CAM does not explain it."""
     from benchmark.inference.models import Averaged, LogitAdjusted
     from deep.estimator import CNNClassifier  # torch: imported only here
 
     if isinstance(estimator, LogitAdjusted):
-        return gradcam(estimator.estimator, crops, targets)
+        return _gradcam_of(estimator.estimator)
     if isinstance(estimator, Averaged):
-        return _averaged_gradcam(estimator, crops, targets)
-    if not isinstance(estimator, CNNClassifier):
-        raise ConfigError(f"Grad-CAM explains a CNN (deep.estimator.CNNClassifier), not a {type(estimator).__name__}; "
-                          "occlusion and lime explain any model with predict_proba")
+        members = [_gradcam_of(member.estimator) for member in estimator.models]
+        return None if None in members else partial(_averaged_gradcam, estimator, members)
+    return partial(_cnn_gradcam, estimator) if isinstance(estimator, CNNClassifier) else None
+
+
+def _cnn_gradcam(estimator, crops, targets) -> np.ndarray:
     check_is_fitted(estimator, "model_")
     crops = _crops(crops)
     targets = _targets(targets, len(crops), len(estimator.classes_))
@@ -113,31 +133,19 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
     return _normalised(torch.cat(maps)[:, 0].cpu().numpy())
 
 
-def _averaged_gradcam(average, crops, targets) -> np.ndarray:
-    """`gradcam` of an average of models (`models.Averaged`): for each crop, the mean of the maps of
-    the members that have its target class (every class of an average is some member's)."""
+def _averaged_gradcam(average, member_maps, crops, targets) -> np.ndarray:
+    """`gradcam` of an average of models (`models.Averaged`), given each member's `_gradcam_of`: for
+    each crop, the mean of the maps of the members that have its target class (every class of an
+    average is some member's)."""
     crops = _crops(crops)
     names = np.array([average.names[t] for t in _targets(targets, len(crops), len(average.names))])
     total, count = np.zeros(crops.shape, np.float32), np.zeros(len(crops))
-    for member in average.models:
+    for member, maps in zip(average.models, member_maps):
         has = np.isin(names, member.classes)
         if has.any():
-            total[has] += gradcam(member.estimator, crops[has], np.array([member.classes.index(n) for n in names[has]]))
+            total[has] += maps(crops[has], np.array([member.classes.index(n) for n in names[has]]))
             count[has] += 1
     return _normalised(total / count[:, None, None])
-
-
-def has_gradcam(estimator) -> bool:
-    """Whether `gradcam` explains `estimator`: a CNN checkpoint's, a logit-adjusted one's or an
-    average of those."""
-    from benchmark.inference.models import Averaged, LogitAdjusted
-    from deep.estimator import CNNClassifier
-
-    if isinstance(estimator, LogitAdjusted):
-        return has_gradcam(estimator.estimator)
-    if isinstance(estimator, Averaged):
-        return all(has_gradcam(member.estimator) for member in estimator.models)
-    return isinstance(estimator, CNNClassifier)
 
 
 def occlusion(predict_proba: PredictProba, crops, targets, window: int | None = None, stride: int | None = None,
