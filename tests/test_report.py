@@ -148,7 +148,7 @@ def test_cv_leaderboard(generated):
     assert set(by_method) == {("pixels_svm", ""), ("pixels_svm", "n_components=0.9"), ("pixels_svm_c1", "")}
     assert re.search(r"\| 2 +\| \[record\]", by_method["pixels_svm", ""]), "2 records of this row"
     assert "(2 seeds, best" in by_method["pixels_svm", ""]
-    assert "config: where a method was run with several configs" in text
+    assert "config: where one method, model and detector was run with several configs" in text
     accs = [float(r.split("|")[6].split("±")[0]) for r in ranking]
     assert accs == sorted(accs, reverse=True)
     assert "sign-flip permutation test over folds, p = " in text and "smallest possible p = 0.125" in text
@@ -172,6 +172,20 @@ def test_each_config_is_a_row_named_by_how_it_differs(runs):
     assert leaderboard.difference({"method": {"a": {"k": 1}, "b": {"k": 2}}}, {"method": {"a": {"k": 3}}}) == \
         "method.a.k=1, method.b.k=2", "a name two changed settings share is given in full"
     assert leaderboard.difference({"m": {"x": 1}}, {"m": {"x": 1, "y": [1.5, None]}}) == "y=unset"
+    assert leaderboard.difference({"m": {"y": [1.5, None], "x": None}}, {"m": {}}) == "y=[1.5,null]", \
+        "null and a missing setting are both unset"
+    assert leaderboard.difference({"a": {"zz": 1}, "b": {"aa": 2.0000001}}, {}) == "aa=2.0000001, zz=1", \
+        "sorted by the name shown, floats exact"
+    assert leaderboard.difference({"lr": 1}, {"lr": 1.0}) == "lr=1", "as the run key tells them apart"
+    assert leaderboard.difference({"lr": 1}, {"lr": "1"}) == "", "alike as text"
+    assert leaderboard.difference({"method": {"epochs": 66}}, {"method": {"epochs": 66, "swa_fraction": 0.25,
+                                                                          "swa_lr": 0.01}}) == "swa_epochs=0"
+    one = json.loads(json.dumps(other.record))
+    one["config"]["method"]["steps"]["pca"]["n_components"] = 1
+    other_spelling = json.loads(json.dumps(one))
+    other_spelling["config"]["method"]["steps"]["pca"]["n_components"] = "1"
+    spelled = leaderboard.boards([(Path("a.json"), one), (Path("b.json"), other_spelling)])[("synthetic", "kfold")]
+    assert sorted(e.variant[:7] for e in spelled) == ["", "config "], "two run keys, alike as text: named by key"
 
 
 def test_official_leaderboard_with_ci_mcnemar_deep_row_and_published_figures(generated):
@@ -412,3 +426,5 @@ def test_committed_models_of_one_network_share_its_cross_matrix():
 
     assert method_of(scored("results/models/ferplus__fernet_lowreg/fit-000/model.pt"), named) == ("cnn", "fernet")
     assert method_of(scored("results/models/jaffe__vgg_small/fit-000/model.pt"), named) == ("cnn", "vgg_small")
+    assert method_of(scored("results/models/fer2013__fernet_finetuned/fit-000/model.pt"), named) == \
+        ("cnn", "fernet_finetuned"), "a fine-tune: a matrix of its own"

@@ -30,7 +30,10 @@ ORDER = ("fer2013", "ferplus", "ckplus", "jaffe")
 def method_of(record: dict, networks: dict[str, str] | None = None) -> tuple[str, str]:
     """(method, model) of a record; a pretrained model file is named by the run that trained it: the
     network `networks` gives for its folder (`<data set>__<name>`, see `networks`; else `<name>`), so
-    the committed models of one network share its matrix and its diagonal. An average of several (or a
+    the committed models of one network share its matrix and its diagonal. The fallback is by name: the
+    seed-0 FER2013 fernet was trained in another folder and copied to fer2013__fernet, which its record
+    cannot tell; so a folder named `<data set>__<network>` by a run of another config (ferplus__fernet)
+    joins that network's matrix too, where each cell shows its most recent record. An average of several (or a
     model whose predictions were logit-adjusted) stays `pretrained` with the names of its members
     (`model_name`)."""
     method = record["config"]["method"]
@@ -42,10 +45,11 @@ def method_of(record: dict, networks: dict[str, str] | None = None) -> tuple[str
 
 
 def networks(ranked: dict) -> dict[str, str]:
-    """{committed model folder (`<data set>__<name>`, e.g. ferplus__fernet): the network of the board
-    run that wrote it (fernet)}, from the runs of every board row (`ranked`) of `method=cnn` in its main
-    config. A model trained otherwise (fine-tuned, or another config: ferplus__fernet_lowreg) is not
-    that network's recipe, so it keeps its folder's name and a matrix of its own."""
+    """{committed model folder (`<data set>__<name>`, e.g. ferplus__fernet_lowreg): the network of the
+    board run that wrote it (fernet)}, from the runs of every board row (`ranked`) of `method=cnn` in its
+    main config (the board's row without a config text). A model trained otherwise (fine-tuned:
+    fer2013__fernet_finetuned) is not that network's recipe: it keeps its folder's name and a matrix
+    of its own (but see `method_of`'s fallback)."""
     found = {}
     for entries in ranked.values():
         for entry in entries:
@@ -79,8 +83,10 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
              "Rows: the data set a method was trained on (its training part; selection on its own data only); "
              "columns: the data set it was tested on, every image of a class the method was trained on, without "
              "fine-tuning (`protocol=cross`). The diagonal (italics) is the method's own within-data-set score "
-             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}; its main config's (see the board's config column), "
-             "with the best detector where it was run with several). Accuracy %, macro-F1 % in brackets. "
+             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}; its main config's (the board's row without a "
+             "config text), with the best detector where it was run with several, and the mean of its seeds where "
+             "it has several, while the other cells are the model file's that the cell's record names). "
+             "Accuracy %, macro-F1 % in brackets. "
              "Between FER2013 and FER+ (the same images) only the official test split is tested on."]
     for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
         parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked)]

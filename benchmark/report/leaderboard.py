@@ -30,6 +30,8 @@ from core import plots
 
 #: records written before the estimator stated its family: deep when its `_target_` is in `deep`
 LEGACY_DEEP_PREFIX = "deep."
+#: the config keys that seed a run: configs that differ only in these are one config run with other seeds
+SEED_KEYS = ("seed", "random_state")
 
 
 @dataclass(frozen=True)
@@ -156,16 +158,34 @@ def rows(records: list[tuple[Path, dict]], board) -> dict[tuple, list[Entry]]:
         configs: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
         for path, record in members:
             configs[without_seeds(record["config"])].append((path, record))
-        latest_by_seed = {key: {str(r["config"].get("seed")): r for _, r in sorted(runs, key=_recency)}
+        latest_by_seed = {key: {seeds_of(r["config"]): r for _, r in sorted(runs, key=_recency)}
                           for key, runs in configs.items()}
         main = max(configs, key=lambda k: (len(latest_by_seed[k]), len(configs[k]), max(map(_recency, configs[k]))))
         main_config = max(configs[main], key=_recency)[1]["config"]
         for key, runs in configs.items():
             path, record = max(runs, key=_recency)
-            seeds = tuple(r for _, r in sorted(latest_by_seed[key].items()))
-            variant = "" if key == main else difference(record["config"], main_config)
+            seeds = tuple(r for _, r in sorted(latest_by_seed[key].items(), key=lambda item: _seed_order(item[0])))
+            variant = "" if key == main else difference(record["config"], main_config) or f"config {key[:8]}"
             by_board[board_key].append(Entry(record, path, len(runs), seeds if len(seeds) > 1 else (), variant))
     return by_board
+
+
+def seeds_of(config: dict) -> str:
+    """Every seed of a config (each `seed` and `random_state`, at any depth), as one string: what
+    `without_seeds` leaves out, so two records of one config with the same `seeds_of` are one run
+    made twice."""
+    found = {k: v for k, v in _flat(config).items() if k.rsplit(".", 1)[-1] in SEED_KEYS}
+    return json.dumps(found, sort_keys=True, default=str)
+
+
+def _seed_order(seeds: str):
+    """Seeds in numeric order where they are numbers (seed 2 before seed 10)."""
+    return [(0, v, "") if isinstance(v, int | float) else (1, 0, str(v)) for _, v in sorted(json.loads(seeds).items())]
+
+
+def seed_text(record: dict) -> str:
+    """A record's seed as a reader knows it: the top-level `seed`."""
+    return str(record["config"].get("seed"))
 
 
 def _recency(member: tuple[Path, dict]):
@@ -174,31 +194,32 @@ def _recency(member: tuple[Path, dict]):
 
 def without_seeds(config: dict) -> str:
     """A config's run key computed without its seeds (every `seed` and `random_state`): records whose
-    configs differ only in their seeds share it. See `_canonical` for the older spellings it reads."""
+    configs differ only in their seeds share it (`seeds_of` gives those). See `_canonical` for the older
+    spellings it reads."""
     from benchmark import records
 
     return records.run_key(_canonical(config))
 
 
 def difference(config: dict, reference: dict) -> str:
-    """How `config` differs from `reference` beyond seeds and paths, as "name=value, ..." sorted by
-    name: a setting's last name (method.epochs: epochs; the full dotted name where two would read
-    alike), "unset" for a setting one of them lacks, e.g. "blur=0.3, epochs=70"."""
+    """How `config` differs from `reference` beyond seeds and the settings that cannot change numbers
+    (`benchmark.records.VOLATILE_KEYS`), as "name=value, ..." sorted by name: a setting's last name
+    (method.epochs: epochs; the full dotted name where two changed settings share it), its value as
+    JSON text (floats exact), "unset" where `config` lacks it or has null, e.g. "blur=0.3, epochs=70".
+    A `swa_lr` that `config` lacks is not named (it has no weight averaging: swa_epochs=0 says so).
+    "" when the two are alike as text (then they differ only in a value's type: 1 and "1")."""
     ours, theirs = _flat(_canonical(config)), _flat(_canonical(reference))
-    changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k, _UNSET) != theirs.get(k, _UNSET))
+    changed = [k for k in ours.keys() | theirs.keys() if _text(ours.get(k)) != _text(theirs.get(k))]
+    changed = [k for k in changed if not (k.endswith(".swa_lr") and ours.get(k) is None)]  # no SWA: said by swa_epochs=0
     short = [k.rsplit(".", 1)[-1] for k in changed]
-    return ", ".join(f"{s if short.count(s) == 1 else k}={_text(ours.get(k, _UNSET))}" for k, s in zip(changed, short))
-
-
-_UNSET = object()
+    names = {k: s if short.count(s) == 1 else k for k, s in zip(changed, short)}
+    return ", ".join(f"{names[k]}={_text(ours.get(k))}" for k in sorted(changed, key=lambda k: (names[k], k)))
 
 
 def _text(value) -> str:
-    if value is _UNSET or value is None:
+    if value is None:
         return "unset"
-    if isinstance(value, list):
-        return "[" + ",".join(map(_text, value)) + "]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _flat(node, prefix: str = "") -> dict:
@@ -215,18 +236,18 @@ def _canonical(config: dict) -> dict:
     older spellings of the CNN recipe's weight averaging made current: its length counts as the epochs
     it averages, however spelled (records made before `swa_fraction` name `swa_epochs`; 16 of 66 epochs
     is swa_fraction 0.25, `deep.train.TrainConfig.swa_epochs`' rounding), and none at all (no
-    `swa_fraction`, as before weight averaging existed, or 0) is one config, whatever its `swa_lr`;
+    `swa_fraction`, as before weight averaging existed, or 0) is swa_epochs 0, whatever its `swa_lr`;
     `tta` true or false is the older spelling of flip or none (`CNNClassifier.tta_mode`)."""
     from benchmark import records
 
     def strip(node):
         if isinstance(node, dict):
-            node = {k: strip(v) for k, v in node.items() if k not in ("seed", "random_state")}
+            node = {k: strip(v) for k, v in node.items() if k not in SEED_KEYS}
             if "swa_fraction" in node and "epochs" in node:
                 fraction = node.pop("swa_fraction")
                 node["swa_epochs"] = math.floor(fraction * node["epochs"] + 1e-9)
             if "epochs" in node and not node.get("swa_epochs"):
-                node.pop("swa_epochs", None)
+                node["swa_epochs"] = 0
                 node.pop("swa_lr", None)
             if isinstance(node.get("tta"), bool):
                 node["tta"] = "flip" if node["tta"] else "none"
@@ -271,16 +292,17 @@ def _curve(raw) -> dict[str, list[float]]:
 def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
     """Whether `first` beats `second`: McNemar on a single test split, a fold permutation test on CV folds.
     The rows' shown runs are compared, or where they were not tested alike (a row of several seeds
-    shows its latest), their runs of the first seed both have (the result's detail names it).
+    shows its latest), their runs of the first seed (in numeric order) both have; the first pair tested
+    alike is the one tested, whatever its result. Where a row has several seeds, the result's detail
+    names the seed of the runs compared.
 
     Returns the test result, or why no test was made (the two were not tested on the same images).
     """
     test_set = first.record["test_set"]
-    same_seed = sorted(((a, b) for a in first.runs for b in second.runs
-                        if str(a["config"].get("seed")) == str(b["config"].get("seed"))),
-                       key=lambda pair: str(pair[0]["config"].get("seed")))
+    shared = sorted(((a, b) for a in first.runs for b in second.runs if seeds_of(a["config"]) == seeds_of(b["config"])),
+                    key=lambda pair: _seed_order(seeds_of(pair[0]["config"])))
     reason = None
-    for a, b in [(first.record, second.record), *same_seed]:
+    for a, b in [(first.record, second.record), *shared]:
         try:
             if first.holdout and second.holdout:
                 result = stats.mcnemar(*stats.paired_predictions(a, b, test_set))
@@ -289,8 +311,10 @@ def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
         except stats.NotPaired as exc:
             reason = reason or f"not tested: {exc}"
             continue
-        shown = a is first.record and b is second.record
-        return result if shown else replace(result, detail=f"{result.detail}; their seed-{a['config'].get('seed')} runs")
+        if not (first.seeds or second.seeds):
+            return result
+        seeds = " and ".join(dict.fromkeys(f"seed-{seed_text(r)}" for r in (a, b)))
+        return replace(result, detail=f"{result.detail}; between their {seeds} runs")
     return reason
 
 

@@ -143,12 +143,13 @@ def _ranking_legend(entries: list[Entry]) -> str:
     seeds = ("A row run with several seeds (the same config otherwise) shows mean ± std over its seeds, "
              "how many, and the best; its other columns are the most recent run's, or means over seeds. "
              if any(e.seeds for e in entries) else "")
-    variants = ("config: where a method was run with several configs, each is a row, and this column says how "
-                "its config differs from that of the method's row without one (the config with the most seeds); "
-                "unset: a setting its config lacks. " if any(e.variant for e in entries) else "")
+    variants = ("config: where one method, model and detector was run with several configs, each is a row, and "
+                "this column says how its config differs from that of the row where it is empty (the config with "
+                "the most seeds, then the most records, then the most recent); unset: a setting its config lacks. "
+                if any(e.variant for e in entries) else "")
     return (f"{spread}. {seeds}{variants}fit s: training time summed over folds; ms / image: prediction time "
-            "per test image; records: runs of this row's config (a seed run again counts once, as its most recent "
-            "run). Ranked by accuracy, then macro-F1.")
+            "per test image; records: runs of this row's config, a seed run again included (the row counts only "
+            "its most recent run of each seed). Ranked by accuracy, then macro-F1.")
 
 
 def _lead_text(entries: list[Entry]) -> str:
