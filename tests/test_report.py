@@ -188,6 +188,22 @@ def test_each_config_is_a_row_named_by_how_it_differs(runs):
     assert sorted(e.variant[:7] for e in spelled) == ["", "config "], "two run keys, alike as text: named by key"
 
 
+def test_the_lead_test_pairs_runs_of_one_seed_across_methods(runs):
+    """A row of two seeds shows its latest (seed 1); the other row has seed 0 only, under an inner seed
+    of another name: the runs of seed 0 are compared, and the text says so."""
+    records, _ = leaderboard.load_records(runs / "runs")
+    board = leaderboard.boards(records)[("synthetic", "kfold")]
+    first = next(e for e in board if e.row_key[0] == "pixels_svm" and not e.variant)
+    second = next(e for e in board if e.row_key[0] == "pixels_svm_c1")
+    other = json.loads(json.dumps(second.record))
+    other["config"]["method"]["inner"] = {"random_state": 7}
+    result = leaderboard.lead_test(first, leaderboard.Entry(other, second.path, 1))
+    assert isinstance(result, stats.TestResult) and result.detail.endswith("between their seed-0 runs")
+    seed0 = next(r for r in first.runs if r["config"]["seed"] == 0)
+    assert result == leaderboard.lead_test(leaderboard.Entry(seed0, first.path, 1, (seed0, first.record)),
+                                           leaderboard.Entry(other, second.path, 1))
+
+
 def test_official_leaderboard_with_ci_mcnemar_deep_row_and_published_figures(generated):
     text = (generated / "leaderboards" / "fer2013__official.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| #"))

@@ -5,7 +5,7 @@ config run is a row of its own, its seeds averaged (mean ± std, `Entry.seeds`);
 counts once, as its most recent record (`env.time`), and the count of records is kept, so nothing
 is averaged across configs, hidden or cherry-picked. Where one (method, detector, model) was run
 with several configs, each row but the one with the most seeds names how its config differs from
-that one's (`Entry.variant`, e.g. "epochs=70, swa_epochs=unset").
+that one's (`Entry.variant`, e.g. "epochs=70, swa_epochs=0").
 
 Optional record fields, read when present: `fit_details.n_features` (classical methods),
 `fit_details.parameters` (deep methods), and for learning curves `fit_details.history` (a list of
@@ -292,15 +292,16 @@ def _curve(raw) -> dict[str, list[float]]:
 def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
     """Whether `first` beats `second`: McNemar on a single test split, a fold permutation test on CV folds.
     The rows' shown runs are compared, or where they were not tested alike (a row of several seeds
-    shows its latest), their runs of the first seed (in numeric order) both have; the first pair tested
-    alike is the one tested, whatever its result. Where a row has several seeds, the result's detail
-    names the seed of the runs compared.
+    shows its latest), their runs of the first top-level `seed` (in numeric order) both have (two
+    methods name their inner seeds differently); the first pair tested alike is the one tested,
+    whatever its result. Where a row has several seeds, the result's detail names the seed of the
+    runs compared.
 
     Returns the test result, or why no test was made (the two were not tested on the same images).
     """
     test_set = first.record["test_set"]
-    shared = sorted(((a, b) for a in first.runs for b in second.runs if seeds_of(a["config"]) == seeds_of(b["config"])),
-                    key=lambda pair: _seed_order(seeds_of(pair[0]["config"])))
+    shared = sorted(((a, b) for a in first.runs for b in second.runs if seed_text(a) == seed_text(b)),
+                    key=lambda pair: _seed_order(json.dumps({"seed": pair[0]["config"].get("seed")}, default=str)))
     reason = None
     for a, b in [(first.record, second.record), *shared]:
         try:
