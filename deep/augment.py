@@ -175,6 +175,8 @@ class TestTimeAugment(nn.Module):
     images of `size` (H, W), so the module exports to ONNX as it is.
     """
 
+    __test__ = False  # a module, not a pytest test class (its name starts with Test)
+
     def __init__(self, model: nn.Module, mode: str, size: tuple[int, int]):
         super().__init__()
         check.choice("tta", mode, TTA_MODES)
