@@ -444,3 +444,16 @@ def test_committed_models_of_one_network_share_its_cross_matrix():
     assert method_of(scored("results/models/jaffe__vgg_small/fit-000/model.pt"), named) == ("cnn", "vgg_small")
     assert method_of(scored("results/models/fer2013__fernet_finetuned/fit-000/model.pt"), named) == \
         ("cnn", "fernet_finetuned"), "a fine-tune: a matrix of its own"
+
+
+def test_a_cross_target_found_by_another_detector_is_a_column_of_its_own():
+    """The default detector's JAFFE faces and mtcnn's are two cells: the later record does not hide the other."""
+    from benchmark.report.cross import target_name
+
+    def record(detectors):
+        return {"config": {"protocol": {"detectors": detectors}}}
+
+    assert target_name(record({"jaffe": "haar"}), "jaffe") == "jaffe", "conf/protocol/cross.yaml's default"
+    assert target_name(record({"jaffe": "mtcnn"}), "jaffe") == "jaffe (mtcnn)"
+    assert target_name(record({"jaffe": "mtcnn"}), "ckplus") == "ckplus", "ready-made crops: no detector"
+    assert target_name(record(None), "jaffe") == "jaffe"

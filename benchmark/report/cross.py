@@ -12,6 +12,7 @@ with what each used, close the page.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
         key = method_of(record, named)
         kinds[key] = family(record)
         for target in record["metrics_by_split"]:
-            cell = (record["dataset"], target)
+            cell = (record["dataset"], target_name(record, target))
             old = cells[key].get(cell)
             if old is None or (record["env"].get("time", ""), path.name) > (old[0]["env"].get("time", ""),
                                                                              old[1].name):
@@ -87,7 +88,10 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
              "config text), with the best detector where it was run with several, and the mean of its seeds where "
              "it has several, while the other cells are the model file's that the cell's record names). "
              "Accuracy %, macro-F1 % in brackets. "
-             "Between FER2013 and FER+ (the same images) only the official test split is tested on."]
+             "Between FER2013 and FER+ (the same images) only the official test split is tested on. A target "
+             "whose faces were found by another detector than the protocol's default (conf/protocol/cross.yaml: "
+             f"{', '.join(f'{t} {d}' for t, d in default_detectors().items())}) is a column of its own, "
+             "e.g. jaffe (mtcnn)."]
     for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
         parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked)]
         starts = sorted({d for record, _ in cells[key].values() for d in record["folds"][0].get("learned_from", [])
@@ -107,18 +111,36 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
     return out.text("leaderboards/cross_dataset.md", "\n\n".join(parts) + "\n")
 
 
+def target_name(record: dict, target: str) -> str:
+    """A target's column: its name, with its detector where the record found its faces otherwise than
+    `conf/protocol/cross.yaml` says by default (jaffe (mtcnn)), so the two are two cells, not one
+    record hiding the other."""
+    detector = (record["config"]["protocol"].get("detectors") or {}).get(target)
+    return target if detector in (None, default_detectors().get(target)) else f"{target} ({detector})"
+
+
+@functools.cache
+def default_detectors() -> dict:
+    """{target: detector} of `conf/protocol/cross.yaml`."""
+    from omegaconf import OmegaConf
+
+    from benchmark.config import CONF_DIR
+
+    return dict(OmegaConf.load(CONF_DIR / "protocol" / "cross.yaml").get("detectors") or {})
+
+
 def _matrix(key: tuple[str, str], cells: dict, ranked: dict) -> str:
     sets = [d for d in ORDER if any(d in cell for cell in cells)]
     sets += sorted({d for cell in cells for d in cell} - set(sets))
     rows = []
-    for source in sets:
+    for source in (s for s in sets if " (" not in s):  # a target with another detector is a column only
         row = [f"**{source}**"]
         for target in sets:
             if source == target:
                 row.append(_within(key, source, ranked))
             elif (source, target) in cells:
                 record = cells[(source, target)][0]
-                m = record["metrics_by_split"][target]
+                m = record["metrics_by_split"][target.split(" (")[0]]
                 row.append(f"{pct(m['accuracy']['mean'])} ({pct(m['pooled']['macro_f1'])})")
             else:
                 row.append("")
