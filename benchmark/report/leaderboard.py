@@ -179,8 +179,13 @@ def seeds_of(config: dict) -> str:
 
 
 def _seed_order(seeds: str):
-    """Seeds in numeric order where they are numbers (seed 2 before seed 10)."""
-    return [(0, v, "") if isinstance(v, int | float) else (1, 0, str(v)) for _, v in sorted(json.loads(seeds).items())]
+    """A `seeds_of` string's sort key: its seeds in numeric order where they are numbers."""
+    return [_number_first(v) for _, v in sorted(json.loads(seeds).items())]
+
+
+def _number_first(seed):
+    """A seed's sort key: numbers first, in numeric order (seed 2 before seed 10), then the rest as text."""
+    return (0, seed, "") if isinstance(seed, int | float) else (1, 0, str(seed))
 
 
 def seed_text(record: dict) -> str:
@@ -301,7 +306,7 @@ def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
     """
     test_set = first.record["test_set"]
     shared = sorted(((a, b) for a in first.runs for b in second.runs if seed_text(a) == seed_text(b)),
-                    key=lambda pair: _seed_order(json.dumps({"seed": pair[0]["config"].get("seed")}, default=str)))
+                    key=lambda pair: _number_first(pair[0]["config"].get("seed")))
     reason = None
     for a, b in [(first.record, second.record), *shared]:
         try:

@@ -2,8 +2,9 @@
 
 One board per (data set, protocol, perturbation mode); a row per method and config, as on the other
 boards (`leaderboard.rows`), showing its most recent record (a config's seeds are not averaged here).
-For every perturbation: the accuracy at each severity beside the clean one; the normalised area under the accuracy-severity curve (trapezoids over severities 0 = clean to
-4, divided by 4 x the clean accuracy: 100 % means no loss at any severity); the relative drop at the
+For every perturbation: the accuracy at each severity beside the clean one; the normalised area
+under the accuracy-severity curve (trapezoids over severities 0 = clean to 4, divided by 4 x the
+clean accuracy: 100 % means no loss at any severity); the relative drop at the
 worst severity; and the first severity at which the method keeps half of its clean accuracy or less.
 The best classical and the best deep row (by mean normalised area) are compared at each severity
 with the boards' paired tests on the same perturbed images. A plot of accuracy against severity per
