@@ -9,7 +9,6 @@ on to the classifier under the same rule the runner uses: only when its `fit` na
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -125,9 +124,8 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         return self._model
 
     def fit(self, X, y=None):
-        import hashlib
-
         from benchmark.inference.models import resolve
+        from core.io import sha256
         from core.labels import CLASS_NAMES, CODE
 
         self.check_params()
@@ -135,7 +133,7 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         self.model_ = model
         self.classes_ = np.array([CODE[name] for name in model.classes])
         files = [str(resolve(f)) for f in self._files()]
-        digests = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
+        digests = [sha256(f) for f in files]
         self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": files[0] if len(files) == 1
                           else files, "sha256": digests[0] if len(digests) == 1 else digests,
                           "n_train_unused": len(X), "input_size": model.input_size}

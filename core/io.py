@@ -1,4 +1,6 @@
-"""Atomic file writes: a file holds either its old content (or nothing) or the whole new content.
+"""Files: atomic writes, shipped files found from any folder, and content digests.
+
+Atomic writes: a file holds either its old content (or nothing) or the whole new content.
 
 The content goes to a temporary file in the same folder, is flushed to disk, and is renamed over
 the target (`os.replace`, atomic on POSIX and Windows), so a crash, a Ctrl-C or two processes
@@ -7,6 +9,7 @@ writing at once never leave a half-written file under the final name.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -43,3 +46,14 @@ def find_file(path: str | os.PathLike) -> Path | None:
         if candidate.exists():
             return candidate
     return None
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of the file at `path` as 64 hex digits, read in 1 MiB blocks: what a run record names
+    a model file by, so that a file replaced under the same name is told apart. Raises `OSError`
+    (e.g. `FileNotFoundError`) when the file cannot be read."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -92,7 +92,8 @@ def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path)
 
 
 def accuracy_vs_time(points: list[tuple[str, float, float, str]], title: str, path: Path) -> Path:
-    """One point per leaderboard row: (label, inference ms per image, accuracy %, kind).
+    """One point per leaderboard row: (label, inference ms per image, accuracy %, kind). Keep labels
+    short (the report uses the row's rank, #n): a board holds dozens of points.
 
     Labels are moved apart by adjustText (a fixed number of iterations and its own fixed seed, so
     the same points give the same picture), each joined to its point by a thin line.

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from core import validation as check
 from core.errors import ConfigError
 from core.images import image_stack
-from core.io import find_file, write_atomic
+from core.io import find_file, sha256, write_atomic
 from core.selection import inner_splitter
 from deep.augment import TTA_MODES, BatchAugment
 from deep.flops import count_parameters, macs_per_image
@@ -71,12 +71,15 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     init_checkpoint: a checkpoint written by `save` (same model family) to start from, e.g. a FER2013
         model fine-tuned on CK+: every weight is loaded, the head's rows matched by class label
         (`deep.models.weights.match_head_classes`); classes the checkpoint never saw start fresh.
+        `fit_info_` names it by path and SHA-256 (`init_sha256`): a file replaced under the same
+        path is told apart in the run record.
     device: auto (CUDA when present) | cpu | cuda. bf16, channels_last, compile: speed switches.
     n_jobs: torch CPU threads while fitting and predicting (None: one per core). Use 1 on a machine
         shared with other jobs (see `deep.train.Runtime`).
     run_dir: when set, each fit writes history.csv/json, learning_curves.png and model.pt into a
-        new folder run_dir/fit-NNN, and its whole training state after every epoch into
-        run_dir/resume/<digest of its data and parameters>.pt (deleted when the fit ends).
+        new folder run_dir/fit-NNN (`fit_info_` gives model.pt's SHA-256: `model_sha256`), and its
+        whole training state after every epoch into run_dir/resume/<digest of its data and
+        parameters>.pt (deleted when the fit ends).
     resume: continue an interrupted fit from that state (the same data and parameters find it): the
         final weights are those of an uninterrupted fit (same seed and thread count, CPU).
     """
@@ -187,8 +190,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.fit_info_ = {"selection": selection, "n_train": len(X_tr), "n_val": 0 if X_va is None else len(X_va),
                           **summary, "parameters": count_parameters(self.model_), "macs_per_image": macs,
                           "device": str(rt.device), **transfer, "run_dir": None if run is None else str(run)}
-        if run is not None:
-            self.save(run / "model.pt")
+        if run is not None:  # the file's digest names it in the run record (a file cannot hold its own)
+            self.fit_info_["model_sha256"] = sha256(self.save(run / "model.pt"))
         return self
 
     def _checkpoint(self, *arrays) -> Path | None:
@@ -278,7 +281,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         state, new = match_head_classes(model, ckpt["state_dict"], head_prefix(name), ckpt["classes"],
                                         classes.tolist())
         load_except_head(model, state, head_prefix(name))
-        return model, {"init_checkpoint": str(self.init_checkpoint), "new_classes": new}
+        return model, {"init_checkpoint": str(self.init_checkpoint),
+                       "init_sha256": sha256(find_file(self.init_checkpoint)), "new_classes": new}
 
     @property
     def tta_mode(self) -> str:

@@ -5,6 +5,7 @@ busy machine two OpenMP threads wait for each other and run many times slower).
 """
 
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -330,6 +331,7 @@ def test_history_and_checkpoint_are_written_to_run_dir(data, tmp_path):
     est = CNNClassifier(**{**FAST, "epochs": 2}, run_dir=str(tmp_path)).fit(data.images, data.labels)
     run = tmp_path / "fit-000"
     assert est.fit_info_["run_dir"] == str(run)
+    assert est.fit_info_["model_sha256"] == hashlib.sha256((run / "model.pt").read_bytes()).hexdigest()
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"loss", "acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"} <= set(rows[0])
@@ -357,6 +359,7 @@ def test_fine_tuning_loads_the_backbone_and_matches_head_rows_by_class(fitted, d
     labels = np.where(data.labels == 6, 7, data.labels)
     tuned.fit(data.images[keep], labels[keep])
     assert tuned.fit_info_["init_checkpoint"] == str(path) and tuned.fit_info_["new_classes"] == [7]
+    assert tuned.fit_info_["init_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(ConfigError, match="holds a 'fernet' model, not 'vgg'"):
         CNNClassifier(**FAST, model="vgg", init_checkpoint=str(path)).fit(data.images, data.labels)
 

@@ -184,10 +184,11 @@ def _published_here(dataset: str, protocol: str, entries: list[Entry], here: Pat
 def _plots(dataset: str, protocol: str, entries: list[Entry], out: Output, here: Path) -> str:
     title = f"{dataset} | {protocol}"
     scatter = out.keep(plots.accuracy_vs_time(
-        [(f"#{n} {e.label}", e.record["timings"]["inference_ms_per_image"], 100 * e.accuracy, e.kind)
+        [(f"#{n}", e.record["timings"]["inference_ms_per_image"], 100 * e.accuracy, e.kind)
          for n, e in enumerate(entries, 1)], f"{title}: accuracy vs inference time",
         out.path(f"plots/scatter/{dataset}__{protocol}.png")))
-    lines = [f"![accuracy vs inference time]({relative(scatter, here)})"]
+    lines = [f"![accuracy vs inference time]({relative(scatter, here)})",
+             "Each point is a leaderboard row, labelled by its # above."]
     cms, curves = [], []
     for n, e in enumerate(entries, 1):
         cm = e.record["confusion_matrix"]
