@@ -65,7 +65,7 @@ def networks(ranked: dict) -> dict[str, str]:
 
 def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path | None:
     """The page, from the cross records and the other boards (`ranked`); None without cross records."""
-    cells: dict = defaultdict(dict)  # (method, model) -> {(source, target): (record, path)}
+    cells: dict = defaultdict(dict)  # (method, model) -> {(source, column): (record, path, target split)}
     kinds: dict = {}
     named = networks(ranked)
     for path, record in records:
@@ -76,7 +76,7 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
             old = cells[key].get(cell)
             if old is None or (record["env"].get("time", ""), path.name) > (old[0]["env"].get("time", ""),
                                                                              old[1].name):
-                cells[key][cell] = (record, path)
+                cells[key][cell] = (record, path, target)
     if not cells:
         return None
     here = out.path("leaderboards")
@@ -94,7 +94,7 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
              "e.g. jaffe (mtcnn)."]
     for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
         parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked)]
-        starts = sorted({d for record, _ in cells[key].values() for d in record["folds"][0].get("learned_from", [])
+        starts = sorted({d for record, *_ in cells[key].values() for d in record["folds"][0].get("learned_from", [])
                          if d != record["dataset"]})
         if starts:
             parts.append(f"Besides its row's data set, this model learned from {', '.join(starts)} (the model it was "
@@ -102,7 +102,7 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
                          "FER2013 for FER+) is tested on its PrivateTest only, images none of it saw, but not a data "
                          "set it never saw.")
         parts.append("Records: " + ", ".join(link(f"{s} -> {t}", p, here)
-                                             for (s, t), (_, p) in sorted(cells[key].items())))
+                                             for (s, t), (_, p, _) in sorted(cells[key].items())))
     rows = [[f.method, f.published_protocol, f.accuracy, f.source, f.grade, published.notes(f)]
             for f in published.for_dataset("cross")]
     parts += ["## Published cross-data-set figures",
@@ -132,15 +132,16 @@ def default_detectors() -> dict:
 def _matrix(key: tuple[str, str], cells: dict, ranked: dict) -> str:
     sets = [d for d in ORDER if any(d in cell for cell in cells)]
     sets += sorted({d for cell in cells for d in cell} - set(sets))
+    detector_columns = {column for (_, column), (*_, split) in cells.items() if column != split}
     rows = []
-    for source in (s for s in sets if " (" not in s):  # a target with another detector is a column only
+    for source in (s for s in sets if s not in detector_columns):  # a target with another detector: a column only
         row = [f"**{source}**"]
         for target in sets:
             if source == target:
                 row.append(_within(key, source, ranked))
             elif (source, target) in cells:
-                record = cells[(source, target)][0]
-                m = record["metrics_by_split"][target.split(" (")[0]]
+                record, _, split = cells[(source, target)]
+                m = record["metrics_by_split"][split]
                 row.append(f"{pct(m['accuracy']['mean'])} ({pct(m['pooled']['macro_f1'])})")
             else:
                 row.append("")
