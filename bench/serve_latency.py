@@ -84,9 +84,9 @@ def main(argv=None) -> None:
     import cv2
     import torch
 
+    from benchmark.api import create_app, running
     from benchmark.inference.models import load_model
     from benchmark.inference.pipeline import FacePipeline
-    from benchmark.serve import create_app, running
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

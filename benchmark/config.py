@@ -1,30 +1,35 @@
-"""The Hydra config: composing it outside `python -m benchmark` (verify, reports, tests) with the same
-files, and building a group's object from it with errors that name the config key."""
+"""The Hydra config: the words of a command line checked before Hydra sees them (`check_overrides`: a
+typo is one line that names the closest valid words), composing it outside `ferbench run` (verify,
+tests) with the same files, and building a group's object from it with errors that name the config
+key the user typed."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import InstantiationException
+from hydra.errors import HydraException, InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from benchmark.cli import did_you_mean
 from core.errors import ConfigError
-from core.io import REPO_ROOT
-
-CONF_DIR = REPO_ROOT / "conf"
+from core.io import CONF_DIR, SHIPPED_ROOT
 
 
 def shipped_model() -> str:
     """`${shipped_model:}` in a config: the shipped model's file (results/models/shipped.yaml names it),
-    relative to the repository root, so a run key changes when the shipped model does."""
+    relative to the repository root (`core.io.SHIPPED_ROOT`: a wheel's copy is laid out the same), so a run key
+    changes when the shipped model does and is the same from a checkout and from an installed wheel."""
     from benchmark.inference.models import shipped
 
     models = shipped()["model"]
-    relative = [Path(m).relative_to(REPO_ROOT).as_posix() for m in (models if isinstance(models, list) else [models])]
+    paths = models if isinstance(models, list) else [models]
+    relative = [Path(m).relative_to(SHIPPED_ROOT).as_posix() for m in paths]
     return relative if isinstance(models, list) else relative[0]
 
 
@@ -32,9 +37,9 @@ OmegaConf.register_new_resolver("shipped_model", shipped_model, replace=True)
 
 
 def compose_config(overrides: list[str] = (), config_name: str = "config") -> DictConfig:
-    """The config `python -m benchmark <overrides>` would run (or another top-level config of conf/,
-    e.g. "report"), without Hydra's output folders. Inside a running Hydra app (a run of the cross
-    protocol composes its targets' configs), the app's own search path, which is conf/, is used."""
+    """The config `ferbench run <overrides>` would run, without Hydra's output folders. Inside a running
+    Hydra app (a run of the cross protocol composes its targets' configs), the app's own search path,
+    which is conf/, is used."""
     if GlobalHydra.instance().is_initialized():
         return compose(config_name=config_name, overrides=list(overrides))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
@@ -47,7 +52,9 @@ _FULL_KEY = re.compile(r"^full_key: (\S+)$", re.MULTILINE)
 
 def instantiate_group(cfg: DictConfig, group: str):
     """`instantiate(cfg[group])`, with a config value's error (a ValueError or TypeError raised by
-    the target) turned into a ConfigError that names its config path."""
+    the target) turned into a ConfigError that names its config path: the key the user set, which
+    is the top-level one for a value interpolated from it (`seed=1.5` is `seed`, not `dataset.seed`),
+    and for a key its target does not take (`+method.C=1`) the settings it does take."""
     try:
         return instantiate(cfg[group])
     except InstantiationException as exc:
@@ -57,5 +64,204 @@ def instantiate_group(cfg: DictConfig, group: str):
         found = _FULL_KEY.search(str(exc))
         node = found[1] if found else group
         if isinstance(cause, ConfigError):
-            raise cause.under(node) from exc
+            error = cause.under(node)
+            source = _interpolated_from(cfg, error.key) if error.key else None
+            raise (ConfigError(error.text, source) if source else error) from exc
+        extra = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+        if extra:
+            raise ConfigError(f"is not a setting of {_target_name(cfg, node)}; its settings: "
+                              f"{', '.join(_settings(cfg, node))}", f"{node}.{extra[1]}") from exc
         raise ConfigError(f"{node}: {cause}") from exc
+
+
+def _interpolated_from(cfg: DictConfig, key: str) -> str | None:
+    """The key `key`'s value is interpolated from (`${seed}` -> "seed"), None when it is its own."""
+    node = OmegaConf.to_container(cfg, resolve=False)
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    found = re.fullmatch(r"\$\{([\w.]+)\}", node) if isinstance(node, str) else None
+    return found[1] if found else None
+
+
+def _target_name(cfg: DictConfig, node: str) -> str:
+    return str(OmegaConf.select(cfg, f"{node}._target_", default=node))
+
+
+def _settings(cfg: DictConfig, node: str) -> list[str]:
+    """The parameters the target of config node `node` takes (its signature's names)."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    try:
+        target = get_object(_target_name(cfg, node))
+        params = inspect.signature(target).parameters.values()
+    except (ImportError, ValueError, TypeError, AttributeError):
+        return []
+    return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+
+
+# -- the words of a command line, checked before Hydra composes them ---------------------------------
+
+_ABSENT = object()
+
+
+def groups() -> dict[str, list[str]]:
+    """{group: its options} of conf/ (a folder of YAML files is a group, e.g. "dataset", "sweep/arm")."""
+    found = {}
+    for folder in sorted(p for p in CONF_DIR.rglob("*") if p.is_dir() and p.relative_to(CONF_DIR).parts[0] != "hydra"):
+        options = sorted(f.stem for f in folder.glob("*.yaml"))
+        if options:
+            found[folder.relative_to(CONF_DIR).as_posix()] = options
+    return found
+
+
+def check_overrides(overrides: list[str]) -> list[str]:
+    """The command line of a run (Hydra's overrides and flags), checked word by word before Hydra
+    composes it, so that a wrong word is one line naming it and the closest valid words instead of
+    Hydra's option list or a failure after the run: an unknown group option (`method=lbp_svn`), an
+    unknown key (`method.C=1`), a key added with + that is there already, a boolean that is not
+    true / false / 1 / 0 (`redo=no`), an integer key given a fraction or a word (`seed=1.5`), a
+    number key given a word. Returns the overrides with 1 / 0 of a boolean key written true / false
+    (one spelling, one run key). Raises ConfigError (or `core.extras.ExtraMissing` for
+    hydra/launcher=ray without the `ray` extra)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType, ValueType
+    from hydra.errors import OverrideParseException
+
+    words = hydra_words(overrides)[1]
+    try:
+        parsed = OverridesParser.create().parse_overrides(words)
+    except OverrideParseException as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
+    known = groups()
+    chosen, keys = [], []
+    for override in parsed:
+        name = override.key_or_group
+        if override.is_hydra_override():
+            if name == "hydra/launcher" and "ray" in _values(override):
+                from core.extras import require
+
+                require("ray", "hydra/launcher=ray")
+            continue
+        if name in known:
+            if override.type != OverrideType.DEL and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
+                for value in _values(override):
+                    if value not in known[name]:
+                        raise ConfigError(f"{override.input_line}: {name} has no option '{value}'"
+                                          f"{did_you_mean(str(value), known[name])} ({name}: {', '.join(known[name])})")
+            chosen.append(override)
+        elif "/" in name or "@" in override.input_line.split("=", 1)[0]:
+            top = name.split("/")[0]
+            shown = [g for g in known if g == top or "/" not in g]
+            raise ConfigError(f"{override.input_line}: no config group '{name}'{did_you_mean(name, list(known))} "
+                              f"(groups: {', '.join(shown)})")
+        else:
+            keys.append(override)
+    if not keys:
+        return list(overrides)
+    try:
+        cfg = compose_config([_first(o) for o in chosen])
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(str(exc).strip().splitlines()[0]) from None
+    rewritten = {}
+    for override in keys:
+        key = override.key_or_group
+        here = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_resolution_failure=False)
+        if override.type == OverrideType.ADD and here is not _ABSENT:
+            raise ConfigError(f"+{key} adds a key, and {key} is there already: write {override.input_line[1:]}")
+        if override.type in (OverrideType.CHANGE, OverrideType.DEL) and here is _ABSENT:
+            raise _no_such_key(key, cfg, override.input_line)
+        if override.type != OverrideType.CHANGE or override.value_type in (ValueType.INTERVAL_SWEEP,
+                                                                             ValueType.GLOB_CHOICE_SWEEP):
+            continue
+        values = [_typed(key, here, value) for value in _values(override)]
+        if values != _values(override):
+            rewritten[override.input_line] = f"{key}={','.join(_text(v) for v in values)}"
+    return [rewritten.get(w, w) for w in overrides]
+
+
+#: Hydra's flags that take a value (`--cfg job`); `--info` takes one when it is one of INFO
+HYDRA_VALUE_FLAGS = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                               "--config-dir", "-cd", "--experimental-rerun"})
+INFO = frozenset({"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"})
+
+
+def hydra_words(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra's flags with their values, the overrides) of a `ferbench run` command line."""
+    flags, overrides, words = [], [], iter(argv)
+    for word in words:
+        if word.startswith("-"):
+            flags.append(word)
+            if word in HYDRA_VALUE_FLAGS or (word == "--info"):
+                value = next(words, None)
+                if value is not None and (word != "--info" or value in INFO):
+                    flags.append(value)
+                elif value is not None:
+                    overrides.append(value)
+        else:
+            overrides.append(word)
+    return flags, overrides
+
+
+def _values(override) -> list:
+    return list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+
+
+def _first(override) -> str:
+    """A group override with one value (a sweep's first), for composing the config its keys live in."""
+    if not override.is_sweep_override():
+        return override.input_line
+    prefix = override.input_line.split("=", 1)[0]
+    return f"{prefix}={_values(override)[0]}"
+
+
+def _paths(node, prefix: str = "") -> list[str]:
+    """Every dotted key path of a config node (unresolved: interpolations are not evaluated)."""
+    container = OmegaConf.to_container(node, resolve=False) if not isinstance(node, dict) else node
+    paths = []
+    for key, value in container.items():
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if isinstance(value, dict):
+            paths += _paths(value, path + ".")
+    return paths
+
+
+def _no_such_key(key: str, cfg: DictConfig, typed: str) -> ConfigError:
+    """The error of a key the config does not have: the keys of the same name deeper in it (method.C:
+    method.classifier.estimator.steps.svm.C), else the closest ones, else what its parent holds."""
+    paths = [p for p in _paths(cfg) if not p.split(".")[-1].startswith("_")]
+    parent, _, leaf = key.rpartition(".")
+    same_leaf = [p for p in paths if p.split(".")[-1].lower() == leaf.lower() and p.startswith(parent)]
+    close = same_leaf[:3] or difflib.get_close_matches(key, paths, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not close and isinstance(node, DictConfig):
+        hint = f"; {parent or 'the config'} has {', '.join(k for k in node if not str(k).startswith('_'))}"
+    return ConfigError(f"{typed}: no key {key} in this config{hint}")
+
+
+def _typed(key: str, here, value):
+    """`value` for a key whose value is `here` now: a boolean stays one (1 / 0 become true / false),
+    an integer an integer, a number a number; other values (strings, lists, null) are the target's
+    to check."""
+    if value is None or here is None or isinstance(here, (str, list, dict, DictConfig)) or OmegaConf.is_config(here):
+        return value
+    if isinstance(here, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"must be true or false (or 1 / 0), got {value!r}", key)
+    if isinstance(here, int) and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"must be an integer, got {value!r}", key)
+    if isinstance(here, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"must be a number, got {value!r}", key)
+    return value
+
+
+def _text(value) -> str:
+    return "true" if value is True else "false" if value is False else "null" if value is None else str(value)

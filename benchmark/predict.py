@@ -1,28 +1,16 @@
-"""`python -m benchmark.predict PATH... [model=...] [detector=...] [out=...] [key=value ...]`: recognise
-the expression of every face in photos, folders of photos, video files or a camera.
+"""`ferbench predict PATH... [key=value ...]` (or `python -m benchmark.predict`): recognise the expression
+of every face in photos, folders of photos, video files or a camera.
 
 For each image: `<out>/<name>.annotated.jpg` with every face boxed and labelled, and `<out>/<name>.json` (the
 model, every face's box, eyes, alignment, label and probabilities, timings); for a folder (searched
 recursively) the same per image, keeping the folder structure, and a summary table (`summary.csv`,
 also printed). For a video file or a camera (`camera:0`, or an index such as `0` when no such file
 exists): `<out>/<name>.annotated.mp4` and `<out>/<name>.csv`, one row per face and frame (a frame
-without a face keeps one row, so the CSV stays aligned with time). Options:
-
-  model=PATH          a .pt / .onnx / .skops model or a run record (default: the shipped model)
-  detector=NAME       haar | mtcnn: another detector than the model's own face stage
-  margin=X            the crop's margin (default: the model's)
-  tta=MODE            none | flip | affine: a CNN's test-time views (default flip; affine is the
-                      benchmark's 18 views, 9x slower)
-  out=DIR             output folder (default predictions/)
-  explain=METHOD      gradcam | occlusion | lime: also write <name>.<method>.jpg, the map of what the
-                      model looked at for each face's label, over the photo (images only)
-  every=N             video: detect faces every N frames, track them between (default 5)
-  smooth=A            video: average each face's probabilities over time (0 off ... 0.9 heavy; default 0)
-  backend=NAME        video: auto | torch | onnx (auto: a CNN through ONNX Runtime, the fastest here)
-  max_frames=N        video / camera: stop after N frames (a camera runs until Ctrl-C otherwise)
+without a face keeps one row, so the CSV stays aligned with time).
 
 Images are read in any common format and mode (RGBA, palette, 16-bit, CMYK, ...), upright as their
 EXIF orientation says; an image that cannot be read is reported and counted, never a traceback.
+The options are `OPTIONS`; `ferbench predict --help` lists them with their defaults.
 """
 
 from __future__ import annotations
@@ -35,13 +23,33 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark import cli
+from benchmark.cli import Option
 from core.errors import ConfigError, FerbenchError
 from core.images import IMAGE_SUFFIXES, ImageError, read_image
 from core.io import write_atomic
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
-OPTIONS = {"model": None, "detector": None, "margin": None, "tta": "flip", "out": "predictions", "explain": None,
-           "every": 5, "smooth": 0.0, "backend": "auto", "max_frames": None}
+OPTIONS = (
+    Option("model", None, "a .pt / .onnx / .skops model or a run record (record.json[:fold]); null: the shipped model"),
+    Option("detector", None, "another detector than the model's own face stage", "choice", ("haar", "mtcnn")),
+    Option("margin", None, "the crop's margin, a fraction of the face's side (null: the model's)", "float", low=0),
+    Option("tta", "flip", "a CNN's test-time views (affine: the benchmark's 18 views, 9x slower)", "choice",
+           ("none", "flip", "affine")),
+    Option("out", "predictions", "output folder"),
+    Option("explain", None, "also write <name>.<method>.jpg: what the model looked at, for each face's label "
+           "(images only)", "choice", ("gradcam", "occlusion", "lime")),
+    Option("every", 5, "video: detect faces every N frames, track them between", "int", low=1),
+    Option("smooth", 0.0, "video: average each face's probabilities over time (0 off ... 0.9 heavy)", "float", 0, 0.99),
+    Option("backend", "auto", "video: a CNN through torch or ONNX Runtime (auto: ONNX Runtime, the fastest here)",
+           "choice", ("auto", "torch", "onnx")),
+    Option("max_frames", None, "video / camera: stop after N frames (a camera runs until Ctrl-C otherwise)", "int",
+           low=1),
+)
+EXAMPLES = ("ferbench predict photo.jpg                      # predictions/photo.annotated.jpg and photo.json",
+            "ferbench predict holidays/ out=faces/           # every image below holidays/, and faces/summary.csv",
+            "ferbench predict clip.mp4 smooth=0.6            # predictions/clip.annotated.mp4 and clip.csv",
+            "ferbench predict camera:0 max_frames=900        # camera 0, 900 frames or Ctrl-C")
 
 
 @dataclass
@@ -55,48 +63,13 @@ class Target:
 
 
 def parse(argv: list[str]) -> tuple[list[str], dict]:
-    """(paths, options) from the command line: `key=value` words are options (OPTIONS' keys), the
-    rest are paths; a word after `--` is always a path."""
-    paths, options = [], dict(OPTIONS)
-    words = iter(argv)
-    for word in words:
-        if word == "--":
-            paths += list(words)
-            break
-        key, sep, value = word.partition("=")
-        if sep and key in OPTIONS:
-            options[key] = value if value not in ("", "null", "none") or key == "tta" else None
-        elif sep and not Path(word).exists():
-            raise FerbenchError(f"unknown option '{key}'; options: {', '.join(OPTIONS)}")
-        else:
-            paths.append(word)
+    """(paths, options) from the command line: `key=value` words are options (OPTIONS), the rest are
+    paths (a word with `=` that names an existing file is a path too, and every word after `--`).
+    Raises ConfigError for an unknown option (with the closest ones) or a bad value."""
+    options, paths, _ = cli.parse(argv, OPTIONS, positional=True)
     if not paths:
         raise FerbenchError("give at least one image, folder, video file or camera (camera:0)")
-    return paths, checked(options)
-
-
-def checked(options: dict) -> dict:
-    """The options with their values checked and converted (a ConfigError names a bad one)."""
-    from core import validation as check
-
-    check.choice("tta", options["tta"], ("none", "flip", "affine"))
-    check.choice("backend", options["backend"], ("auto", "torch", "onnx"))
-    if options["explain"] is not None:
-        check.choice("explain", options["explain"], ("gradcam", "occlusion", "lime"))
-    return {**options, "every": check.number("every", _number(options["every"]), 1, integer=True),
-            "smooth": check.number("smooth", _number(options["smooth"]), 0, 1, high_open=True),
-            "margin": check.number("margin", _number(options["margin"]), 0, optional=True),
-            "max_frames": check.number("max_frames", _number(options["max_frames"]), 1, integer=True, optional=True)}
-
-
-def _number(text):
-    """A number from the command line's text (left as it is when it is not one: the check says so)."""
-    if not isinstance(text, str):
-        return text
-    try:
-        return int(text) if text.lstrip("+-").isdigit() else float(text)
-    except ValueError:
-        return text
+    return paths, options
 
 
 def targets(paths: list[str]) -> list[Target]:
@@ -129,9 +102,15 @@ def _target(path: Path, relative: Path) -> Target:
     return Target(_kind(path), str(path), relative)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m benchmark.predict") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if cli.wants_help(argv):
+        print(cli.help_text(prog, "Recognise the expression of every face in photos, folders of photos, video files "
+                            "or a camera.", OPTIONS, EXAMPLES, usage=f"{prog} PATH... [key=value ...]",
+                            notes=__doc__.split("\n\n")[1]))
+        return 0
     try:
-        paths, options = parse(list(sys.argv[1:] if argv is None else argv))
+        paths, options = parse(argv)
         todo = targets(paths)
         pipeline = _pipeline(options)
     except (FerbenchError, ValueError) as exc:
@@ -157,6 +136,10 @@ def _pipeline(options: dict):
     from benchmark.inference.models import load_model
     from benchmark.inference.pipeline import FacePipeline, face_stage_for
 
+    if options["explain"] is not None:
+        from benchmark.inference.explain import require_method
+
+        require_method(options["explain"])
     model = load_model(options["model"], tta=options["tta"])
     if options["explain"] == "gradcam":
         from benchmark.inference.explain import has_gradcam

@@ -27,7 +27,8 @@ VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "roo
                            "save_model", "models_dir", "resume"})
 #: distributions whose versions every record lists (those installed)
 PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless",
-            "opencv-contrib-python", "pillow", "torch", "mtcnn", "tensorflow-cpu", "hydra-core", "joblib")
+            "opencv-contrib-python", "pillow", "torch", "torchvision", "mtcnn", "tensorflow-cpu", "hydra-core",
+            "joblib")
 KEY_CHARS = 12
 #: the config groups that name a run (and its record file)
 GROUPS = ("dataset", "protocol", "method", "detector", "model", "perturb")
@@ -157,7 +158,11 @@ def environment(seed: int, overrides: list[str] | None = None) -> dict:
 
 
 def _git_state() -> dict:
+    """The commit and dirtiness of the checkout this code runs from; None for both from an installed
+    wheel (its version is in `packages`), whatever repository the working folder is in."""
     root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
@@ -198,14 +203,40 @@ def add_fingerprints(results_dir: str | Path, data_root: str | Path, cache_dir: 
     return done
 
 
-if __name__ == "__main__":
-    import argparse
+RECORDS_EXAMPLES = ("ferbench records data_root=~/fer-data",
+                    "ferbench records data_root=~/fer-data results_dir=my_runs")
 
-    parser = argparse.ArgumentParser(prog="python -m benchmark.records",
-                                     description="Give the records that have none the fingerprint of their data.")
-    parser.add_argument("--results-dir", default="results/runs")
-    parser.add_argument("--data-root", required=True)
-    parser.add_argument("--cache-dir", default=None)
-    args = parser.parse_args()
-    for name, what in add_fingerprints(args.results_dir, args.data_root, args.cache_dir).items():
-        print(f"{name}: {what}")
+
+def records_options():
+    from benchmark.cli import Option, run_default
+
+    return (Option("data_root", None, "the folder holding the data sets the records were made from (required)"),
+            Option("results_dir", run_default("results_dir"), "the folder of run records"),
+            Option("cache_dir", None, "the face-crop cache, to fingerprint detections too (null: none)"))
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m benchmark.records") -> int:
+    """`ferbench records data_root=DIR [results_dir=...] [cache_dir=...]`: give the records that have
+    none the fingerprint of their data (`add_fingerprints`), and print what was done to each."""
+    from benchmark import cli
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if cli.wants_help(argv):
+        print(cli.help_text(prog, "Give the run records that have none the fingerprint of their data, after "
+                                  "checking the files give the images each record counted.", records_options(),
+                            RECORDS_EXAMPLES))
+        return 0
+
+    def fingerprint() -> int:
+        args, _, _ = cli.parse(argv, records_options())
+        if args["data_root"] is None:
+            raise ConfigError("is required: the folder holding the data sets the records were made from", "data_root")
+        for name, what in add_fingerprints(args["results_dir"], args["data_root"], args["cache_dir"]).items():
+            print(f"{name}: {what}")
+        return 0
+
+    return cli.run_main(fingerprint)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

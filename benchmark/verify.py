@@ -1,8 +1,10 @@
-"""`python -m benchmark.verify [data_root=DIR] [folder=DIR ...] [dataset.option=...]`: is the data what we think it is?
+"""`ferbench verify [data_root=DIR] [folder=DIR ...] [subjects=true] [dataset.option=...]` (or
+`python -m benchmark.verify`): is the data what we think it is?
 
 For every real data set found under `data_root`, loads it with the same loader and config the
-benchmark uses and prints the counts per split, class and subject, then compares them with the
-published totals. Exit status 0 when every data set found matches, 1 otherwise (or when none is found).
+benchmark uses, prints the counts per split and class (per subject too with `subjects=true`), and
+compares them with the published totals; it ends with a one-line verdict per data set. Exit status
+0 when every data set found matches, 1 otherwise (or when none is found).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections import Counter
 
 from tabulate import tabulate
 
+from benchmark import cli
+from benchmark.cli import Option
 from core.errors import FerbenchError
 
 DATASETS = ("fer2013", "jaffe", "ckplus", "ferplus")
@@ -50,11 +54,24 @@ def compare(name: str, counts: dict) -> list[str]:
     return problems
 
 
-def report(dataset) -> str:
-    """Counts per split x class, and per subject x class where the data set has subjects."""
+OPTIONS = (
+    Option("data_root", None, "the folder holding fer2013/, jaffe/, ckplus/, ferplus/ (null: FERBENCH_DATA, "
+           "else data)"),
+    Option("folder", [], "a folder of one's own (class folders, or a labels file) to load and count; repeatable",
+           repeat=True),
+    Option("subjects", False, "also print the counts per subject and class", "flag"),
+)
+EXAMPLES = ("ferbench verify                                  # the data sets under $FERBENCH_DATA (or data/)",
+            "ferbench verify data_root=~/fer-data subjects=true",
+            "ferbench verify folder=~/my_faces                # a folder of one's own",
+            "ferbench verify dataset.on_bad_image=skip        # a data set option, passed to every data set")
+
+
+def report(dataset, subjects: bool = False) -> str:
+    """Counts per split x class, and per subject x class where the data set has subjects (`subjects`)."""
     classes = dataset.class_names
     lines = []
-    groups = [("split", dataset.splits), ("subject", dataset.subjects)]
+    groups = [("split", dataset.splits), ("subject", dataset.subjects if subjects else None)]
     for title, values in groups:
         if values is None:
             continue
@@ -68,57 +85,94 @@ def report(dataset) -> str:
     return "\n\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    folders = [a.split("=", 1)[1] for a in args if a.startswith("folder=")]
-    overrides = [a for a in args if not a.startswith("folder=")]
-    checks = [(name, [f"dataset={name}", *overrides]) for name in DATASETS]
-    checks += [(f"folder {f}", ["dataset=folder", f"dataset.root={f}", *overrides]) for f in folders]
-    results = []
+def main(argv: list[str] | None = None, prog: str = "python -m benchmark.verify") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if cli.wants_help(argv):
+        print(cli.help_text(prog, "Load every data set found under data_root as the benchmark does and compare its "
+                                  "counts with the published totals.", OPTIONS, EXAMPLES,
+                            notes="dataset.<key>=value words are passed to every data set's config."))
+        return 0
+    try:
+        args, _, passed = cli.parse(argv, OPTIONS, passthrough="dataset.")
+    except FerbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    root = [f"data_root={args['data_root']}"] if args["data_root"] else []
+    checks = [(name, [f"dataset={name}", *root]) for name in DATASETS]
+    checks += [(f"folder {f}", ["dataset=folder", f"dataset.root={f}", *root]) for f in args["folder"]]
+    try:
+        checks = _with_options(checks, passed)
+    except FerbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    verdicts = []
     for name, composed in checks:
         try:
-            results.append(_check(name, composed))
+            verdicts.append((name, *_check(name, composed, args["subjects"])))
         except FerbenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    found = [r for r in results if r is not None]
+    print("## verdict")
+    for name, ok, what in verdicts:
+        print(f"{name}: {what}")
+    found = [ok for _, ok, _ in verdicts if ok is not None]
     if not found:
         print("No data set found: set data_root=DIR (or FERBENCH_DATA) to the folder holding fer2013/, jaffe/, ckplus/, "
               "ferplus/, or name a folder of your own with folder=DIR.")
     return 0 if found and all(found) else 1
 
 
-def _check(name: str, overrides: list[str]) -> bool | None:
-    """Load one data set and print its counts; whether they match the published totals (a folder of
-    one's own has none: loading it is enough), None when it is not there."""
+def _with_options(checks: list[tuple[str, list[str]]], options: list[str]) -> list[tuple[str, list[str]]]:
+    """Each check's overrides with the `dataset.<key>=value` options its data set has (data sets differ
+    in their keys: a folder's subject_pattern is not FER2013's). An option no data set has is a
+    ConfigError naming the closest keys."""
+    from omegaconf import OmegaConf
+
+    from benchmark.config import check_overrides, compose_config
+
+    used, out = set(), []
+    for name, overrides in checks:
+        cfg = compose_config(overrides)
+        own = [o for o in options if OmegaConf.select(cfg, o.lstrip("+~").split("=", 1)[0], default=used) is not used]
+        used.update(own)
+        out.append((name, check_overrides(overrides + own)))
+    unused = [o for o in options if o not in used]
+    if unused:
+        check_overrides(checks[-1][1] + unused)  # raises the error that names the closest keys (a folder's, if any)
+    return out
+
+
+def _check(name: str, overrides: list[str], subjects: bool = False) -> tuple[bool | None, str]:
+    """Load one data set and print its counts; (whether they match the published totals (a folder of
+    one's own has none: loading it is enough), None when it is not there; the one-line verdict)."""
     from benchmark.config import compose_config, instantiate_group
 
     loader = instantiate_group(compose_config(overrides), "dataset")
     print(f"## {name}  ({loader.root})")
     if not loader.root.exists():
         print(f"not found: {loader.root} does not exist. {loader.source_hint}\n")
-        return None
+        return None, f"not found at {loader.root}"
     try:
         dataset = loader.load()
     except FerbenchError as exc:
         print(f"FAILED to load: {exc}\n")
-        return False
-    print(report(dataset))
+        return False, f"FAILED to load ({str(exc).splitlines()[0][:160]})"
+    print(report(dataset, subjects))
     counts = dataset.counts()
     if counts.get("skipped"):
         print(f"skipped files: {counts['skipped']}: " + "; ".join(f"{s['id']}: {s['reason']}" for s in dataset.skipped[:10]))
     if counts.get("excluded"):
         print(f"excluded by config: {counts['excluded']}")
+    size = f"{counts['n_images']} images" + (f", {counts['n_subjects']} subjects" if "n_subjects" in counts else "")
     if name not in KNOWN:
         print(f"loaded: {counts['n_images']} images (no published totals to compare)\n")
-        return True
+        return True, f"loaded ({size}; no published totals to compare)"
     problems = compare(name, counts)
     if problems:
         print("MISMATCH with the published totals (for the default settings):\n  " + "\n  ".join(problems) + "\n")
-        return False
-    print(f"OK: matches the published totals ({counts['n_images']} images"
-          + (f", {counts['n_subjects']} subjects" if "n_subjects" in counts else "") + ")\n")
-    return True
+        return False, f"MISMATCH with the published totals ({len(problems)} difference(s), above)"
+    print(f"OK: matches the published totals ({size})\n")
+    return True, f"OK ({size}, as published)"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from core.errors import DataError
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".gif", ".webp"})
 #: the default limit on pixels (width x height) of an image to decode: a 40-megapixel photo
 MAX_PIXELS = 40_000_000
+#: the largest image file the web API accepts by default (`ferbench serve max_upload_mb=...`), in bytes
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 REASONS = ("unsupported", "corrupt", "too_large")
 
 

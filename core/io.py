@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 
 def write_atomic(path: str | os.PathLike, write: Callable, binary: bool = False) -> Path:
     """Call `write(f)` on a temporary file opened for writing (text, UTF-8, or `binary`), then move
-    it to `path` (its folder is created). On any exception nothing is left behind. Returns `path`."""
+    it to `path` (its folder is created). On any exception nothing is left behind. Returns `path`.
+    The file gets the modes of any new file (0666 less the umask: 0644 usually), as `open` gives."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    while True:  # O_EXCL: a name no other writer holds; the kernel applies the umask to 0o666
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
@@ -34,15 +41,19 @@ def write_atomic(path: str | os.PathLike, write: Callable, binary: bool = False)
     return path
 
 
-#: the repository's root: shipped files (results/models/...) are found relative to it from any folder
-REPO_ROOT = Path(__file__).resolve().parent.parent
+#: the folder of the files ferbench ships besides its code (conf/, results/models/shipped.yaml, the shipped model
+#: and the records its manifest cites), laid out as in the repository: the repository's root in a checkout
+#: (an editable install, the tests), the copy a wheel carries (benchmark/_assets, setup.py) once installed
+_WHEEL_ASSETS = Path(__file__).resolve().parent.parent / "benchmark" / "_assets"
+SHIPPED_ROOT = _WHEEL_ASSETS if (_WHEEL_ASSETS / "conf").is_dir() else Path(__file__).resolve().parent.parent
+CONF_DIR = SHIPPED_ROOT / "conf"
 
 
 def find_file(path: str | os.PathLike) -> Path | None:
-    """`path` as given when it exists, else relative to the repository root when it exists there, else
-    None: a relative path that names a shipped file works from any working folder."""
+    """`path` as given when it exists, else relative to `SHIPPED_ROOT` when it exists there, else
+    None: a relative path that names a shipped file (results/models/...) works from any working folder."""
     given = Path(path).expanduser()
-    for candidate in (given, REPO_ROOT / given):
+    for candidate in (given, SHIPPED_ROOT / given):
         if candidate.exists():
             return candidate
     return None

@@ -23,7 +23,7 @@ from PIL import Image  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-from benchmark.serve import create_app, running  # noqa: E402
+from benchmark.api import create_app, running  # noqa: E402
 from tests.serving import astronaut, chromium_driver, encode, shipped_pipeline  # noqa: E402
 
 WIDTH, HEIGHT = 1200, 800

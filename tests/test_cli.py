@@ -1,4 +1,5 @@
-"""The command line as a user meets it: python -m benchmark / -m sweeps / errors / verify."""
+"""The command line as a user meets it: `ferbench` and its subcommands (and the python -m forms), sweeps,
+one-line errors for every wrong word, verify, the report's changed files."""
 
 import json
 import os
@@ -42,8 +43,8 @@ def test_multirun_sweep_writes_one_record_per_job(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["dataset=nope"], "Available options in 'dataset'"),
-    (["method=nope"], "Available options in 'method'"),
+    (["dataset=nope"], "dataset has no option 'nope'"),
+    (["method=nope"], "method has no option 'nope'"),
     (["dataset=jaffe", "protocol=official"], "protocol=official needs an official"),
     ([*SMALL, "protocol=subject_kfold", "protocol.k=20"], "use 2 <= k <= 3"),
 ])
@@ -116,3 +117,193 @@ def test_the_cross_protocol_runs_from_the_command_line(tmp_path):
     assert out.returncode == 0, out.stderr
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert record["protocol"] == "cross" and set(record["metrics_by_split"]) == {"jaffe"}
+
+
+# -- one command, one grammar, one-line errors ---------------------------------------------------------
+
+COMMANDS = ("run", "predict", "serve", "report", "verify", "records")
+
+
+def ferbench(*args, cwd=ROOT, env=None):
+    """`ferbench ARGS` as the console script runs it (benchmark.cli:main)."""
+    return cli("benchmark.cli", *args, cwd=cwd, env=env)
+
+
+def test_the_console_script_is_declared():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "ferbench"]
+    assert script.value == "benchmark.cli:main"
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_help_prints_usage_options_and_examples(command, capsys):
+    from benchmark import cli as ferbench_cli
+
+    assert ferbench_cli.main([*([command] if command else []), "--help"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: ferbench") and "examples:" in out and not err
+    if command not in (None, "run"):
+        assert "options (default):" in out
+    if command == "run":  # the groups with their options and the top-level keys with their defaults
+        assert "lbp_svm" in out and "results_dir=results/runs" in out
+
+
+@pytest.mark.parametrize("module", ["benchmark", "benchmark.predict", "benchmark.serve", "benchmark.report",
+                                    "benchmark.verify", "benchmark.records"])
+def test_the_python_m_forms_print_the_same_help(module, tmp_path):
+    out = cli(module, "--help", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith("usage: python -m ") and "examples:" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "method=lbp_svn"], "method=lbp_svn: method has no option 'lbp_svn'; did you mean lbp_svm"),
+    (["run", "dataset=jaffee"], "dataset has no option 'jaffee'; did you mean jaffe?"),
+    (["run", "method=lbp_svm", "method.C=1"], "no key method.C in this config; did you mean "
+                                              "method.classifier.estimator.steps.svm.C?"),
+    (["run", "method=lbp_svm", "+method.C=1"], "method.C is not a setting of benchmark.methods.FeatureClassifier; "
+                                               "its settings: features, classifier"),
+    (["run", "+seed=2"], "+seed adds a key, and seed is there already: write seed=2"),
+    (["run", "seed=1.5"], "error: seed must be an integer, got 1.5"),
+    (["run", "protocol.k=2.5"], "error: protocol.k must be an integer, got 2.5"),
+    (["run", "redo=no"], "error: redo must be true or false (or 1 / 0), got 'no'"),
+    (["run", "redo=off"], "error: redo must be true or false (or 1 / 0), got 'off'"),
+    (["run", "save_model=no"], "error: save_model must be true or false (or 1 / 0), got 'no'"),
+    (["run", "clasifier@method.classifier=linear_svm"], "no config group 'clasifier'; did you mean classifier?"),
+    (["predict", "photo.jpg", "modle=x.pt"], "error: unknown option 'modle'; did you mean model?"),
+    (["predict", "photo.jpg", "--model", "x.pt"], "'--model' is not how options are given here: write model=x.pt"),
+    (["predict", "photo.jpg", "tta=flp"], "tta must be one of none | flip | affine, got 'flp'; did you mean flip?"),
+    (["predict", "photo.jpg", "every=0"], "error: every must be an integer >= 1, got 0"),
+    (["serve", "prot=8080"], "error: unknown option 'prot'; did you mean port?"),
+    (["serve", "--port", "8080"], "write port=8080"),
+    (["serve", "port=http"], "error: port must be an integer >= 0 and <= 65535, got 'http'"),
+    (["verify", "subjects=maybe"], "error: subjects must be true or false (or 1 / 0), got 'maybe'"),
+    (["verify", "dataset.on_bad_imag=skip"], "did you mean dataset.on_bad_image?"),
+    (["report", "reprot_dir=x"], "error: unknown option 'reprot_dir'; did you mean report_dir"),
+    (["records", "results_dir=x"], "error: data_root is required"),
+    (["rnu"], "error: unknown command 'rnu'; did you mean run?"),
+])
+def test_every_wrong_word_is_one_line_with_the_closest_names(args, message, tmp_path, monkeypatch, capsys):
+    """In this process (the words are refused before Hydra or any work starts); +method.C, refused when
+    its method is built, goes through a whole `ferbench run`."""
+    from benchmark import cli as ferbench_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photo.jpg").write_bytes(b"")
+    extra = [f"results_dir={tmp_path / 'runs'}"] if args[0] == "run" else []
+    if "+method.C=1" in args:
+        out = ferbench(*args, *extra, cwd=tmp_path)
+        code, err = out.returncode, out.stderr
+    else:
+        code, err = ferbench_cli.main([*args, *extra]), capsys.readouterr().err
+    assert code == 2, err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_boolean_is_true_false_1_or_0_and_1_is_true(tmp_path):
+    base = [f"results_dir={tmp_path}", *SMALL, "protocol.k=2"]
+    first = ferbench("run", *base)
+    assert first.returncode == 0, first.stderr
+    (record,) = tmp_path.glob("*.json")
+    made = json.loads(record.read_text())["env"]["time"]
+    again = ferbench("run", *base, "redo=0")  # false: found, not recomputed
+    assert "nothing recomputed" in again.stdout
+    refused = ferbench("run", *base, "redo=no")
+    assert refused.returncode == 2 and json.loads(record.read_text())["env"]["time"] == made  # not replaced
+    redone = ferbench("run", *base, "redo=1")
+    assert redone.returncode == 0 and "nothing recomputed" not in redone.stdout
+
+
+def test_every_committed_command_passes_the_checks_unchanged():
+    """No false alarm: the command of every committed record is accepted as it is (the same words), but for
+    the recipe keys that have since changed or gone (tests/test_records.py pins them from the record)."""
+    import shlex
+
+    from hydra import initialize_config_dir
+
+    from benchmark.config import check_overrides
+    from core.io import CONF_DIR
+    from tests.test_records import RECIPE_KEYS
+
+    commands = {}
+    for path in sorted((ROOT / "results" / "runs").glob("*.json")):
+        words = [w for w in shlex.split(json.loads(path.read_text())["env"]["command"])[3:]
+                 if w.partition("=")[0].rsplit(".", 1)[-1] not in RECIPE_KEYS]
+        commands.setdefault(tuple(words), path.name)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):  # one Hydra for all of them
+        for words, name in commands.items():
+            assert check_overrides(list(words)) == list(words), name
+
+
+def test_kfold_on_a_data_set_with_subjects_says_so_and_fit_time_is_a_sum(tmp_path):
+    out = ferbench("run", f"results_dir={tmp_path}", *SMALL, "protocol.k=2")
+    assert "note: protocol=kfold puts the same person (3 subjects) in training and test folds" in out.stdout
+    assert "protocol=subject_kfold or protocol=loso" in out.stdout and "fit s (mean row: sum)" in out.stdout
+    loso = ferbench("run", f"results_dir={tmp_path}", *SMALL, "protocol=loso")
+    assert "note: protocol=kfold" not in loso.stdout
+
+
+def test_verify_ends_with_a_verdict_per_data_set(tmp_path):
+    from tests.test_datasets import write_folder
+
+    write_folder(tmp_path / "mine", ["happy", "sad"], subjects=("A01", "B02"))
+    out = ferbench("verify", f"data_root={tmp_path / 'none'}", f"folder={tmp_path / 'mine'}")
+    verdict = out.stdout.split("## verdict\n", 1)[1].splitlines()
+    assert verdict[0] == f"fer2013: not found at {tmp_path / 'none' / 'fer2013'}"
+    assert verdict[4].startswith(f"folder {tmp_path / 'mine'}: loaded (") and "no published totals" in verdict[4]
+    assert "| subject " not in out.stdout  # per-subject tables on request
+    with_subjects = ferbench("verify", f"data_root={tmp_path / 'none'}", f"folder={tmp_path / 'mine'}", "subjects=true",
+                             r"dataset.subject_pattern='^([A-Z]\d\d)_'")  # only the folder has this key
+    assert with_subjects.returncode == 0, with_subjects.stderr
+    assert "| subject " in with_subjects.stdout and "(4 images, 2 subjects;" in with_subjects.stdout
+
+
+def test_the_report_lists_what_it_changed_and_touches_no_readme_unless_told(tmp_path):
+    runs = tmp_path / "runs"
+    assert ferbench("run", f"results_dir={runs}", *SMALL, "protocol.k=2").returncode == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("# Mine\n\n<!-- results:start -->\nold\n<!-- results:end -->\n")
+    first = ferbench("report", f"results_dir={runs}", f"report_dir={tmp_path / 'report'}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert f"new      {tmp_path / 'report' / 'README.md'}" in first.stdout
+    assert readme.read_text().endswith("old\n<!-- results:end -->\n")  # not named: not touched
+    second = ferbench("report", f"results_dir={runs}", f"report_dir={tmp_path / 'report'}", "readme=README.md",
+                      cwd=tmp_path)
+    assert "report up to date" not in second.stdout and "changed  README.md" in second.stdout
+    assert "synthetic" not in readme.read_text()  # the smoke test never enters a README's headline
+    third = ferbench("report", f"results_dir={runs}", f"report_dir={tmp_path / 'report'}", "readme=README.md",
+                     cwd=tmp_path)
+    assert third.stdout.strip() == "report up to date: no file changed"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_files_are_written_with_the_umasks_modes(tmp_path, umask, mode):
+    from core.io import write_atomic
+
+    old = os.umask(umask)
+    try:
+        path = write_atomic(tmp_path / "out.json", lambda f: f.write("{}"))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary left
+
+
+def test_a_missing_extra_is_one_line_that_names_it(monkeypatch):
+    from core import extras
+    from core.errors import FerbenchError
+
+    real = extras.find_spec
+    monkeypatch.setattr(extras, "find_spec", lambda name: None if name in ("mtcnn", "fastapi") else real(name))
+    from benchmark.faces import MTCNNDetector
+
+    with pytest.raises(FerbenchError, match=r"^detector=mtcnn needs ferbench's 'mtcnn' extra \(mtcnn not installed\): "
+                                            r"pip install 'ferbench\[mtcnn\]'$"):
+        MTCNNDetector()
+    from benchmark.serve import main
+
+    assert main(["port=0"]) == 2
+    with pytest.raises(FerbenchError, match="pip install 'ferbench\\[serve\\]'"):
+        extras.require("serve", "ferbench serve")

@@ -19,6 +19,22 @@ def test_crop_settings_are_the_face_detectors_defaults():
     assert crop == {k: v for k, v in defaults.items() if k != "cache_dir"}
 
 
+def test_each_detector_file_states_its_class_defaults():
+    """conf/detector/<name>.yaml's own keys are its class's defaults: the applications build a model's
+    face stage from the class (benchmark.inference.pipeline.build_detector), the benchmark from the file."""
+    from benchmark.faces import DETECTORS
+
+    for name, detector in DETECTORS.items():
+        own = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "detector" / f"{name}.yaml"))
+        own.pop("defaults")
+        assert own.pop("_target_") == f"benchmark.faces.{detector.__name__}"
+        defaults = {n: p.default for n, p in inspect.signature(detector.__init__).parameters.items()
+                    if n not in ("self", "common")}
+        assert set(own) == set(defaults), name
+        assert all(list(own[k]) == list(defaults[k]) if isinstance(own[k], list) else own[k] == defaults[k]
+                   for k in own), name
+
+
 def test_both_detectors_compose_the_crop_settings():
     for detector in ("haar", "mtcnn"):
         cfg = make_config([f"detector={detector}", "detector.margin=0.25"]).detector

@@ -83,16 +83,16 @@ def test_torchvision_backbone_without_torchvision_is_a_clear_error(monkeypatch):
 
 
 class _TinyTorchvisionNet(nn.Module):
-    """Stands in for a torchvision model: an RGB stem at features.0.0 and a `classifier` head."""
+    """Stands in for a torchvision model: an RGB stem at features.0.0, `avgpool` and a `classifier` head."""
 
     def __init__(self, weights=None, num_classes=1000):
         super().__init__()
-        self.features = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1, bias=False), nn.BatchNorm2d(4)),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1, bias=False), nn.BatchNorm2d(4)))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, num_classes))
 
     def forward(self, x):
-        return self.classifier(self.features(x))
+        return self.classifier(self.avgpool(self.features(x)).flatten(1))
 
 
 def test_torchvision_weights_load_from_a_local_file_only(monkeypatch, tmp_path):

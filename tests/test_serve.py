@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # recent Starlette asks for httpx2 instead; htt
     warnings.filterwarnings("ignore", message=".*httpx2")
     from fastapi.testclient import TestClient
 
-from benchmark.serve import create_app  # noqa: E402
+from benchmark.api import create_app  # noqa: E402
 
 SMALL_LIMIT = 20_000
 
@@ -221,7 +221,7 @@ def test_cors_only_for_the_origins_named(sandbox):
 def test_command_line_names_a_missing_model(capsys):
     from benchmark.serve import main
 
-    assert main(["--model", "no/such/model.pt"]) == 2
+    assert main(["model=no/such/model.pt"]) == 2
     assert "error: model file no/such/model.pt not found" in capsys.readouterr().err
 
 

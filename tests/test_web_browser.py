@@ -27,7 +27,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from benchmark.serve import create_app, running  # noqa: E402
+from benchmark.api import create_app, running  # noqa: E402
 
 TIMEOUT = 30  # seconds for a result to appear
 

@@ -16,4 +16,7 @@ from benchmark.faces.haar import HaarDetector
 from benchmark.faces.mtcnn_detector import MTCNNDetector
 from benchmark.faces.none import NoDetector
 
-__all__ = ["FaceDetector", "HaarDetector", "MTCNNDetector", "NoDetector"]
+#: the detectors a face stage names (a model's, predict's detector=...), by conf/detector/<name>.yaml's name
+DETECTORS = {"haar": HaarDetector, "mtcnn": MTCNNDetector}
+
+__all__ = ["DETECTORS", "FaceDetector", "HaarDetector", "MTCNNDetector", "NoDetector"]

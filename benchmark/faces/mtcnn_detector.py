@@ -16,6 +16,7 @@ import numpy as np
 
 from benchmark.faces.base import FaceDetector, Found
 from core import validation as check
+from core.extras import require
 
 
 class MTCNNDetector(FaceDetector):
@@ -36,6 +37,7 @@ class MTCNNDetector(FaceDetector):
     box_eyes = (0.465, 0.154)
 
     def __init__(self, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.8), batch_size: int = 16, **common):
+        require("mtcnn", "detector=mtcnn")
         super().__init__(**common)
         self.min_face_size = check.number("min_face_size", min_face_size, 1, 20, integer=True)
         self.thresholds = check.numbers("thresholds", thresholds, 3, low=0, high=1, low_open=True)

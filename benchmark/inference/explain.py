@@ -44,6 +44,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from core import validation as check
 from core.errors import ConfigError
+from core.extras import missing, require
 
 #: predict_proba: uint8 crops (N, S, S) -> class probabilities (N, n_classes)
 PredictProba = Callable[[np.ndarray], np.ndarray]
@@ -249,6 +250,19 @@ def lime(predict_proba: PredictProba, crops, targets, num_samples: int = 1000, s
 
 #: method name -> function; gradcam takes the estimator, the others its class scores (`class_scores`)
 EXPLAINERS = {"gradcam": gradcam, "occlusion": occlusion, "lime": lime}
+#: the methods that need the `explain` extra (captum, lime); occlusion needs nothing more
+NEEDS_EXTRA = ("gradcam", "lime")
+
+
+def installed(method: str) -> bool:
+    """Whether `method`'s libraries are installed (the `explain` extra, for gradcam and lime)."""
+    return method not in NEEDS_EXTRA or not missing("explain")
+
+
+def require_method(method: str) -> None:
+    """Raise `core.extras.ExtraMissing` when `method` needs the `explain` extra and it is not installed."""
+    if method in NEEDS_EXTRA:
+        require("explain", f"explain={method}")
 
 
 def explain(method: str, estimator, crops, targets=None, **options) -> np.ndarray:
@@ -258,6 +272,7 @@ def explain(method: str, estimator, crops, targets=None, **options) -> np.ndarra
     `options` are the method's keyword arguments. An unknown method is a `ConfigError`; see each
     method for the others."""
     explainer = EXPLAINERS[check.choice("method", method, EXPLAINERS)]
+    require_method(method)
     scores = class_scores(estimator)
     if targets is None:
         targets = np.asarray(scores(_crops(crops))).argmax(1)

@@ -12,7 +12,8 @@ Sources (`load_model`):
 - nothing: the shipped model, named by `results/models/shipped.yaml` (which also says how photos
   are cropped for it, and the logit adjustment of its probabilities, `LogitAdjusted`). Replacing the
   shipped model means editing that file, nothing else.
-Relative paths are tried from the working folder, then from the repository root.
+Relative paths are tried from the working folder, then from the repository root (`core.io.SHIPPED_ROOT`,
+which an installed wheel lays out the same for the files it ships).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ import numpy as np
 from core import validation as check
 from core.errors import ConfigError
 from core.images import image_stack
-from core.io import REPO_ROOT, find_file, write_atomic
+from core.io import SHIPPED_ROOT, find_file, write_atomic
 from core.labels import CLASS_NAMES
 
 #: the manifest of the model the applications use when none is named
-SHIPPED = REPO_ROOT / "results" / "models" / "shipped.yaml"
+SHIPPED = SHIPPED_ROOT / "results" / "models" / "shipped.yaml"
 SUFFIXES = (".pt", ".onnx", ".skops", ".json")
 #: where a committed model sits: results/models/<data set>__<model>/ (the run_dir of the run that trained it)
 MODEL_DIR = re.compile(r"results/models/([a-z0-9]+)__([a-z0-9_]+)/")
@@ -70,7 +71,8 @@ class FaceModel:
         if "members" in self.details:
             return "average of " + " + ".join(m.name for m in self.details["members"]) + adjusted
         path = Path(self.source).resolve()
-        return (path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)) + adjusted
+        shown = path.relative_to(SHIPPED_ROOT).as_posix() if path.is_relative_to(SHIPPED_ROOT) else str(path)
+        return shown + adjusted
 
     def _checked(self, crops) -> np.ndarray:
         if isinstance(crops, (list, tuple)) and not crops:
@@ -104,7 +106,7 @@ def resolve(path: str | Path) -> Path:
     ConfigError otherwise."""
     found = find_file(path)
     if found is None:
-        raise ConfigError(f"model file {path} not found (looked in {Path.cwd()} and in {REPO_ROOT})")
+        raise ConfigError(f"model file {path} not found (looked in {Path.cwd()} and in {SHIPPED_ROOT})")
     return found
 
 

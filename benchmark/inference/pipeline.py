@@ -49,23 +49,34 @@ class Face:
 
 
 def build_detector(stage: dict, size: int, cache_dir: str | None = None) -> FaceDetector:
-    """The detector of a face stage ({"detector": name, **its config values}), cropping at `size`,
-    caching its detections in `cache_dir` (None: no cache). A stage of detector "none" (a model
-    trained on ready-made crops) has no detector to build: the caller decides which framing to use."""
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    from benchmark.config import compose_config
+    """The detector of a face stage ({"detector": name, **its settings}), cropping at `size`, caching its
+    detections in `cache_dir` (None: no cache). The settings not given take the detector class's
+    defaults, which conf/detector/<name>.yaml states (tests/test_config.py holds them equal), so no
+    config is composed here. A stage of detector "none" (a model trained on ready-made crops) has no
+    detector to build: the caller decides which framing to use. Raises ConfigError for another
+    detector name or a setting the detector does not have."""
+    from benchmark.faces import DETECTORS
 
     name = stage.get("detector", "none")
-    cfg = compose_config([f"detector={check.choice('detector', name, ('haar', 'mtcnn'))}"])
-    unknown = sorted(set(stage) - set(cfg.detector) - {"detector"})
+    detector = DETECTORS[check.choice("detector", name, tuple(DETECTORS))]
+    known = settings(detector)
+    unknown = sorted(set(stage) - set(known) - {"detector"})
     if unknown:
         raise ConfigError(f"face stage of detector {name} has unknown settings {unknown}; its settings are "
-                          f"{', '.join(k for k in cfg.detector if k != '_target_')}")
+                          f"{', '.join(known)}")
     values = {k: v for k, v in stage.items() if k != "detector"}
-    cfg = OmegaConf.merge(cfg, {"detector": {**values, "size": int(size), "cache_dir": cache_dir}})
-    return instantiate(cfg.detector)
+    return detector(**{**values, "size": int(size), "cache_dir": cache_dir})
+
+
+def settings(detector: type) -> list[str]:
+    """The settings of a detector class: its own parameters and those every `FaceDetector` has."""
+    import inspect
+
+    names = []
+    for cls in (detector, FaceDetector):
+        names += [n for n, p in inspect.signature(cls.__init__).parameters.items()
+                  if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n not in names]
+    return names
 
 
 class FacePipeline:
@@ -172,12 +183,9 @@ def _explanation_png(model: FaceModel, image: Image, faces: list[Face], method: 
 
 
 def crop_keys() -> set[str]:
-    """The settings every detector shares (conf/detector/crop/default.yaml): kept when the detector changes."""
-    from omegaconf import OmegaConf
-
-    from benchmark.config import CONF_DIR
-
-    return set(OmegaConf.load(CONF_DIR / "detector" / "crop" / "default.yaml")) - {"cache_dir"}
+    """The settings every detector shares (`FaceDetector`'s; conf/detector/crop/default.yaml states them):
+    kept when the detector changes."""
+    return set(settings(FaceDetector)) - {"cache_dir"}
 
 
 def as_image(image) -> Image:

@@ -1,23 +1,52 @@
-"""`python -m benchmark.report [results_dir=...] [report_dir=...] [readme=...]`: regenerate the report."""
+"""`ferbench report [key=value ...]` (or `python -m benchmark.report`): regenerate the leaderboards, plots and
+pages under report_dir from the run records, and print each file whose content changed.
+
+The project README's headline table is rewritten only when `readme=` names it: the repository's own
+regeneration command is `ferbench report readme=README.md`.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from benchmark.config import compose_config
-from benchmark.report.pages import write_report
-from core.errors import ConfigError
+from benchmark import cli
+from benchmark.cli import Option
 
 
-def main(argv: list[str] | None = None) -> None:
-    cfg = compose_config(sys.argv[1:] if argv is None else argv, config_name="report")
-    try:
-        written = write_report(cfg.results_dir, cfg.report_dir, cfg.readme)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    print(f"{len(written)} files written under {cfg.report_dir}")
+def options() -> tuple[Option, ...]:
+    """The report's options; results_dir's default is the runs' own (conf/config.yaml)."""
+    return (Option("results_dir", cli.run_default("results_dir"),
+                   "the folder of run records (the runs' results_dir)"),
+            Option("report_dir", "results", "where leaderboards/, plots/ and README.md are (re)generated"),
+            Option("readme", None, "a markdown file whose <!-- results:start --> ... <!-- results:end --> block "
+                   "gets the headline table (null: no file outside report_dir is touched)"))
+
+
+EXAMPLES = ("ferbench report                                  # results/ from results/runs/",
+            "ferbench report results_dir=my_runs report_dir=my_report",
+            "ferbench report readme=README.md                 # the repository's regeneration: the README's table too")
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m benchmark.report") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if cli.wants_help(argv):
+        print(cli.help_text(prog, "Leaderboards, plots and pages from the run records.", options(), EXAMPLES,
+                            notes="Files whose content changed are listed; nothing else is written."))
+        return 0
+    return cli.run_main(lambda: _report(argv))
+
+
+def _report(argv: list[str]) -> int:
+    from benchmark.report.pages import write_report
+
+    args, _, _ = cli.parse(argv, options())
+    changed = write_report(args["results_dir"], args["report_dir"], args["readme"])
+    for status, path in changed:
+        print(f"{status:8} {path}")
+    print(f"{len(changed)} file(s) changed under {args['report_dir']}"
+          + (f" and {args['readme']}" if args["readme"] else "") if changed else "report up to date: no file changed")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,6 +3,7 @@ number formats and the sentence a test of significance becomes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -16,11 +17,18 @@ OWNED = {"leaderboards": ".md", "plots/confusion": ".png", "plots/learning": ".p
 
 
 class Output:
-    """Writes files under report_dir, remembers them, and links between them with relative paths."""
+    """Writes files under report_dir, remembers them, links between them with relative paths, and tells
+    which files a report changed (`changed`): the content of every file it owns is read first."""
 
     def __init__(self, report_dir: Path):
         self.root = report_dir
         self.written: list[Path] = []
+        self.removed: list[Path] = []
+        self.before = {os.path.abspath(p): _digest(p) for p in self._owned()}
+
+    def _owned(self) -> list[Path]:
+        files = [p for folder, suffix in OWNED.items() for p in sorted(self.path(folder).glob(f"*{suffix}"))]
+        return files + [p for p in [self.path("README.md")] if p.is_file()]
 
     def path(self, relative: str) -> Path:
         return self.root / relative
@@ -28,7 +36,8 @@ class Output:
     def text(self, relative: str, content: str) -> Path:
         path = self.path(relative)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
+        if not path.is_file() or path.read_text(encoding="utf-8") != content:
+            path.write_text(content, encoding="utf-8")
         return self.keep(path)
 
     def keep(self, path: Path) -> Path:
@@ -41,6 +50,21 @@ class Output:
             for path in sorted(self.path(folder).glob(f"*{suffix}")):
                 if os.path.abspath(path) not in kept:
                     path.unlink()
+                    self.removed.append(path)
+
+    def changed(self) -> list[tuple[str, Path]]:
+        """("new" | "changed" | "removed", path) of every file the report wrote with other content than
+        it had, or removed."""
+        out = []
+        for path in self.written:
+            before = self.before.get(os.path.abspath(path))
+            if before != _digest(path):
+                out.append(("new" if before is None else "changed", path))
+        return out + [("removed", p) for p in self.removed]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def relative(target: Path, from_dir: Path) -> str:

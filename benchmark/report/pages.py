@@ -41,16 +41,21 @@ PROTOCOL_NOTES = {
     "official": "FER2013's official split: fit on Training, model selection on PublicTest, reported on "
                 "PrivateTest. FER2013 has no subject ids, so whether people recur across its splits is unknown.",
 }
+#: data sets that are not benchmarks: noted on their boards, never in the project README's headline
 DATASET_NOTES = {
     "synthetic": "**synthetic is a smoke test, not a benchmark**: its numbers mean nothing about real faces.",
 }
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | Path | None = None) -> list[Path]:
-    """Generate every report file from the records in `results_dir`; returns the files written.
+def write_report(results_dir: str | Path, report_dir: str | Path,
+                 readme: str | Path | None = None) -> list[tuple[str, Path]]:
+    """Generate every report file from the records in `results_dir`; returns ("new" | "changed" |
+    "removed", path) of every file whose content it changed (a file written again with the same
+    content is not one).
 
-    `readme`: a markdown file (the project README) whose results block gets the headline table.
+    `readme`: a markdown file (the project README) whose results block gets the headline table
+    (without the smoke-test data set, `synthetic`); None leaves every file outside report_dir alone.
 
     No records is an error, not an empty report: a mistyped results_dir must not wipe the leaderboards.
     """
@@ -73,9 +78,12 @@ def write_report(results_dir: str | Path, report_dir: str | Path, readme: str | 
     out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out, robust_files,
                                  cross_file))
     out.remove_stale()
+    changed = out.changed()
     if readme is not None:
-        _update_readme(Path(readme), _headline(ranked, board_files, Path(readme).parent))
-    return out.written
+        real = {key: entries for key, entries in ranked.items() if key[0] not in DATASET_NOTES}
+        if _update_readme(Path(readme), _headline(real, board_files, Path(readme).parent)):
+            changed.append(("changed", Path(readme)))
+    return changed
 
 
 # -- one leaderboard -------------------------------------------------------------------------------
@@ -268,14 +276,18 @@ def _headline(ranked, board_files, here: Path) -> str:
                     tablefmt="github", disable_numparse=True)
 
 
-def _update_readme(path: Path, table: str) -> None:
-    """Replace what stands between the results markers of `path`; a file without them is an error."""
+def _update_readme(path: Path, table: str) -> bool:
+    """Replace what stands between the results markers of `path`; a file without them is an error.
+    Returns whether its content changed (an unchanged file is not written)."""
     text = path.read_text(encoding="utf-8")
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ConfigError(f"{path} has no '{README_START}' ... '{README_END}' block for the headline table")
     block = f"{README_START}\n{GENERATED}\n\n{table}\n"
-    path.write_text(text[:start] + block + text[end:], encoding="utf-8")
+    new = text[:start] + block + text[end:]
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
 
 
 def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: Output,

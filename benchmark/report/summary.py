@@ -1,4 +1,5 @@
-"""The table a run prints when it ends: per-fold and mean scores, and where the record is."""
+"""The table a run prints when it ends: per-fold and mean scores (fit time: the sum over folds in the mean
+row), the images skipped, and a note where the protocol lets one person be in training and test."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ def format_run(record: dict) -> str:
     test = record["test_set"]
     splits = list(record["metrics_by_split"])
     header = ["fold", "n_train"] + [f"{s} n" for s in splits] + [f"{s} acc" for s in splits] + \
-             [f"{s} macro-F1" for s in splits] + ["fit s"]
+             [f"{s} macro-F1" for s in splits] + ["fit s" if len(record["folds"]) == 1 else "fit s (mean row: sum)"]
     rows = [[f["name"], f["n_train"], *[f[s]["n"] for s in splits], *[_pct(f[s]["accuracy"]) for s in splits],
              *[_pct(f[s]["macro_f1"]) for s in splits], f"{f['fit_s']:.2f}"] for f in record["folds"]]
     if len(rows) > 1:
@@ -25,6 +26,9 @@ def format_run(record: dict) -> str:
         notes.append(f"excluded by config: {record['excluded']}")
     if record["faces"].get("detection_rate") is not None:
         notes.append(f"face detection rate: {record['faces']['detection_rate']:.1%}")
+    if record["protocol"] == "kfold" and record.get("n_subjects"):
+        notes.append(f"note: protocol=kfold puts the same person ({record['n_subjects']} subjects) in training and "
+                     "test folds, which inflates accuracy; protocol=subject_kfold or protocol=loso keep them apart")
     return "\n".join([title, tabulate(rows, headers=header, tablefmt="github", disable_numparse=True), *notes])
 
 

@@ -1,14 +1,13 @@
-"""Optional torchvision backbones (MobileNetV3-small, EfficientNet-B0), registered by name.
+"""torchvision backbones (MobileNetV3-small, EfficientNet-B0), registered by name.
 
-torchvision is not a dependency (PyPI's wheels do not match the pinned CPU torch build), so the
-import happens when such a model is built, and its absence is a clear `ConfigError`. Weights are
+torchvision is imported when such a model is built (its absence is a clear `ConfigError`). Weights are
 never downloaded: `pretrained` is False (random initialisation) or the path of a local state-dict
 file of the torchvision model (e.g. ImageNet weights saved once with `torch.save(m.state_dict())`).
 The RGB stem is replaced by one taking `in_chans` channels; pretrained RGB filters are summed over
 their input channels for a grayscale stem (as timm does), and the 1000-class head is reinitialised.
-Their classes are torchvision's, so they have no `forward_features` / `forward_head`; the registry's
-`feature_layer` ("features": the last block's map, before `avgpool` and `classifier`) is what
-Grad-CAM needs.
+Both architectures are `features` -> `avgpool` -> flatten -> `classifier`; `TorchvisionNet` holds those
+parts and gives them the registry's split: `forward_features` is `features` (the last block's map, the
+registry's `feature_layer`, what Grad-CAM explains) and `forward_head` the rest.
 """
 
 from __future__ import annotations
@@ -43,7 +42,27 @@ def _torchvision_model(arch: str, num_classes: int, in_chans: int, pretrained: b
             # same response to a grey image: each input channel gets the sum of RGB filters / in_chans
             state[f"{STEM}.weight"] = w.sum(1, keepdim=True).repeat(1, in_chans, 1, 1) / in_chans
         load_except_head(model, state, head="classifier")
-    return model
+    return TorchvisionNet(model)
+
+
+class TorchvisionNet(nn.Module):
+    """A torchvision classifier of the form features -> avgpool -> flatten -> classifier (MobileNetV3,
+    EfficientNet) with the registry's split: `forward_features` (N, in_chans, H, W) -> the last block's map
+    (N, C, h, w), `forward_head` that map -> logits (N, num_classes). It holds torchvision's own
+    submodules under their names, so its state dict is the torchvision model's."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.features, self.avgpool, self.classifier = net.features, net.avgpool, net.classifier
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(features), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model("mobilenet_v3_small", head="classifier", feature_layer="features")
