@@ -47,7 +47,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def experiment(cfg: DictConfig, hydra_cfg) -> None:
     """One run: print the recorded result of an identical run, or run it and print the new one."""
-    names = {g: hydra_cfg.runtime.choices.get(g) for g in records.GROUPS}
+    names = {g: hydra_cfg.runtime.choices.get(g) for g in (*records.GROUPS, "experiment")}
     existing = records.recorded(cfg)
     if existing is not None:
         print(format_run(records.load(existing)))

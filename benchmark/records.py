@@ -1,9 +1,11 @@
 """Run records: one JSON file per run, the source of truth for every table in results/.
 
 A record is written once, atomically (`core.io.write_atomic`), so a crash or Ctrl-C never leaves a
-half-written record. Its file name ends with the run key, a hash of
-the resolved config without the settings that cannot change the numbers (paths, `redo`), so an
-identical run is found and skipped before any work.
+half-written record; its shape is `benchmark.schema.RunRecord`, and every record read goes through
+`benchmark.schema.migrate`. Its file name ends with the run key (`run_key`), a hash of the resolved
+config without what cannot change the numbers (paths, `redo`: `VOLATILE_KEYS`) and without the options
+at their neutral value (`NEUTRAL`), so an identical run is found and skipped before any work, and an
+option added to a method with its neutral default moves no key.
 """
 
 from __future__ import annotations
@@ -18,13 +20,24 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from core.errors import ConfigError
+from benchmark.schema import migrate
+from core.errors import ConfigError, DataError
 from core.io import write_atomic
 
-SCHEMA_VERSION = 1
 #: config keys that say where things are, how to schedule or how much to print, never what is computed
 VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "root", "n_jobs", "run_dir", "verbose",
                            "save_model", "models_dir", "resume"})
+#: options added to a method after it had records, at the value that does what the method did before the
+#: option existed (by the `_target_` of the config node that holds them): left out of the run key at that value,
+#: so a new option goes into conf/ with its neutral default and moves no committed key. Add a new option here.
+NEUTRAL = {
+    "deep.estimator.CNNClassifier": {"contrast": 0, "brightness": 0, "blur": 0, "noise": 0, "swa_fraction": 0,
+                                     "soft_targets": "crossentropy"},
+    "benchmark.methods.Pretrained": {"logit_adjust": 0},
+}
+#: settings that change nothing while another is at its neutral value: a learning rate of weight averaging
+#: that does not happen
+IDLE = {"deep.estimator.CNNClassifier": {"swa_lr": "swa_fraction"}}
 #: distributions whose versions every record lists (those installed)
 PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless",
             "opencv-contrib-python", "pillow", "torch", "torchvision", "mtcnn", "tensorflow-cpu", "hydra-core",
@@ -43,10 +56,33 @@ def without_volatile(obj):
     return obj
 
 
+def without_neutral(obj):
+    """`obj` (a config, or a part of one) without the options at their neutral value (`NEUTRAL`) and the
+    settings idle beside one (`IDLE`), at any depth."""
+    if isinstance(obj, list):
+        return [without_neutral(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    target = obj.get("_target_")
+    neutral, idle = NEUTRAL.get(target, {}), IDLE.get(target, {})
+    at_neutral = {k for k, v in obj.items() if k in neutral and _same(v, neutral[k])}
+    at_neutral |= {k for k, other in idle.items() if k in obj and (other in at_neutral or other not in obj)}
+    return {k: without_neutral(v) for k, v in obj.items() if k not in at_neutral}
+
+
+def _same(value, neutral) -> bool:
+    return type(value) is not bool and value == neutral
+
+
+def canonical(config: dict) -> dict:
+    """What a run key hashes: `config` without `VOLATILE_KEYS` and without neutral options."""
+    return without_neutral(without_volatile(config))
+
+
 def run_key(config: dict) -> str:
-    """A stable hash of what determines a run's numbers: the resolved config minus `VOLATILE_KEYS`."""
-    canonical = json.dumps(without_volatile(config), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A stable hash of what determines a run's numbers: the resolved config's `canonical` form."""
+    text = json.dumps(canonical(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def record_name(names: dict, key: str) -> str:
@@ -103,10 +139,9 @@ def _check_threads(record: dict, path: Path, cfg) -> None:
     count is not taken as this run's."""
     from omegaconf import OmegaConf
 
-    if record.get("family", "deep" if str(record["config"]["method"].get("_target_", "")).startswith("deep.")
-                  else "classical") != "deep":
+    if record["family"] != "deep":
         return
-    made_with = record.get("threads") or threads(record["config"]["method"], record["env"].get("cpu_count"))
+    made_with = record["threads"]
     here = threads(OmegaConf.to_container(cfg.method, resolve=True))
     if made_with != here:
         raise ConfigError(f"{path} was computed with {made_with} CPU thread(s), and this run would use {here}: a CNN's "
@@ -135,7 +170,15 @@ def write(path: str | Path, record: dict) -> Path:
 
 
 def load(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """The record at `path` in the current shape (`benchmark.schema.migrate`). Raises DataError for a
+    file that is not JSON or not a run record."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is not a readable JSON run record ({exc})") from None
+    if not isinstance(raw, dict) or "run_key" not in raw:
+        raise DataError(f"{path} is not a run record (no run_key)")
+    return migrate(raw, str(path))
 
 
 def environment(seed: int, overrides: list[str] | None = None) -> dict:
@@ -185,7 +228,7 @@ def add_fingerprints(results_dir: str | Path, data_root: str | Path, cache_dir: 
     for path in sorted(Path(results_dir).glob("*.json")):
         record = load(path)
         dataset_cfg = dict(record.get("config", {}).get("dataset", {}))
-        if "data_fingerprint" in record or "root" not in dataset_cfg:
+        if record["data_fingerprint"] is not None or "root" not in dataset_cfg:
             continue  # already there, or generated data (synthetic), or not a record
         dataset_cfg["root"] = str(Path(data_root) / Path(dataset_cfg["root"]).name)
         loader = instantiate(OmegaConf.create(dataset_cfg))
@@ -196,46 +239,100 @@ def add_fingerprints(results_dir: str | Path, data_root: str | Path, cache_dir: 
                                f"skipped), the record counted {record['n_images'] + dropped}")
             continue
         fingerprint = loader.fingerprint(cache_dir)
-        items = list(record.items())
-        at = [k for k, _ in items].index("config") + 1
-        write(path, dict(items[:at] + [("data_fingerprint", fingerprint)] + items[at:]))
+        write(path, {**record, "data_fingerprint": fingerprint})
         done[path.name] = f"added {fingerprint[:12]}"
     return done
 
 
-RECORDS_EXAMPLES = ("ferbench records data_root=~/fer-data",
-                    "ferbench records data_root=~/fer-data results_dir=my_runs")
+def upgrade(results_dir: str | Path) -> dict:
+    """Rewrite every record under `results_dir` in the current shape (`benchmark.schema.migrate`), with
+    the run key of its config as the current `run_key` computes it: a record whose key moved (an older
+    spelling of its config, or options now left out at their neutral value) is renamed to it, so the
+    config's command today finds it. Where two records now share a key (one config run twice, e.g. before
+    and after the spelling of a default changed), the most recent (`env.time`) takes the key's name and the
+    other becomes `<name>.superseded.json` (`<name>.superseded-2.json`, ...): kept, read by the report as an
+    earlier run of that config, never found as the run. Returns {record name: what was done}; a file that
+    is not a record is left as it is, and said so."""
+    done = {}
+    for path in sorted(Path(results_dir).glob("*.json")):
+        if not path.exists():  # moved aside as superseded earlier in this loop
+            continue
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            record = load(path)
+        except (DataError, OSError, ValueError) as exc:
+            done[path.name] = f"left alone: {exc}"
+            continue
+        key = run_key(record["config"])
+        target = path.with_name(path.name.split(".", 1)[0].rsplit("__", 1)[0] + f"__{key[:KEY_CHARS]}.json")
+        record = {**record, "run_key": key}
+        in_place = path == target or path.name.startswith(target.name[:-len(".json")] + ".superseded")
+        if in_place:
+            if record != raw:
+                write(path, record)
+                done[path.name] = "rewritten"
+            continue
+        if target.exists():
+            occupant = load(target)
+            if occupant["env"]["time"] > record["env"]["time"]:
+                record, occupant = occupant, record
+            aside = _superseded_name(target)
+            write(aside, {**occupant, "run_key": key})
+            done[path.name] = f"{key[:KEY_CHARS]} is also {target.name}'s run key: the earlier of the two is now {aside.name}"
+        else:
+            done[path.name] = f"renamed {target.name} (run key {key[:KEY_CHARS]})"
+        write(target, record)
+        path.unlink()
+    return done
+
+
+def _superseded_name(path: Path) -> Path:
+    stem, n = path.name[:-len(".json")], 1
+    while True:
+        candidate = path.with_name(f"{stem}.superseded{'' if n == 1 else f'-{n}'}.json")
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
+RECORDS_EXAMPLES = ("ferbench records                                 # results/runs/ in the current shape",
+                    "ferbench records data_root=~/fer-data              # and the fingerprints of their data",
+                    "ferbench records results_dir=my_runs")
 
 
 def records_options():
     from benchmark.cli import Option, run_default
 
-    return (Option("data_root", None, "the folder holding the data sets the records were made from (required)"),
-            Option("results_dir", run_default("results_dir"), "the folder of run records"),
+    return (Option("results_dir", run_default("results_dir"), "the folder of run records"),
+            Option("data_root", None, "the folder holding the data sets the records were made from: give the records "
+                   "that have none the fingerprint of their data (null: do not)"),
             Option("cache_dir", None, "the face-crop cache, to fingerprint detections too (null: none)"))
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m benchmark.records") -> int:
-    """`ferbench records data_root=DIR [results_dir=...] [cache_dir=...]`: give the records that have
-    none the fingerprint of their data (`add_fingerprints`), and print what was done to each."""
+    """`ferbench records [results_dir=...] [data_root=DIR] [cache_dir=...]`: bring the records up to date
+    (`upgrade`; with data_root, `add_fingerprints`), and print what was done to each."""
     from benchmark import cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if cli.wants_help(argv):
-        print(cli.help_text(prog, "Give the run records that have none the fingerprint of their data, after "
-                                  "checking the files give the images each record counted.", records_options(),
-                            RECORDS_EXAMPLES))
+        print(cli.help_text(prog, "Bring the run records up to date: rewrite them in the current schema (renamed "
+                                  "where their run key moved), and with data_root give those that have none the "
+                                  "fingerprint of their data, after checking the files give the images each "
+                                  "record counted.", records_options(), RECORDS_EXAMPLES))
         return 0
 
-    def fingerprint() -> int:
+    def bring_up_to_date() -> int:
         args, _, _ = cli.parse(argv, records_options())
-        if args["data_root"] is None:
-            raise ConfigError("is required: the folder holding the data sets the records were made from", "data_root")
-        for name, what in add_fingerprints(args["results_dir"], args["data_root"], args["cache_dir"]).items():
+        done = upgrade(args["results_dir"])
+        if args["data_root"] is not None:
+            done |= add_fingerprints(args["results_dir"], args["data_root"], args["cache_dir"])
+        for name, what in done.items():
             print(f"{name}: {what}")
+        print(f"{len(done)} record(s) changed under {args['results_dir']}" if done else "records up to date")
         return 0
 
-    return cli.run_main(fingerprint)
+    return cli.run_main(bring_up_to_date)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from benchmark import metrics, records
 from benchmark.config import instantiate_group
 from benchmark.datasets.base import Dataset
 from benchmark.protocols import Fold, Protocol
+from benchmark.schema import SCHEMA_VERSION, validate
 from core import validation as check
 from core.errors import ConfigError, DataError
 from core.labels import CLASS_NAMES
@@ -79,12 +80,14 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         estimator = results[-1].pop("estimator")  # not kept: a fold's model can be large
         if cfg.get("save_model"):
             saved[fold.name] = _save_model(cfg, names, name, faces, fold, estimator)
+    family = getattr(exp.method, "family", "classical")
     record = {
-        "schema": records.SCHEMA_VERSION,
+        "schema": SCHEMA_VERSION,
         "run_key": key,
+        "experiment": names.get("experiment"),
         **{g: names.get(g) for g in records.GROUPS},
-        "family": getattr(exp.method, "family", "classical"),
-        **({"threads": records.threads(config["method"])} if getattr(exp.method, "family", "") == "deep" else {}),
+        "family": family,
+        "threads": records.threads(config["method"]) if family == "deep" else None,
         "config": config,
         "data_fingerprint": fingerprint,
         **_scores(faces, folds, results),
@@ -95,7 +98,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         **({"models": saved} if saved else {}),
         "env": records.environment(cfg.seed, overrides),
     }
-    path = records.write(Path(cfg.results_dir) / name, record)
+    path = records.write(Path(cfg.results_dir) / name, validate(record, name))
     return record, path, True
 
 

@@ -180,7 +180,7 @@ def test_the_python_m_forms_print_the_same_help(module, tmp_path):
     (["verify", "subjects=maybe"], "error: subjects must be true or false (or 1 / 0), got 'maybe'"),
     (["verify", "dataset.on_bad_imag=skip"], "did you mean dataset.on_bad_image?"),
     (["report", "reprot_dir=x"], "error: unknown option 'reprot_dir'; did you mean report_dir"),
-    (["records", "results_dir=x"], "error: data_root is required"),
+    (["records", "data_rot=x"], "error: unknown option 'data_rot'; did you mean data_root?"),
     (["rnu"], "error: unknown command 'rnu'; did you mean run?"),
 ])
 def test_every_wrong_word_is_one_line_with_the_closest_names(args, message, tmp_path, monkeypatch, capsys):

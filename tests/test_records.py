@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import records
+from benchmark import records, schema
+from core.errors import DataError
+
+RUNS = Path(__file__).resolve().parent.parent / "results" / "runs"
+CNN = "deep.estimator.CNNClassifier"
 
 
 def test_run_key_ignores_paths_but_not_values():
@@ -56,10 +60,9 @@ def test_environment_names_versions_commit_and_seed():
     assert env["command"]
 
 
-RUNS = Path(__file__).resolve().parent.parent / "results" / "runs"
 #: method parameters whose defaults changed as the CNN recipe improved (conf/method/cnn.yaml's history):
 #: a record made before a change is found by its command with the values of its time pinned
-RECIPE_KEYS = ("epochs", "tta", "swa_fraction", "swa_lr", "swa_epochs")
+RECIPE_KEYS = ("epochs", "tta", "swa_fraction", "swa_lr")
 
 
 def _override(value) -> str:
@@ -77,19 +80,15 @@ def _recipe_pins(recorded: dict, composed: dict, prefix: str) -> list[str]:
     return pins
 
 
-@pytest.mark.parametrize("path", sorted(RUNS.glob("*.json")), ids=lambda p: p.stem)
-def test_every_committed_record_is_found_by_its_config(path):
-    """The config files compose, for each record's own command, the config it was run with: same run
-    key, so `python -m benchmark <that command>` finds the record instead of recomputing it. A
-    refactoring of conf/ that changes any resolved value breaks this."""
+def _composed(record: dict) -> dict:
+    """The config a committed record's command composes today, with the recipe keys of its time pinned
+    and, for method=pretrained, the model file it ran."""
     from omegaconf import OmegaConf
 
     from benchmark.config import compose_config
 
-    record = json.loads(path.read_text())
     words = shlex.split(record["env"]["command"])
     assert words[:3] == ["python", "-m", "benchmark"], record["env"]["command"]
-    # the recipe keys are pinned from the record below (one of them, swa_epochs, no longer exists)
     overrides = [w for w in words[3:] if w not in ("-m", "--multirun")
                  and w.partition("=")[0].rsplit(".", 1)[-1] not in RECIPE_KEYS]
     composed = OmegaConf.to_container(compose_config(overrides), resolve=True)
@@ -102,9 +101,16 @@ def test_every_committed_record_is_found_by_its_config(path):
         # method=pretrained's default is the shipped model's file (${shipped_model:}); a record made while
         # another one was shipped is found with the file it ran
         pins.append(f"method.model={ran}")
-    if pins:
-        composed = OmegaConf.to_container(compose_config(overrides + pins), resolve=True)
-    assert records.run_key(composed) == record["run_key"], f"{path.name}: composed with {overrides + pins}"
+    return OmegaConf.to_container(compose_config(overrides + pins), resolve=True) if pins else composed
+
+
+@pytest.mark.parametrize("path", sorted(RUNS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_committed_record_is_found_by_its_config(path):
+    """The config files compose, for each record's own command, the config it was run with: same run
+    key, so `python -m benchmark <that command>` finds the record instead of recomputing it. A
+    refactoring of conf/ that changes any resolved value breaks this."""
+    record = json.loads(path.read_text())
+    assert records.run_key(_composed(record)) == record["run_key"], path.name
 
 
 def test_a_cnn_record_is_only_reused_with_the_thread_count_it_was_computed_with(tmp_path):
@@ -121,3 +127,122 @@ def test_a_cnn_record_is_only_reused_with_the_thread_count_it_was_computed_with(
     assert runner.run(make_config([*base, "method.n_jobs=1"]), choices(base))[2] is False  # found again
     with pytest.raises(ConfigError, match="computed with 1 CPU thread.*this run would use 2.*method.n_jobs=1"):
         runner.run(make_config([*base, "method.n_jobs=2"]), choices(base))
+
+
+# -- the schema, its migrations, and run keys that new options do not move ------------------------------
+
+def _committed(name_part: str) -> tuple[Path, dict]:
+    path = next(p for p in sorted(RUNS.glob("*.json")) if name_part in p.name)
+    return path, json.loads(path.read_text())
+
+
+def _as_version_1(record: dict, tta=True, swa_epochs: int | None = 16, added: str = "") -> dict:
+    """A current CNN record written back the way version 1 could hold it."""
+    old = json.loads(json.dumps(record))
+    for key in ("schema", "family", "threads", "experiment", "perturb"):
+        old.pop(key, None)
+    method = old["config"]["method"]
+    method["tta"] = tta
+    method.pop("swa_fraction", None)
+    if swa_epochs is not None:
+        method["swa_epochs"] = swa_epochs
+    else:
+        method.pop("swa_lr", None)
+    old["env"]["command"] += added
+    return old
+
+
+def test_a_record_of_each_older_shape_loads_in_the_current_one(tmp_path):
+    _, current = _committed("fernet__73c8f72ab0f2")  # the shipped model's: 66 epochs, 0.25 of them averaged
+    shapes = {"swa_epochs": _as_version_1(current, tta=True, swa_epochs=16, added=" +method.noise=0.1"),
+              "no_swa": _as_version_1(current, tta=False, swa_epochs=None),
+              "schema_1": {**_as_version_1(current), "schema": 1}}
+    for name, old in shapes.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(old))
+        loaded = records.load(path)
+        assert loaded["schema"] == schema.SCHEMA_VERSION and loaded["family"] == "deep", name
+        assert loaded["threads"] == records.threads(old["config"]["method"], old["env"]["cpu_count"])
+        assert loaded["experiment"] is None and loaded["perturb"] is None
+        method = loaded["config"]["method"]
+        assert "swa_epochs" not in method and isinstance(method["tta"], str)
+        assert list(loaded) == [k for k in schema.FIELDS if k in loaded], "fields in the schema's order"
+    loaded = {name: records.load(tmp_path / f"{name}.json") for name in shapes}
+    assert loaded["swa_epochs"]["config"]["method"]["swa_fraction"] == 0.25, "16 of 66 epochs: what 0.25 averages"
+    assert loaded["swa_epochs"]["config"]["method"]["tta"] == "flip"
+    assert loaded["swa_epochs"]["env"]["command"].endswith(" method.noise=0.1"), "set, no longer added with +"
+    assert loaded["no_swa"]["config"]["method"]["swa_fraction"] == 0 and loaded["no_swa"]["config"]["method"]["tta"] == "none"
+    # the same recipe spelled either way has one run key (which the report groups seeds by)
+    same = json.loads(json.dumps(loaded["swa_epochs"]["config"]))
+    assert records.run_key(same) == records.run_key({**current["config"], "method": {**current["config"]["method"],
+                                                                                     "tta": "flip"}})
+
+
+def test_a_record_of_another_shape_is_an_error_that_names_the_field(tmp_path):
+    _, current = _committed("jaffe__loso__lbp_svm__haar")
+    broken = {**current, "metrics": {**current["metrics"], "accuracy": {"mean": "high"}}}
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(DataError, match=r"broken.json is not a run record of schema \d+: metrics.accuracy.mean"):
+        records.load(tmp_path / "broken.json")
+    (tmp_path / "newer.json").write_text(json.dumps({**current, "schema": schema.SCHEMA_VERSION + 1}))
+    with pytest.raises(DataError, match="update ferbench"):
+        records.load(tmp_path / "newer.json")
+    (tmp_path / "extra.json").write_text(json.dumps({**current, "surprise": 1}))
+    with pytest.raises(DataError, match="surprise"):
+        records.load(tmp_path / "extra.json")
+
+
+def test_every_committed_record_has_the_current_shape_and_its_configs_key():
+    for path in sorted(RUNS.glob("*.json")):
+        raw = json.loads(path.read_text())
+        assert raw == records.load(path), f"{path.name}: run `ferbench records` to rewrite it"
+        assert raw["run_key"] == records.run_key(raw["config"]), path.name
+        assert path.name.split(".")[0].endswith(raw["run_key"][:records.KEY_CHARS]), path.name
+
+
+def test_an_option_added_at_its_neutral_value_moves_no_committed_key(tmp_path, monkeypatch):
+    """conf/method/cnn.yaml gets a new option `sharpen: 0.0` (and records.NEUTRAL its neutral value): every
+    committed CNN record's command composes to its recorded key still. Changing a real default does move it."""
+    import shutil
+
+    from benchmark import config
+
+    conf = shutil.copytree(config.CONF_DIR, tmp_path / "conf")
+    (conf / "method" / "cnn.yaml").write_text((conf / "method" / "cnn.yaml").read_text() + "sharpen: 0.0\n")
+    monkeypatch.setattr(config, "CONF_DIR", conf)
+    monkeypatch.setitem(records.NEUTRAL, CNN, {**records.NEUTRAL[CNN], "sharpen": 0})
+    checked = 0
+    for path in sorted(RUNS.glob("*__cnn__*fernet*.json"))[:4]:
+        record = json.loads(path.read_text())
+        composed = _composed(record)
+        assert composed["method"]["sharpen"] == 0.0
+        assert records.run_key(composed) == record["run_key"], path.name
+        composed["method"]["sharpen"] = 0.5
+        assert records.run_key(composed) != record["run_key"]
+        composed["method"]["sharpen"], composed["method"]["epochs"] = 0.0, composed["method"]["epochs"] + 1
+        assert records.run_key(composed) != record["run_key"], "a changed default is another run"
+        checked += 1
+    assert checked == 4
+
+
+def test_upgrade_renames_a_record_to_its_current_key_and_keeps_a_second_run_aside(tmp_path):
+    path, current = _committed("fernet__73c8f72ab0f2")
+    old = _as_version_1(current, tta="affine", swa_epochs=None)  # the recipe before weight averaging
+    old["config"]["method"]["swa_fraction"], old["config"]["method"]["swa_lr"] = 0, 0.01  # spelled as off
+    old["run_key"] = json.loads(json.dumps(current))["run_key"]
+    first = tmp_path / f"{path.name.rsplit('__', 1)[0]}__{old['run_key'][:12]}.json"
+    first.write_text(json.dumps(old))
+    done = records.upgrade(tmp_path)
+    (renamed,) = tmp_path.glob("*.json")
+    new = records.load(renamed)
+    assert new["run_key"] == records.run_key(new["config"]) != old["run_key"]
+    assert renamed.name.endswith(f"__{new['run_key'][:12]}.json") and "renamed" in done[first.name]
+    assert records.upgrade(tmp_path) == {}, "a second upgrade changes nothing"
+    later = {**old, "env": {**old["env"], "time": "2999-01-01T00:00:00+00:00"}}
+    first.write_text(json.dumps(later))  # the same config, run again later under its old key
+    records.upgrade(tmp_path)
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert names == [renamed.name, renamed.name.replace(".json", ".superseded.json")]
+    assert json.loads(renamed.read_text())["env"]["time"].startswith("2999"), "the latest run keeps the key's name"
+    assert records.find(tmp_path, new["run_key"]) == renamed
+    assert records.upgrade(tmp_path) == {}

@@ -18,7 +18,6 @@ record's model is `record["model"]` or the config's `model` (its name, or the la
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,8 +27,6 @@ import numpy as np
 from benchmark.report import stats
 from core import plots
 
-#: records written before the estimator stated its family: deep when its `_target_` is in `deep`
-LEGACY_DEEP_PREFIX = "deep."
 #: the config keys that seed a run: configs that differ only in these are one config run with other seeds
 SEED_KEYS = ("seed", "random_state")
 
@@ -93,17 +90,16 @@ class Entry:
 
 
 def load_records(results_dir: str | Path) -> tuple[list[tuple[Path, dict]], list[Path]]:
-    """(path, record) of every record in `results_dir`, and the JSON files that are not records."""
+    """(path, record) of every record in `results_dir`, in the current shape (`benchmark.records.load`),
+    and the JSON files that are not records."""
+    from benchmark import records
+    from core.errors import DataError
+
     found, unreadable = [], []
     for path in sorted(Path(results_dir).glob("*.json")):
         try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            unreadable.append(path)
-            continue
-        if isinstance(record, dict) and "run_key" in record and "metrics" in record:
-            found.append((path, record))
-        else:
+            found.append((path, records.load(path)))
+        except DataError:
             unreadable.append(path)
     return found, unreadable
 
@@ -133,11 +129,8 @@ def _model_file_name(file: str) -> str:
 
 
 def family(record: dict) -> str:
-    """"classical" or "deep": what the run's estimator stated (`record["family"]`), or for records
-    written before it did, deep when the method's `_target_` is in the `deep` package."""
-    if "family" in record:
-        return record["family"]
-    return "deep" if str(record["config"]["method"].get("_target_", "")).startswith(LEGACY_DEEP_PREFIX) else "classical"
+    """"classical" or "deep": what the run's estimator stated (`record["family"]`)."""
+    return record["family"]
 
 
 def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry]]:
@@ -199,26 +192,42 @@ def _recency(member: tuple[Path, dict]):
 
 def without_seeds(config: dict) -> str:
     """A config's run key computed without its seeds (every `seed` and `random_state`): records whose
-    configs differ only in their seeds share it (`seeds_of` gives those). See `_canonical` for the older
-    spellings it reads."""
+    configs differ only in their seeds share it (`seeds_of` gives those)."""
     from benchmark import records
 
     return records.run_key(_canonical(config))
 
 
 def difference(config: dict, reference: dict) -> str:
-    """How `config` differs from `reference` beyond seeds and the settings that cannot change numbers
-    (`benchmark.records.VOLATILE_KEYS`), as "name=value, ..." sorted by name: a setting's last name
+    """How `config` differs from `reference` beyond seeds and what its run key leaves out
+    (`benchmark.records.canonical`), as "name=value, ..." sorted by name: a setting's last name
     (method.epochs: epochs; the full dotted name where two changed settings share it), its value as
-    JSON text (floats exact), "unset" where `config` lacks it or has null, e.g. "blur=0.3, epochs=70".
-    A `swa_lr` that `config` lacks is not named (it has no weight averaging: swa_epochs=0 says so).
-    "" when the two are alike as text (then they differ only in a value's type: 1 and "1")."""
+    JSON text (floats exact; an option left out at its neutral value shows that value, e.g. blur=0),
+    "unset" where `config` lacks it or has null, e.g. "blur=0.3, epochs=70". "" when the two are alike
+    as text (then they differ only in a value's type: 1 and "1")."""
     ours, theirs = _flat(_canonical(config)), _flat(_canonical(reference))
     changed = [k for k in ours.keys() | theirs.keys() if _text(ours.get(k)) != _text(theirs.get(k))]
-    changed = [k for k in changed if not (k.endswith(".swa_lr") and ours.get(k) is None)]  # no SWA: said by swa_epochs=0
+    shown = {k: ours[k] if k in ours else _neutral(config, k) for k in changed}
+    changed = [k for k in changed if _text(shown[k]) != _text(theirs.get(k, _neutral(reference, k)))]
     short = [k.rsplit(".", 1)[-1] for k in changed]
     names = {k: s if short.count(s) == 1 else k for k, s in zip(changed, short)}
-    return ", ".join(f"{names[k]}={_text(ours.get(k))}" for k in sorted(changed, key=lambda k: (names[k], k)))
+    return ", ".join(f"{names[k]}={_text(shown[k])}" for k in sorted(changed, key=lambda k: (names[k], k)))
+
+
+def _neutral(config: dict, key: str):
+    """The value a run key leaves out for the dotted `key` of `config` (its neutral value, or an idle
+    setting's own value), None when the key is simply not there."""
+    from benchmark import records
+
+    node = config
+    for part in key.split(".")[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    leaf = key.rsplit(".", 1)[-1]
+    if not isinstance(node, dict):
+        return None
+    if leaf in node:
+        return node[leaf]
+    return records.NEUTRAL.get(node.get("_target_"), {}).get(leaf)
 
 
 def _text(value) -> str:
@@ -237,29 +246,16 @@ def _flat(node, prefix: str = "") -> dict:
 
 
 def _canonical(config: dict) -> dict:
-    """`config` without what cannot change its numbers (`benchmark.records.VOLATILE_KEYS`) and its seeds,
-    older spellings of the CNN recipe's weight averaging made current: its length counts as the epochs
-    it averages, however spelled (records made before `swa_fraction` name `swa_epochs`; 16 of 66 epochs
-    is swa_fraction 0.25, `deep.train.TrainConfig.swa_epochs`' rounding), and none at all (no
-    `swa_fraction`, as before weight averaging existed, or 0) is swa_epochs 0, whatever its `swa_lr`;
-    `tta` true or false is the older spelling of flip or none (`CNNClassifier.tta_mode`)."""
+    """`config` as its run key sees it (`benchmark.records.canonical`: no volatile keys, no options at their
+    neutral value), without its seeds."""
     from benchmark import records
 
     def strip(node):
         if isinstance(node, dict):
-            node = {k: strip(v) for k, v in node.items() if k not in SEED_KEYS}
-            if "swa_fraction" in node and "epochs" in node:
-                fraction = node.pop("swa_fraction")
-                node["swa_epochs"] = math.floor(fraction * node["epochs"] + 1e-9)
-            if "epochs" in node and not node.get("swa_epochs"):
-                node["swa_epochs"] = 0
-                node.pop("swa_lr", None)
-            if isinstance(node.get("tta"), bool):
-                node["tta"] = "flip" if node["tta"] else "none"
-            return node
+            return {k: strip(v) for k, v in node.items() if k not in SEED_KEYS}
         return [strip(v) for v in node] if isinstance(node, list) else node
 
-    return strip(records.without_volatile(config))
+    return strip(records.canonical(config))
 
 
 def _rank_key(entry: Entry):
