@@ -251,9 +251,12 @@ def upgrade(results_dir: str | Path) -> dict:
     config's command today finds it. Where two records now share a key (one config run twice, e.g. before
     and after the spelling of a default changed), the most recent (`env.time`) takes the key's name and the
     other becomes `<name>.superseded.json` (`<name>.superseded-2.json`, ...): kept, read by the report as an
-    earlier run of that config, never found as the run. Returns {record name: what was done}; a file that
-    is not a record is left as it is, and said so."""
-    done = {}
+    earlier run of that config, never found as the run. A record made before its experiment file existed
+    gets the experiment's name (`benchmark.experiments.tags`). Returns {record name: what was done}; a file
+    that is not a record is left as it is, and said so."""
+    from benchmark.experiments import tags
+
+    named, done = tags(), {}
     for path in sorted(Path(results_dir).glob("*.json")):
         if not path.exists():  # moved aside as superseded earlier in this loop
             continue
@@ -265,12 +268,14 @@ def upgrade(results_dir: str | Path) -> dict:
             continue
         key = run_key(record["config"])
         target = path.with_name(path.name.split(".", 1)[0].rsplit("__", 1)[0] + f"__{key[:KEY_CHARS]}.json")
-        record = {**record, "run_key": key}
+        record = {**record, "run_key": key, "experiment": record["experiment"] or named.get(key)}
         in_place = path == target or path.name.startswith(target.name[:-len(".json")] + ".superseded")
         if in_place:
             if record != raw:
                 write(path, record)
-                done[path.name] = "rewritten"
+                named_now = record["experiment"] != raw.get("experiment")
+                done[path.name] = f"names its experiment, {record['experiment']}" if named_now and \
+                    {**raw, "experiment": record["experiment"]} == record else "rewritten in the current shape"
             continue
         if target.exists():
             occupant = load(target)

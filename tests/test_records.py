@@ -246,3 +246,37 @@ def test_upgrade_renames_a_record_to_its_current_key_and_keeps_a_second_run_asid
     assert json.loads(renamed.read_text())["env"]["time"].startswith("2999"), "the latest run keeps the key's name"
     assert records.find(tmp_path, new["run_key"]) == renamed
     assert records.upgrade(tmp_path) == {}
+
+
+# -- named experiments -------------------------------------------------------------------------------------
+
+def test_every_experiment_finds_its_committed_record_which_names_it():
+    from benchmark import experiments
+
+    tags = experiments.tags()
+    assert len(tags) == len(experiments.names()), "two experiments compose the same run"
+    for key, name in tags.items():
+        path = records.find(RUNS, key)
+        assert path is not None, f"+experiment={name} has no committed record"
+        assert records.load(path)["experiment"] == name
+
+
+def test_every_committed_model_has_its_experiment():
+    """A committed model folder results/models/<data set>__<name>/ is the run_dir of an experiment's run."""
+    from benchmark import experiments
+    from benchmark.config import compose_config
+
+    models = {p.name for p in (RUNS.parent / "models").iterdir() if p.is_dir()}
+    made = {str(compose_config([f"+experiment={n}"]).method.get("run_dir") or "").rsplit("/", 1)[-1]
+            for n in experiments.names()}
+    assert models <= made, f"models without an experiment: {sorted(models - made)}"
+
+
+def test_a_run_of_an_experiment_finds_its_record_without_recomputing():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "+experiment=fer2013_fernet_seed2",
+                          "method.n_jobs=2"], cwd=RUNS.parent.parent, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "fer2013__official__cnn__none__fernet__73c8f72ab0f2.json (an identical run was already recorded" in out.stdout
