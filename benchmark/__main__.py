@@ -119,7 +119,8 @@ def run_help(prog: str) -> str:
         lines.append(f"  {key}={'null' if value is None else str(value).lower() if isinstance(value, bool) else value}")
         lines += wrapped(comment, "      ")
     lines += ["", *wrapped("A group's own keys: `--cfg job` prints the composed config; set one with "
-                           "<group>.<key>=value (method.epochs=30, protocol.k=10, detector.margin=0.2).", ""),
+                           "<group>.<key>=value (method.epochs=30, protocol.k=10; detector=haar "
+                           "detector.margin=0.2). --cfg prints one run's config: not with -m.", ""),
               "", "examples:"]
     lines += [f"  {e.replace('ferbench run', prog)}" for e in EXAMPLES]
     return "\n".join(lines)

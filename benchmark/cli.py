@@ -67,6 +67,8 @@ class Option:
             return [v for part in text.split(",") if (v := part.strip())]
         if text.lower() in ("null", "none", "") and text not in self.choices and self.default is None:
             return None
+        if not text.strip():
+            raise ConfigError(f"is empty; its default is {self.shown_default()}", self.name)
         if self.kind == "flag":
             if text.lower() not in TRUE + FALSE:
                 raise ConfigError(f"must be true or false (or 1 / 0), got '{text}'", self.name)

@@ -121,21 +121,37 @@ def groups() -> dict[str, list[str]]:
 def check_overrides(overrides: list[str]) -> list[str]:
     """The command line of a run (Hydra's overrides and flags), checked word by word before Hydra
     composes it, so that a wrong word is one line naming it and the closest valid words instead of
-    Hydra's option list or a failure after the run: an unknown group option (`method=lbp_svn`), an
-    unknown key (`method.C=1`), a key added with + that is there already, a boolean that is not
-    true / false / 1 / 0 (`redo=no`), an integer key given a fraction or a word (`seed=1.5`), a
-    number key given a word. Returns the overrides with 1 / 0 of a boolean key written true / false
-    (one spelling, one run key). Raises ConfigError (or `core.extras.ExtraMissing` for
-    hydra/launcher=ray without the `ray` extra)."""
+    Hydra's option list, a traceback, or a failure after the run: an unknown flag or flag value, a word
+    that is not key=value, a key or group given twice, an unknown group option (`method=lbp_svn`) or
+    launcher, an unknown key (`method.C=1`), a key added with + that is there already, a group the run
+    has none of (`model=vgg` without a CNN), a boolean that is not true / false / 1 / 0 (`redo=no`), an
+    empty value where the default is a path or name, a deletion another value needs (`~seed`).
+    Returns the overrides with 1 / 0 of a boolean key written true / false (one spelling, one run key).
+    Raises ConfigError (or `core.extras.ExtraMissing` for hydra/launcher=ray without the `ray` extra)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import OverrideType, ValueType
     from hydra.errors import OverrideParseException
 
+    _check_flags(overrides)
     words = hydra_words(overrides)[1]
-    try:
-        parsed = OverridesParser.create().parse_overrides(words)
-    except OverrideParseException as exc:
-        raise ConfigError(str(exc).splitlines()[0]) from None
+    parser, parsed = OverridesParser.create(), []
+    for word in words:
+        if "=" not in word and not word.startswith("~"):
+            raise ConfigError(f"'{word}' is not key=value: write {word}=<value> (ferbench run --help lists them)")
+        if word.lstrip("+~").startswith("="):
+            raise ConfigError(f"'{word}' has no key: write key=value")
+        try:
+            parsed += parser.parse_overrides([word])
+        except OverrideParseException as exc:
+            reason = str(exc).strip().splitlines()[0].removeprefix(f"Error parsing override '{word}'").strip()
+            raise ConfigError(f"'{word}' is not a key=value Hydra reads{f' ({reason})' if reason else ''}; a value "
+                              "holding = , or spaces goes in quotes: key='a=b'") from None
+    seen = {}
+    for override in parsed:
+        name = override.key_or_group + (f"@{override.package}" if override.package else "")
+        if name in seen:
+            raise ConfigError(f"{name} is given twice ({seen[name]} and {override.input_line}): keep one")
+        seen[name] = override.input_line
     known = groups()
     chosen, keys = [], []
     for override in parsed:
@@ -160,12 +176,7 @@ def check_overrides(overrides: list[str]) -> list[str]:
                               f"(groups: {', '.join(shown)})")
         else:
             keys.append(override)
-    if not keys:
-        return list(overrides)
-    try:
-        cfg = compose_config([_first(o) for o in chosen])
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(str(exc).strip().splitlines()[0]) from None
+    cfg = _trial([_first(o) for o in chosen])
     rewritten = {}
     for override in keys:
         key = override.key_or_group
@@ -180,7 +191,92 @@ def check_overrides(overrides: list[str]) -> list[str]:
         values = [_typed(key, here, value) for value in _values(override)]
         if values != _values(override):
             rewritten[override.input_line] = f"{key}={','.join(_text(v) for v in values)}"
-    return [rewritten.get(w, w) for w in overrides]
+    checked = [rewritten.get(w, w) for w in overrides]
+    if keys or any(o.is_hydra_override() for o in parsed):  # the whole line: a deletion, a launcher
+        _trial([_first(o) for o in parser.parse_overrides(hydra_words(checked)[1])],
+               hydra=any(o.is_hydra_override() for o in parsed))
+    return checked
+
+
+def _trial(overrides: list[str], hydra: bool = False) -> DictConfig:
+    """The config `overrides` compose to, resolved (with Hydra's own nodes when `hydra`: its launcher), or the
+    first line of why it does not compose, as a ConfigError that says what to do where it can."""
+    try:
+        if hydra and GlobalHydra.instance().is_initialized():
+            cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        elif hydra:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+                cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        else:
+            cfg = compose_config(overrides)
+        if hydra:
+            cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        OmegaConf.to_container(cfg, resolve=True)
+        return cfg
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        raise _composition_error(exc) from None
+
+
+def _composition_error(exc: Exception) -> ConfigError:
+    text = str(exc).strip()
+    missing_group = re.search(r"Could not override '([\w/]+)'\. No match in the defaults list", text)
+    if missing_group:
+        group = missing_group[1]
+        users = _chosen_by(group)
+        return ConfigError(f"{group}: this run has none to change" + (
+            f"; it comes with {' or '.join(users)}" if users else f"; +{group}=<option> adds one"))
+    missing_option = re.search(r"Could not find '([\w/]+)/(\w+)'.*?Available options in '[\w/]+':\s*(.*)", text, re.S)
+    if missing_option:
+        group, value = missing_option[1], missing_option[2]
+        options = [o.strip() for o in missing_option[3].split("\n") if o.strip() and " " not in o.strip()]
+        return ConfigError(f"{group}={value}: {group} has no option '{value}'{did_you_mean(value, options)} "
+                           f"({group}: {', '.join(options)})")
+    missing_key = re.search(r"Interpolation key '([\w.]+)' not found", text)
+    if missing_key:
+        where = getattr(exc, "full_key", None)
+        return ConfigError(f"{missing_key[1]} is needed{f' by {where}' if where else ''}: it cannot be removed")
+    return ConfigError(text.splitlines()[0])
+
+
+def _chosen_by(group: str) -> list[str]:
+    """The options (`method=cnn`) whose config files bring `group` in their defaults list."""
+    found = []
+    for path in sorted(CONF_DIR.rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if re.search(rf"^\s*-\s*/{re.escape(group)}@", text, re.M):
+            relative = path.relative_to(CONF_DIR).with_suffix("")
+            if len(relative.parts) == 2:
+                found.append(f"{relative.parts[0]}={relative.parts[1]}")
+    return found
+
+
+#: Hydra's own flags (`ferbench run` passes them on), besides --help
+HYDRA_FLAGS = frozenset({"--hydra-help", "--version", "--cfg", "-c", "--resolve", "--package", "-p", "--run", "-r",
+                         "--multirun", "-m", "--shell-completion", "-sc", "--config-path", "-cp", "--config-name",
+                         "-cn", "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"})
+
+
+def _check_flags(argv: list[str]) -> None:
+    """Refuse an unknown flag (naming the key=value it may have meant: `--model x` is model=x), a bad
+    `--cfg` value, and `--cfg` with `-m` (Hydra prints one run's config)."""
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            continue
+        flag, _, given = word.partition("=")
+        if flag not in HYDRA_FLAGS:
+            name = flag.lstrip("-").replace("-", "_")
+            if name in groups() or name in OmegaConf.load(CONF_DIR / "config.yaml") or "." in name:
+                value = given or next(words, "<value>")
+                raise ConfigError(f"'{word}' is not how a run is given its settings: write {name}={value}")
+            close = did_you_mean(flag, sorted(HYDRA_FLAGS)).removeprefix("; ")
+            raise ConfigError(f"unknown flag '{flag}'{f' ({close})' if close else ''}: a run's settings are key=value "
+                              "(ferbench run --help)")
+        value = given or (next(words, None) if flag in HYDRA_VALUE_FLAGS else None)
+        if flag in ("--cfg", "-c") and value not in ("job", "hydra", "all"):
+            raise ConfigError(f"{flag} takes job, hydra or all, got {value!r}")
+    if {"--cfg", "-c"} & set(argv) and {"-m", "--multirun"} & set(argv):
+        raise ConfigError("--cfg prints the config of one run and -m runs a sweep: give one of them")
 
 
 #: Hydra's flags that take a value (`--cfg job`); `--info` takes one when it is one of INFO
@@ -248,6 +344,8 @@ def _typed(key: str, here, value):
     """`value` for a key whose value is `here` now: a boolean stays one (1 / 0 become true / false),
     an integer an integer, a number a number; other values (strings, lists, null) are the target's
     to check."""
+    if value == "" and isinstance(here, str) and here:
+        raise ConfigError(f"is empty; its default is {here!r} (a path or a name: give one)", key)
     if value is None or here is None or isinstance(here, (str, list, dict, DictConfig)) or OmegaConf.is_config(here):
         return value
     if isinstance(here, bool):

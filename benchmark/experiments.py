@@ -9,6 +9,8 @@ made before the file existed (`tags`: the record whose run key the experiment co
 
 from __future__ import annotations
 
+import functools
+
 from core.io import CONF_DIR
 
 
@@ -28,3 +30,27 @@ def tags() -> dict[str, str]:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):  # one Hydra for all of them
         return {records.run_key(OmegaConf.to_container(compose_config([f"+experiment={name}"]), resolve=True)): name
                 for name in names()}
+
+
+@functools.cache
+def models() -> dict[str, dict]:
+    """{committed model folder name (results/models/<name>/): {"experiment": the one that trains it, "seed": its
+    seed, "init": the committed model it was fine-tuned from (its folder's name after the data set), or None}},
+    from the experiments' `method.run_dir` (an ensemble's `method.estimator.run_dir`)."""
+    from hydra import initialize_config_dir
+
+    from benchmark.config import compose_config
+    from benchmark.inference.models import model_folder
+
+    found = {}
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        for name in names():
+            cfg = compose_config([f"+experiment={name}"])
+            method = cfg.method.get("estimator") or cfg.method
+            run_dir = method.get("run_dir") if hasattr(method, "get") else None
+            if run_dir:
+                init = method.get("init_checkpoint") if hasattr(method, "get") else None
+                found[str(run_dir).rstrip("/").rsplit("/", 1)[-1]] = {
+                    "experiment": name, "seed": int(cfg.seed),
+                    "init": model_folder(init)[1] if init and model_folder(init) else None}
+    return found

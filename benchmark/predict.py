@@ -40,7 +40,8 @@ OPTIONS = (
     Option("explain", None, "also write <name>.<method>.jpg: what the model looked at, for each face's label "
            "(images only)", "choice", ("gradcam", "occlusion", "lime")),
     Option("every", 5, "video: detect faces every N frames, track them between", "int", low=1),
-    Option("smooth", 0.0, "video: average each face's probabilities over time (0 off ... 0.9 heavy)", "float", 0, 0.99),
+    Option("smooth", 0.0, "video: average each face's probabilities over time (0 off ... 0.9 heavy)", "float", low=0,
+           high=0.99),
     Option("backend", "auto", "video: a CNN through torch or ONNX Runtime (auto: ONNX Runtime, the fastest here)",
            "choice", ("auto", "torch", "onnx")),
     Option("max_frames", None, "video / camera: stop after N frames (a camera runs until Ctrl-C otherwise)", "int",

@@ -224,6 +224,8 @@ def add_fingerprints(results_dir: str | Path, data_root: str | Path, cache_dir: 
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    if not Path(data_root).is_dir():
+        raise ConfigError(f"is {data_root}, which is not a folder: name the one that holds the data sets", "data_root")
     done = {}
     for path in sorted(Path(results_dir).glob("*.json")):
         record = load(path)
@@ -256,6 +258,8 @@ def upgrade(results_dir: str | Path) -> dict:
     that is not a record is left as it is, and said so."""
     from benchmark.experiments import tags
 
+    if not Path(results_dir).is_dir():
+        raise ConfigError(f"is {results_dir}, which is not a folder of run records", "results_dir")
     named, done = tags(), {}
     for path in sorted(Path(results_dir).glob("*.json")):
         if not path.exists():  # moved aside as superseded earlier in this loop

@@ -15,7 +15,7 @@ import sys
 
 from benchmark import cli
 from benchmark.cli import Option
-from core.errors import FerbenchError
+from core.errors import ConfigError, FerbenchError
 from core.extras import require
 from core.images import MAX_UPLOAD_BYTES
 
@@ -30,9 +30,39 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_origins(origins: list[str]) -> None:
+    """Each CORS origin must be scheme://host[:port] (what a browser sends), else a ConfigError."""
+    import re
+
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?", origin):
+            raise ConfigError(f"must be an origin such as https://example.org or http://localhost:3000, got {origin!r}",
+                              "cors_origin")
+
+
+def check_free(host: str, port: int) -> None:
+    """A ConfigError, before the model is loaded, when `host` is not an address of this machine or `port`
+    is taken there."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"{host!r} is not an address this machine can listen on ({exc.strerror or exc})",
+                          "host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"{port} on {host} cannot be used ({exc.strerror or exc}): another server holds it, or "
+                              "choose another port=", "port") from None
+
+
 OPTIONS = (
     Option("host", "127.0.0.1", "address to listen on (127.0.0.1: this machine only; the API has no authentication)"),
-    Option("port", 8000, "TCP port", "int", low=0, high=65535),
+    Option("port", 8000, "TCP port", "int", low=1, high=65535),
     Option("model", None, "a .pt / .onnx / .skops model or a run record; null: the shipped model"),
     Option("detector", None, "face detector; null: the model's own face stage", "choice", ("haar", "mtcnn")),
     Option("tta", "flip", "test-time augmentation of a CNN checkpoint", "choice", ("none", "flip", "affine")),
@@ -55,6 +85,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmark.serve")
     try:
         args, _, _ = cli.parse(argv, OPTIONS)
         require("serve", "ferbench serve")
+        check_origins(args["cors_origin"])
+        check_free(args["host"], args["port"])
     except FerbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

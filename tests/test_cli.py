@@ -176,12 +176,33 @@ def test_the_python_m_forms_print_the_same_help(module, tmp_path):
     (["predict", "photo.jpg", "every=0"], "error: every must be an integer >= 1, got 0"),
     (["serve", "prot=8080"], "error: unknown option 'prot'; did you mean port?"),
     (["serve", "--port", "8080"], "write port=8080"),
-    (["serve", "port=http"], "error: port must be an integer >= 0 and <= 65535, got 'http'"),
+    (["serve", "port=http"], "error: port must be an integer >= 1 and <= 65535, got 'http'"),
     (["verify", "subjects=maybe"], "error: subjects must be true or false (or 1 / 0), got 'maybe'"),
     (["verify", "dataset.on_bad_imag=skip"], "did you mean dataset.on_bad_image?"),
     (["report", "reprot_dir=x"], "error: unknown option 'reprot_dir'; did you mean report_dir"),
     (["records", "data_rot=x"], "error: unknown option 'data_rot'; did you mean data_root?"),
     (["rnu"], "error: unknown command 'rnu'; did you mean run?"),
+    (["run", "~seed"], "error: seed is needed by dataset.seed: it cannot be removed"),
+    (["run", "model=vgg"], "error: model: this run has none to change; it comes with method=cnn"),
+    (["run", "perturb=standard"], "error: perturb: this run has none to change; +perturb=<option> adds one"),
+    (["run", "method"], "error: 'method' is not key=value: write method=<value>"),
+    (["run", "=x"], "error: '=x' has no key: write key=value"),
+    (["run", "seed=0=1"], "error: 'seed=0=1' is not a key=value Hydra reads (mismatched input"),
+    (["run", "--foo"], "error: unknown flag '--foo' (did you mean --info or --cfg?)"),
+    (["run", "--model", "vgg"], "error: '--model' is not how a run is given its settings: write model=vgg"),
+    (["run", "--cfg", "jobs"], "error: --cfg takes job, hydra or all, got 'jobs'"),
+    (["run", "-m", "method=lbp_svm,hog_svm", "--cfg", "job"], "error: --cfg prints the config of one run and -m"),
+    (["run", "hydra/launcher=rey"], "hydra/launcher has no option 'rey'; did you mean ray?"),
+    (["run", "method=lbp_svm", "method=hog_svm"], "error: method is given twice (method=lbp_svm and method=hog_svm)"),
+    (["run", "+perturb=standard", "+perturb=standard"], "error: perturb is given twice"),
+    (["run", "data_root="], "error: data_root is empty; its default is "),
+    (["serve", "host="], "error: host is empty; its default is 127.0.0.1"),
+    (["serve", "port=0"], "error: port must be an integer >= 1 and <= 65535, got 0"),
+    (["serve", "cors_origin=foo"], "error: cors_origin must be an origin such as https://example.org"),
+    (["serve", "host=not-a-host.invalid"], "error: host 'not-a-host.invalid' is not an address this machine can"),
+    (["predict", "photo.jpg", "smooth=1"], "error: smooth must be a number >= 0 and <= 0.99, got 1"),
+    (["predict", "photo.jpg", "out="], "error: out is empty; its default is predictions"),
+    (["report", "report_dir="], "error: report_dir is empty; its default is results"),
 ])
 def test_every_wrong_word_is_one_line_with_the_closest_names(args, message, tmp_path, monkeypatch, capsys):
     """In this process (the words are refused before Hydra or any work starts); +method.C, refused when
@@ -307,3 +328,34 @@ def test_a_missing_extra_is_one_line_that_names_it(monkeypatch):
     assert main(["port=0"]) == 2
     with pytest.raises(FerbenchError, match="pip install 'ferbench\\[serve\\]'"):
         extras.require("serve", "ferbench serve")
+
+
+def test_the_report_never_replaces_a_readme_it_did_not_write(tmp_path, capsys):
+    """report_dir=. in a project folder would have replaced the project's README with the index: refused,
+    and a readme= that is not there is refused, both before any file is written."""
+    from benchmark import cli as ferbench_cli
+
+    assert ferbench(*["run", f"results_dir={tmp_path / 'runs'}", *SMALL, "protocol.k=2"]).returncode == 0
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# My project\n")
+    assert ferbench_cli.main(["report", f"results_dir={tmp_path / 'runs'}", f"report_dir={project}"]) == 2
+    assert "holds a README.md the report did not write" in capsys.readouterr().err
+    assert ferbench_cli.main(["report", f"results_dir={tmp_path / 'runs'}", f"report_dir={tmp_path / 'out'}",
+                              f"readme={tmp_path / 'missing.md'}"]) == 2
+    assert "missing.md is not there" in capsys.readouterr().err
+    assert sorted(p.name for p in project.iterdir()) == ["README.md"] and not (tmp_path / "out").exists()
+    assert (project / "README.md").read_text() == "# My project\n"
+
+
+def test_serve_refuses_a_port_in_use_before_loading_the_model(capsys):
+    import socket
+
+    from benchmark.serve import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([f"port={port}"]) == 2
+    assert f"port {port} on 127.0.0.1 cannot be used" in capsys.readouterr().err

@@ -84,6 +84,12 @@ def generated(runs):
     return runs
 
 
+def _all_rows(records) -> dict:
+    """{board: every row, the board's and its variants', ranked within each}."""
+    on, off = leaderboard.split_boards(records)
+    return {key: on.get(key, []) + off.get(key, []) for key in on.keys() | off.keys()}
+
+
 def _files(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".md", ".png")}
@@ -143,13 +149,17 @@ def test_cv_leaderboard(generated):
     text = (generated / "leaderboards" / "synthetic__kfold.md").read_text()
     rows = [line for line in text.splitlines() if re.match(r"\| \d ", line)]
     ranking = [r for r in rows if "classical" in r]
-    assert len(ranking) == 3, "one row per (method, detector, config): pixels_svm's two seeds are one row"
-    by_method = {(r.split("|")[2].strip(), r.split("|")[5].strip()): r for r in ranking}
-    assert set(by_method) == {("pixels_svm", ""), ("pixels_svm", "n_components=0.9"), ("pixels_svm_c1", "")}
-    assert re.search(r"\| 2 +\| \[record\]", by_method["pixels_svm", ""]), "2 records of this row"
-    assert "(2 seeds, best" in by_method["pixels_svm", ""]
-    assert "config: where one method, model and detector was run with several configs" in text
-    accs = [float(r.split("|")[6].split("±")[0]) for r in ranking]
+    assert len(ranking) == 2, "one row per method, at its main config: pixels_svm's two seeds are one row"
+    by_method = {r.split("|")[2].strip(): r for r in ranking}
+    assert set(by_method) == {"pixels_svm", "pixels_svm_c1"}
+    assert re.search(r"\| 2 +\| \[record\]", by_method["pixels_svm"]), "2 records of this row"
+    assert "(2 seeds, best" in by_method["pixels_svm"]
+    assert "[their page](../studies/synthetic__kfold.md)" in text, "the other config is on the variants page"
+    study = (generated / "studies" / "synthetic__kfold.md").read_text()
+    (variant,) = [line for line in study.splitlines() if re.match(r"\| \d ", line)]
+    assert "| pixels_svm " in variant and "| n_components=0.9 " in variant
+    assert "config: where one method, model and detector was run with several configs" in study
+    accs = [float(r.split("|")[5].split("±")[0]) for r in ranking]
     assert accs == sorted(accs, reverse=True)
     assert "sign-flip permutation test over folds, p = " in text and "smallest possible p = 0.125" in text
     assert "their seed-0 runs" in text, "#1 shows its seed-1 run; #2 has only seed 0"
@@ -160,14 +170,15 @@ def test_cv_leaderboard(generated):
 def test_each_config_is_a_row_named_by_how_it_differs(runs):
     records, ignored = leaderboard.load_records(runs / "runs")
     assert [p.name for p in ignored] == ["notes.json"]
-    board = leaderboard.boards(records)[("synthetic", "kfold")]
+    board = _all_rows(records)[("synthetic", "kfold")]
     rows = {e.variant: e for e in board if e.row_key[0] == "pixels_svm"}
-    assert set(rows) == {"", "n_components=0.9"}, "the config with the most seeds is the main row"
+    assert set(rows) == {"", "n_components=0.9"}, "the config at the method's defaults is the main row"
+    assert rows[""].on_board and not rows["n_components=0.9"].on_board
     main, other = rows[""], rows["n_components=0.9"]
     assert main.n_records == 2 and sorted(r["config"]["seed"] for r in main.runs) == [0, 1]
     assert other.n_records == 1 and other.runs == (other.record,)
     assert other.record["config"]["method"]["steps"]["pca"]["n_components"] == 0.9
-    assert other.label == "pixels_svm/none [n_components=0.9]"
+    assert other.label == "pixels_svm [n_components=0.9]"
     assert leaderboard.difference(main.record["config"], other.record["config"]) == "n_components=0.95"
     assert leaderboard.difference({"method": {"a": {"k": 1}, "b": {"k": 2}}}, {"method": {"a": {"k": 3}}}) == \
         "method.a.k=1, method.b.k=2", "a name two changed settings share is given in full"
@@ -190,7 +201,7 @@ def test_each_config_is_a_row_named_by_how_it_differs(runs):
     one["config"]["method"]["steps"]["pca"]["n_components"] = 1
     other_spelling = json.loads(json.dumps(one))
     other_spelling["config"]["method"]["steps"]["pca"]["n_components"] = "1"
-    spelled = leaderboard.boards([(Path("a.json"), one), (Path("b.json"), other_spelling)])[("synthetic", "kfold")]
+    spelled = _all_rows([(Path("a.json"), one), (Path("b.json"), other_spelling)])[("synthetic", "kfold")]
     assert sorted(e.variant[:7] for e in spelled) == ["", "config "], "two run keys, alike as text: named by key"
 
 
@@ -224,7 +235,7 @@ def test_official_leaderboard_with_ci_mcnemar_deep_row_and_published_figures(gen
     assert [p.name.split("__")[2] for p in curves.glob("*.png")] == ["cnn"]
     assert "Learning curves:" in text
     comparison = (generated / "leaderboards" / "classical_vs_deep.md").read_text()
-    assert re.search(r"\| fer2013 +\| official +\| pixels_svm", comparison) and "cnn/TinyCNN/none" in comparison
+    assert re.search(r"\| fer2013 +\| official +\| pixels_svm", comparison) and "cnn (TinyCNN)" in comparison
 
 
 def test_wilson_interval_in_the_table_matches_the_predictions(generated, runs):
@@ -252,7 +263,7 @@ def test_links_are_relative_and_resolve(generated):
     md_files = sorted(generated.rglob("*.md"))
     assert {p.relative_to(generated).as_posix() for p in md_files} == {
         "README.md", "leaderboards/synthetic__kfold.md", "leaderboards/fer2013__official.md",
-        "leaderboards/classical_vs_deep.md", "leaderboards/published.md"}
+        "leaderboards/classical_vs_deep.md", "leaderboards/published.md", "studies/synthetic__kfold.md"}
     for md in md_files:
         for target in re.findall(r"\]\(([^)]+)\)", md.read_text()):
             assert not target.startswith(("/", "http")) and "\\" not in target, (md, target)
@@ -281,8 +292,11 @@ def test_readme_block_gets_the_headline_table_and_nothing_else(tmp_path, runs):
     assert text.startswith("# Project\n\nintro\n\n<!-- results:start -->\n") and text.endswith("<!-- results:end -->\n\nrest\n")
     assert "old table" not in text and "| data set" in text
     index = (tmp_path / "results" / "README.md").read_text()
-    for row in re.findall(r"^\| (?:synthetic|fer2013) .*$", text, flags=re.M):  # same rows as results/README.md,
-        assert row.replace("](results/", "](") in index                          # links seen from the README
+    cells = [[c.strip() for c in row.split("|")] for row in re.findall(r"^\|.*$", index, flags=re.M)]
+    rows = re.findall(r"^\| (?:synthetic|fer2013) .*$", text, flags=re.M)
+    assert rows and not any(r.startswith("| synthetic") for r in rows), "the smoke test is not in a README's headline"
+    for row in rows:  # the rows of results/README.md, links seen from the README
+        assert [c.strip() for c in row.replace("](results/", "](").split("|")] in cells
     for target in re.findall(r"\]\(([^)]+)\)", text):
         assert (tmp_path / target).exists(), target
     pages.write_report(runs / "runs", tmp_path / "results", readme)
@@ -367,13 +381,13 @@ def test_seeds_of_one_config_make_one_row_with_their_mean(runs, tmp_path):
         record["metrics"]["accuracy"]["mean"] = accuracy
         record["env"]["time"] = f"2999-01-0{seed}T00:00:00+00:00"
         made.append((tmp_path / f"seed{seed}.json", record))
-    board = leaderboard.boards([(path, base), *made[:2]])[("synthetic", "kfold")]
+    board = _all_rows([(path, base), *made[:2]])[("synthetic", "kfold")]
     entry = next(e for e in board if e.row_key[0] == "pixels_svm")
     assert len(entry.runs) == 3 and entry.accuracy == pytest.approx(np.mean([0.5, 0.7, base["metrics"]["accuracy"]["mean"]]))
     assert "(3 seeds, best 70.00)" in entry.seeds_text([r["metrics"]["accuracy"]["mean"] for r in entry.runs])
     again = json.loads(json.dumps(made[0][1]))  # seed 1 run again, later: it counts once, as its latest run
     again["metrics"]["accuracy"]["mean"], again["env"]["time"] = 0.9, "2999-02-01T00:00:00+00:00"
-    other = leaderboard.boards([(path, base), *made, (tmp_path / "again.json", again)])[("synthetic", "kfold")]
+    other = _all_rows([(path, base), *made, (tmp_path / "again.json", again)])[("synthetic", "kfold")]
     rows = {e.variant: e for e in other if e.row_key[0] == "pixels_svm"}
     assert set(rows) == {"", "n_components=0.8"}, "the other config is a row of its own, not averaged in"
     assert rows["n_components=0.8"].runs == (made[2][1],)
@@ -405,13 +419,18 @@ def test_a_logit_adjusted_pretrained_model_is_a_row_of_its_own():
     from benchmark.report.leaderboard import model_name
 
     file = "results/models/fer2013__fernet/fit-000/model.pt"
-    plain = {"method": "pretrained", "config": {"method": {"model": file, "logit_adjust": 0.0}}}
-    adjusted = {"method": "pretrained", "config": {"method": {"model": file, "logit_adjust": 1.0}}}
-    legacy = {"method": "pretrained", "config": {"method": {"model": file}}}  # records from before the option
-    assert model_name(plain) == model_name(legacy) == "fer2013__fernet"
-    assert model_name(adjusted) == "fer2013__fernet logit-adjusted (tau 1)"
+    plain = {"method": "pretrained", "dataset": "jaffe", "config": {"method": {"model": file, "logit_adjust": 0.0}}}
+    adjusted = {**plain, "config": {"method": {"model": file, "logit_adjust": 1.0}}}
+    assert model_name(plain) == "fer2013 fernet (seed 0)", "named by its folder and its experiment's seed"
+    assert model_name({**plain, "dataset": "fer2013"}) == "fernet (seed 0)", "its own data set goes unsaid"
+    assert model_name(adjusted) == "fer2013 fernet (seed 0), logit-adjusted (tau 1)"
     assert method_of(plain) == ("cnn", "fernet")  # scored as the cnn run that trained it
-    assert method_of(adjusted) == ("pretrained", "fer2013__fernet logit-adjusted (tau 1)")  # not in its matrix
+    assert method_of(adjusted) == ("pretrained", "fer2013 fernet (seed 0), logit-adjusted (tau 1)")  # not in its matrix
+    two = {**plain, "dataset": "fer2013", "config": {"method": {"model": [
+        file, "results/models/fer2013__fernet_seed2/fit-000/model.pt", "results/models/ferplus__fernet/fit-000/model.pt",
+        "results/models/fer2013__fernet_photometric/fit-000/model.pt", "elsewhere/mine.onnx"]}}}
+    assert model_name(two) == ("fernet x2 (seeds 0+2) + ferplus fernet (seed 0) + fernet_photometric "
+                               "(seed 2, fine-tuned from fernet_seed2) + mine.onnx")
 
 
 def test_committed_models_of_one_network_share_its_cross_matrix():

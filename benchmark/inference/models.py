@@ -233,8 +233,9 @@ def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
         raise ConfigError(f"{path}: its run wrote {', '.join(gone)}, which is not here; load a model file instead "
                           "(committed ones: results/models/<data set>__<model>/fit-<n>/model.pt)")
     if not saved:
-        raise ConfigError(f"{path}: this run saved no model; run its command again with save_model=true "
-                          f"({record.get('env', {}).get('command', '')})")
+        command = " ".join(w for w in record.get("env", {}).get("command", "").split()
+                           if not w.startswith(("results_dir=", "cache_dir=", "data_root=", "models_dir=")))
+        raise ConfigError(f"{path}: this run saved no model; run its command again with save_model=true ({command})")
     if fold is None and len(saved) > 1:
         raise ConfigError(f"{path} has a model per fold; name one: {path}:<fold>, <fold> one of {', '.join(saved)}")
     name = fold if fold is not None else next(iter(saved))

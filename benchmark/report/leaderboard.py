@@ -17,12 +17,16 @@ record's model is `record["model"]` or the config's `model` (its name, or the la
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from benchmark.report import stats
 from core import plots
@@ -43,6 +47,7 @@ class Entry:
     n_records: int
     seeds: tuple = ()
     variant: str = ""
+    on_board: bool = True
 
     @property
     def runs(self) -> tuple:
@@ -54,8 +59,11 @@ class Entry:
 
     @property
     def label(self) -> str:
+        """The row's name: its method, the network or models it ran in brackets, its face detector after a
+        comma (none: the data set's own crops), and how its config differs where it is a variant, e.g.
+        "cnn_transfer (fernet), haar", "pretrained (fernet x2 (seeds 0+2)) [tta=flip]"."""
         method, detector, model = self.row_key
-        name = "/".join(p for p in (method, model, detector) if p)
+        name = method + (f" ({model})" if model else "") + (f", {detector}" if detector not in ("", "none") else "")
         return f"{name} [{self.variant}]" if self.variant else name
 
     @property
@@ -110,22 +118,46 @@ def row_key(record: dict) -> tuple[str, str, str]:
 
 
 def model_name(record: dict) -> str | None:
-    """The network's name, or for method=pretrained the model files it scored (their run folder's name,
-    e.g. fer2013__fernet; "a+b" for an average; " logit-adjusted (tau 1)" after it when its predictions
-    were), so two committed models, or one scored two ways, are two rows."""
+    """The network's name, or for method=pretrained what it scored, named as what it is: the committed
+    models it loaded (`checkpoints_name`, e.g. "fernet x2 (seeds 0+2)") and ", logit-adjusted (tau 0.5)"
+    when its predictions were, so two committed models, or one scored two ways, are two rows."""
     if record["method"] == "pretrained":
         files, tau = record["config"]["method"]["model"], record["config"]["method"].get("logit_adjust")
-        name = "+".join(_model_file_name(f) for f in (files if isinstance(files, list) else [files]))
-        return f"{name} logit-adjusted (tau {tau:g})" if tau else name
+        name = checkpoints_name(files if isinstance(files, list) else [files], home=record["dataset"])
+        return f"{name}, logit-adjusted (tau {tau:g})" if tau else name
     model = record.get("model") or record["config"].get("model")
     if isinstance(model, dict):
         model = model.get("name") or str(model.get("_target_", "")).rsplit(".", 1)[-1] or None
     return None if model is None else str(model)
 
 
-def _model_file_name(file: str) -> str:
-    path = Path(file)
-    return path.parent.parent.name if path.parent.name.startswith("fit-") else path.stem
+def checkpoints_name(files: list[str], home: str | None = None) -> str:
+    """What a list of model files is, for a reader: the committed models (results/models/<data set>__<name>/)
+    grouped by name with the seeds their experiments trained them with (`benchmark.experiments.models`; a
+    name's `_seed<n>` left out) and the model a fine-tune started from, e.g. "fernet x2 (seeds 0+2)",
+    "fernet_photometric (seed 2, fine-tuned from fernet_seed2)"; "ferplus fernet (seed 0)" where the data set
+    the models learned from is not `home`. A file elsewhere is named by its file name."""
+    from benchmark.experiments import models
+    from benchmark.inference.models import model_folder
+
+    trained = models()
+    groups: dict[tuple, list] = defaultdict(list)
+    for file in files:
+        found = model_folder(file)
+        if found is None:
+            groups[(None, Path(file).name, None)].append(None)
+            continue
+        dataset, name = found
+        made = trained.get(f"{dataset}__{name}", {})
+        groups[(dataset, re.sub(r"_seed\d+$", "", name), made.get("init"))].append(made.get("seed"))
+    parts = []
+    for (dataset, base, init), seeds in groups.items():
+        name = f"{dataset} {base}" if dataset and dataset != home else base
+        known = [str(s) for s in seeds if s is not None]
+        about = [f"seed{'s' if len(known) > 1 else ''} {'+'.join(known)}"] if known else []
+        about += [f"fine-tuned from {init}"] if init else []
+        parts.append(f"{name}{f' x{len(seeds)}' if len(seeds) > 1 else ''}" + (f" ({', '.join(about)})" if about else ""))
+    return " + ".join(parts)
 
 
 def family(record: dict) -> str:
@@ -133,16 +165,38 @@ def family(record: dict) -> str:
     return record["family"]
 
 
+def split_boards(records: list[tuple[Path, dict]]) -> tuple[dict, dict]:
+    """(`boards`, `variants`) of `records`, computed once."""
+    return _split(records)
+
+
 def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry]]:
-    """{(data set, protocol): entries ranked best first}, boards in sorted order."""
+    """{(data set, protocol): its rows ranked best first}, boards in sorted order: one row per method (and
+    detector and network) at its main config (`rows`). Other configs, and models fitted elsewhere scored
+    again (method=pretrained: re-scorings and averages of committed checkpoints), are `variants`."""
+    return _split(records)[0]
+
+
+def variants(records: list[tuple[Path, dict]]) -> dict[tuple[str, str], list[Entry]]:
+    """{(data set, protocol): the rows `boards` leaves out, ranked best first}: each config of a method
+    other than its main one (named by how it differs), and every method=pretrained row."""
+    return _split(records)[1]
+
+
+def _split(records: list[tuple[Path, dict]]) -> tuple[dict, dict]:
     by_board = rows(records, lambda record: (record["dataset"], record["protocol"]))
-    return {key: sorted(by_board[key], key=_rank_key) for key in sorted(by_board)}
+    main, other = defaultdict(list), defaultdict(list)
+    for key in sorted(by_board):
+        for entry in sorted(by_board[key], key=_rank_key):
+            (main if entry.on_board else other)[key].append(entry)
+    return dict(main), dict(other)
 
 
 def rows(records: list[tuple[Path, dict]], board) -> dict[tuple, list[Entry]]:
     """{`board(record)`: its entries, unranked}: one entry per row (`row_key`) and config without seeds
-    (`without_seeds`). The main config of a row is the one with the most seeds, then the most records,
-    then the most recent; every other config's entry names how it differs from it (`variant`)."""
+    (`without_seeds`). A row's main config (`main_config`) is the one its method is shown with; every
+    other config's entry names how it differs from it (`variant`), or, where the row has no main config,
+    from the one with the most seeds, then the most records, then the most recent."""
     groups: dict[tuple, list[tuple[Path, dict]]] = defaultdict(list)
     for path, record in records:
         groups[(board(record), row_key(record))].append((path, record))
@@ -153,14 +207,81 @@ def rows(records: list[tuple[Path, dict]], board) -> dict[tuple, list[Entry]]:
             configs[without_seeds(record["config"])].append((path, record))
         latest_by_seed = {key: {seeds_of(r["config"]): r for _, r in sorted(runs, key=_recency)}
                           for key, runs in configs.items()}
-        main = max(configs, key=lambda k: (len(latest_by_seed[k]), len(configs[k]), max(map(_recency, configs[k]))))
-        main_config = max(configs[main], key=_recency)[1]["config"]
+        main = main_config(configs)
+        reference = main or max(configs, key=lambda k: (len(latest_by_seed[k]), len(configs[k]),
+                                                         max(map(_recency, configs[k]))))
+        reference_config = max(configs[reference], key=_recency)[1]["config"]
+        pretrained = members[0][1]["method"] == "pretrained"  # its model column says what it scored
         for key, runs in configs.items():
             path, record = max(runs, key=_recency)
             seeds = tuple(r for _, r in sorted(latest_by_seed[key].items(), key=lambda item: _seed_order(item[0])))
-            variant = "" if key == main else difference(record["config"], main_config) or f"config {key[:8]}"
-            by_board[board_key].append(Entry(record, path, len(runs), seeds if len(seeds) > 1 else (), variant))
+            variant = "" if key == reference or pretrained else \
+                difference(record["config"], reference_config) or f"config {key[:8]}"
+            by_board[board_key].append(Entry(record, path, len(runs), seeds if len(seeds) > 1 else (), variant,
+                                             on_board=key == main))
     return by_board
+
+
+def main_config(configs: dict[str, list[tuple[Path, dict]]]) -> str | None:
+    """Which of one row's configs (`without_seeds` key -> its runs) its method is shown with on the board:
+    the one conf/boards.yaml names for the board and method (a named experiment; null: none, the method is
+    not on this board); else those with the method's and detector's defaults (the config the record's
+    group choices compose to today, conf/ as it is; the data set's and protocol's settings are the
+    board's); else, where no run has them (or for a data set conf/ does not name, a folder of one's own),
+    all of them; among these, the one with the most seeds, then records, then the most recent. None for
+    method=pretrained, which scores models fitted elsewhere: its every config is a variant."""
+    record = next(iter(configs.values()))[0][1]
+    if record["method"] == "pretrained":
+        return None
+    named = board_experiments().get(f"{record['dataset']}__{record['protocol']}", {})
+    if record["method"] in named:
+        wanted = named[record["method"]]
+        candidates = [k for k, runs in configs.items() if wanted and any(r["experiment"] == wanted for _, r in runs)]
+    else:
+        default = _default_key(tuple(record.get(g) for g in CHOICES))
+        candidates = [] if default is _UNKNOWN else \
+            [k for k, runs in configs.items() if _method_key(runs[0][1]["config"]) == default]
+        candidates = candidates or list(configs)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda k: (len({seeds_of(r["config"]) for _, r in configs[k]}), len(configs[k]),
+                                          max(map(_recency, configs[k]))))
+
+
+def _method_key(config: dict) -> str:
+    """`without_seeds` of a config's method and detector: what makes a method the same on one board."""
+    return without_seeds({group: config.get(group) for group in ("method", "detector")})
+
+
+#: the group choices of a record that compose its method's default config
+CHOICES = ("dataset", "protocol", "method", "detector", "model")
+_UNKNOWN = object()
+
+
+@functools.cache
+def board_experiments() -> dict:
+    """conf/boards.yaml: {board: {method: the named experiment that makes its row}}."""
+    from omegaconf import OmegaConf
+
+    from core.io import CONF_DIR
+
+    return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "boards.yaml")) or {}
+
+
+@functools.cache
+def _default_key(choices: tuple) -> str | object:
+    """`_method_key` of the config `choices` compose to today; _UNKNOWN when they do not compose (a data set
+    of one's own, named by its folder)."""
+    from omegaconf import OmegaConf
+
+    from benchmark.config import compose_config
+    from core.errors import FerbenchError
+
+    overrides = [f"{group}={value}" for group, value in zip(CHOICES, choices) if value]
+    try:
+        return _method_key(OmegaConf.to_container(compose_config(overrides), resolve=True))
+    except (FerbenchError, HydraException, OmegaConfBaseException):
+        return _UNKNOWN
 
 
 def seeds_of(config: dict) -> str:
@@ -206,7 +327,8 @@ def difference(config: dict, reference: dict) -> str:
     "unset" where `config` lacks it or has null, e.g. "blur=0.3, epochs=70". "" when the two are alike
     as text (then they differ only in a value's type: 1 and "1")."""
     ours, theirs = _flat(_canonical(config)), _flat(_canonical(reference))
-    changed = [k for k in ours.keys() | theirs.keys() if _text(ours.get(k)) != _text(theirs.get(k))]
+    changed = [k for k in ours.keys() | theirs.keys() if _text(ours.get(k)) != _text(theirs.get(k))
+               and not _idle(config, k)]
     shown = {k: ours[k] if k in ours else _neutral(config, k) for k in changed}
     changed = [k for k in changed if _text(shown[k]) != _text(theirs.get(k, _neutral(reference, k)))]
     short = [k.rsplit(".", 1)[-1] for k in changed]
@@ -214,16 +336,34 @@ def difference(config: dict, reference: dict) -> str:
     return ", ".join(f"{names[k]}={_text(shown[k])}" for k in sorted(changed, key=lambda k: (names[k], k)))
 
 
+def _node(config: dict, key: str) -> dict | None:
+    """The config node that holds the dotted `key`."""
+    node = config
+    for part in key.split(".")[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def _idle(config: dict, key: str) -> bool:
+    """Whether `key` changes nothing in `config`: a setting idle beside an option at its neutral value or
+    absent (`benchmark.records.IDLE`: swa_lr without weight averaging)."""
+    from benchmark import records
+
+    node, leaf = _node(config, key), key.rsplit(".", 1)[-1]
+    if node is None:
+        return False
+    other = records.IDLE.get(node.get("_target_"), {}).get(leaf)
+    neutral = records.NEUTRAL.get(node.get("_target_"), {})
+    return other is not None and (other not in node or node[other] == neutral.get(other))
+
+
 def _neutral(config: dict, key: str):
     """The value a run key leaves out for the dotted `key` of `config` (its neutral value, or an idle
     setting's own value), None when the key is simply not there."""
     from benchmark import records
 
-    node = config
-    for part in key.split(".")[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-    leaf = key.rsplit(".", 1)[-1]
-    if not isinstance(node, dict):
+    node, leaf = _node(config, key), key.rsplit(".", 1)[-1]
+    if node is None:
         return None
     if leaf in node:
         return node[leaf]
@@ -290,6 +430,12 @@ def _curve(raw) -> dict[str, list[float]]:
     return plots.per_epoch(raw)
 
 
+def pooled_test(first: Entry, second: Entry) -> stats.TestResult | str:
+    """Exact McNemar on two rows' test predictions pooled over folds (`stats.pooled_predictions`), for the
+    runs `lead_test` would pair; or why no test was made."""
+    return _paired(first, second, lambda a, b, test_set: stats.mcnemar(*stats.pooled_predictions(a, b, test_set)))
+
+
 def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
     """Whether `first` beats `second`: McNemar on a single test split, a fold permutation test on CV folds.
     The rows' shown runs are compared, or where they were not tested alike (a row of several seeds
@@ -300,16 +446,24 @@ def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
 
     Returns the test result, or why no test was made (the two were not tested on the same images).
     """
+    def test(a: dict, b: dict, test_set: str) -> stats.TestResult:
+        if first.holdout and second.holdout:
+            return stats.mcnemar(*stats.paired_predictions(a, b, test_set))
+        return stats.paired_folds(*stats.paired_fold_scores(a, b, test_set))
+
+    return _paired(first, second, test)
+
+
+def _paired(first: Entry, second: Entry, test) -> stats.TestResult | str:
+    """`test(run_a, run_b, test_set)` of the two rows' shown runs, or of the first pair of their runs with
+    the same top-level seed that was tested alike (see `lead_test`); or why no test was made."""
     test_set = first.record["test_set"]
     shared = sorted(((a, b) for a in first.runs for b in second.runs if seed_text(a) == seed_text(b)),
                     key=lambda pair: _number_first(pair[0]["config"].get("seed")))
     reason = None
     for a, b in [(first.record, second.record), *shared]:
         try:
-            if first.holdout and second.holdout:
-                result = stats.mcnemar(*stats.paired_predictions(a, b, test_set))
-            else:
-                result = stats.paired_folds(*stats.paired_fold_scores(a, b, test_set))
+            result = test(a, b, test_set)
         except stats.NotPaired as exc:
             reason = reason or f"not tested: {exc}"
             continue

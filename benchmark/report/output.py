@@ -12,8 +12,8 @@ from benchmark.report.stats import TestResult
 ALPHA = 0.05
 GENERATED = "Generated from the run records by `python -m benchmark.report`; do not edit by hand."
 #: the folders under report_dir the report owns, with the suffix of the files it writes there
-OWNED = {"leaderboards": ".md", "plots/confusion": ".png", "plots/learning": ".png", "plots/scatter": ".png",
-         "plots/robustness": ".png"}
+OWNED = {"leaderboards": ".md", "studies": ".md", "plots/confusion": ".png", "plots/learning": ".png",
+         "plots/scatter": ".png", "plots/robustness": ".png"}
 
 
 class Output:

@@ -12,12 +12,13 @@ from benchmark.report import cross, published, robustness
 from benchmark.report.leaderboard import (
     Entry,
     best_by_kind,
-    boards,
     correct_count,
     history,
     lead_test,
     load_records,
+    pooled_test,
     size,
+    split_boards,
 )
 from benchmark.report.output import (
     GENERATED,
@@ -62,21 +63,25 @@ def write_report(results_dir: str | Path, report_dir: str | Path,
     records, not_records = load_records(results_dir)
     if not records:
         raise ConfigError(f"no run records in {results_dir} (set results_dir=...; runs write them there)")
-    ranked = boards([(p, r) for p, r in records if "perturbations" not in r and r["protocol"] != "cross"])
+    _check_targets(Path(report_dir), None if readme is None else Path(readme))
+    ranked, studied = split_boards([(p, r) for p, r in records if "perturbations" not in r and r["protocol"] != "cross"])
     robust = robustness.boards([(p, r) for p, r in records if "perturbations" in r])
     out = Output(Path(report_dir))
-    board_files = {}
+    board_files = {key: out.path(f"leaderboards/{key[0]}__{key[1]}.md") for key in ranked}
+    study_files = {key: out.path(f"studies/{key[0]}__{key[1]}.md") for key in studied}
     for (dataset, protocol), entries in ranked.items():
-        name = f"leaderboards/{dataset}__{protocol}.md"
-        board_files[(dataset, protocol)] = out.path(name)
-        out.text(name, _board(dataset, protocol, entries, out))
+        out.text(f"leaderboards/{dataset}__{protocol}.md",
+                 _board(dataset, protocol, entries, out, study_files.get((dataset, protocol))))
+    for (dataset, protocol), entries in studied.items():
+        out.text(f"studies/{dataset}__{protocol}.md",
+                 _study(dataset, protocol, entries, board_files.get((dataset, protocol)), out))
     out.text("leaderboards/classical_vs_deep.md", _classical_vs_deep(ranked, board_files, out))
     out.text("leaderboards/published.md", _published(ranked, board_files, out))
     robust_files = robustness.write(out, robust)
     cross_file = cross.write(out, [(p, r) for p, r in records if r["protocol"] == "cross" and "perturbations" not in r],
                              ranked)
     out.text("README.md", _index(ranked, board_files, Path(results_dir), len(records), not_records, out, robust_files,
-                                 cross_file))
+                                 cross_file, study_files))
     out.remove_stale()
     changed = out.changed()
     if readme is not None:
@@ -88,11 +93,13 @@ def write_report(results_dir: str | Path, report_dir: str | Path,
 
 # -- one leaderboard -------------------------------------------------------------------------------
 
-def _board(dataset: str, protocol: str, entries: list[Entry], out: Output) -> str:
+def _board(dataset: str, protocol: str, entries: list[Entry], out: Output, study: Path | None) -> str:
     here = out.path("leaderboards")
     notes = [n for n in (DATASET_NOTES.get(dataset), PROTOCOL_NOTES.get(protocol)) if n]
+    more = (f"Variants (other configs of these methods) and committed models scored again: "
+            f"{link('their page', study, here)}." if study else "")
     parts = [f"# {dataset} | {protocol}", GENERATED, *notes,
-             "## Leaderboard", _ranking(entries, here), _ranking_legend(entries),
+             "## Leaderboard", _ranking(entries, here), _ranking_legend(entries), *([more] if more else []),
              "**Is #1 ahead of #2?** " + _lead_text(entries),
              "## Per-class F1 (%)", _per_class(entries),
              "## Published figures", _published_here(dataset, protocol, entries, here),
@@ -214,6 +221,20 @@ def _plots(dataset: str, protocol: str, entries: list[Entry], out: Output, here:
     return "\n\n".join(lines)
 
 
+def _study(dataset: str, protocol: str, entries: list[Entry], board: Path | None, out: Output) -> str:
+    """The rows a board leaves out: its methods' other configs and the committed models scored again."""
+    here = out.path("studies")
+    intro = ("Each row is a config of a method other than the one on the board (the config column says how it "
+             "differs from it), or a model fitted elsewhere scored again (method=pretrained: a committed checkpoint, "
+             "or an average of several, named by their folders in results/models/; logit-adjusted where its "
+             "probabilities were divided by its training classes' frequencies). The named experiment that made a "
+             "run, if any, is in its record.")
+    parts = [f"# {dataset} | {protocol}: variants and re-scorings", GENERATED, intro,
+             *([f"The board: {link(f'{dataset} | {protocol}', board, here)}."] if board else []),
+             _ranking(entries, here), _ranking_legend(entries)]
+    return "\n\n".join(parts) + "\n"
+
+
 # -- across leaderboards ---------------------------------------------------------------------------
 
 def _classical_vs_deep(ranked, board_files, out: Output) -> str:
@@ -222,20 +243,29 @@ def _classical_vs_deep(ranked, board_files, out: Output) -> str:
     for key, entries in ranked.items():
         best = best_by_kind(entries)
         c, d = best.get("classical"), best.get("deep")
-        test = test_text(lead_test(*sorted((c, d), key=lambda e: -e.accuracy))) if c and d else ""
+        pair = sorted((c, d), key=lambda e: -e.accuracy) if c and d else None
+        folds = "" if pair is None else "one test split: as pooled" if c.holdout else test_text(lead_test(*pair))
         rows.append([*key, *_best_cells(c), *_best_cells(d),
-                     f"{100 * (d.accuracy - c.accuracy):+.2f}" if c and d else "", test,
+                     f"{100 * (d.accuracy - c.accuracy):+.2f}" if pair else "",
+                     test_text(pooled_test(*pair)) if pair else "", folds,
                      link("leaderboard", board_files[key], here)])
     table = tabulate(rows, headers=["data set", "protocol", "best classical", "acc %", "ms / image",
                                     "best deep", "acc %", "ms / image", "deep − classical (points)",
-                                    "better vs worse of the two", "details"],
+                                    "on the images (pooled predictions)", "over folds", "details"],
                      tablefmt="github", disable_numparse=True)
     return "\n\n".join([
         "# Classical vs deep", GENERATED,
-        "A method's kind is the family its estimator states in the record (in records older than that "
-        "field: deep when its config `_target_` starts with `deep.`); the best row of each kind on "
-        "each leaderboard is compared (accuracy: PrivateTest for FER2013 official, the mean over folds "
-        "otherwise), with the same test as the leaderboards' #1 vs #2.",
+        "The best row of each kind (the family its estimator states in the record) on each leaderboard "
+        "(accuracy: PrivateTest for FER2013 official, the mean over folds otherwise), with two tests of whether "
+        "the better of the two is ahead, each answering its own question:",
+        "- **On the images**: exact McNemar on the two runs' test predictions, pooled over folds (under "
+        "cross-validation each image is tested once, by the fold that held it out). It uses every test image; it "
+        "treats the images as independent and the runs' fitted models as given, so it says whether these two runs "
+        "differ, not whether the methods would with other training data.",
+        "- **Over folds**: an exact sign-flip permutation test on the paired per-fold accuracies. It speaks to the "
+        "methods over training sets, assuming only that each fold's difference is as likely to favour either, and "
+        "its smallest possible p is 2 / 2^k with k folds (0.0625 at 5): no 5-fold lead can reach 5 %. FER2013 and "
+        "FER+ have one official test split, where the two tests are one.",
         table]) + "\n"
 
 
@@ -268,12 +298,33 @@ def _published(ranked, board_files, out: Output) -> str:
 
 
 def _headline(ranked, board_files, here: Path) -> str:
-    """The best row of every leaderboard, with links relative to `here`."""
-    rows = [[dataset, protocol, len(entries), entries[0].label, pct(entries[0].accuracy),
-             link("leaderboard", board_files[(dataset, protocol)], here)]
-            for (dataset, protocol), entries in ranked.items()]
-    return tabulate(rows, headers=["data set", "protocol", "rows", "#1", "accuracy %", "details"],
-                    tablefmt="github", disable_numparse=True)
+    """The best classical and the best deep row of every leaderboard, side by side, with links relative
+    to `here`."""
+    rows = []
+    for (dataset, protocol), entries in ranked.items():
+        best = best_by_kind(entries)
+        cells = [[best[k].label, pct(best[k].accuracy) + (f" ({len(best[k].runs)} seeds)" if best[k].seeds else "")]
+                 if k in best else ["—", ""] for k in ("classical", "deep")]
+        rows.append([dataset, protocol, *cells[0], *cells[1], len(entries),
+                     link("leaderboard", board_files[(dataset, protocol)], here)])
+    return tabulate(rows, headers=["data set", "protocol", "best classical", "accuracy %", "best deep", "accuracy %",
+                                   "methods", "details"], tablefmt="github", disable_numparse=True)
+
+
+def _check_targets(report_dir: Path, readme: Path | None) -> None:
+    """Before anything is written: the README.md under `report_dir` must be one the report wrote (its
+    second paragraph is `GENERATED`) or absent, so a report_dir that is a project's own folder is refused
+    instead of overwritten; `readme` must be there with its results block."""
+    index = report_dir / "README.md"
+    if index.is_file() and GENERATED not in index.read_text(encoding="utf-8", errors="replace")[:2000]:
+        raise ConfigError(f"{report_dir} holds a README.md the report did not write ({index}); it is not replaced: "
+                          "choose another report_dir", "report_dir")
+    if readme is not None:
+        if not readme.is_file():
+            raise ConfigError(f"{readme} is not there: name the markdown file whose headline table to update", "readme")
+        text = readme.read_text(encoding="utf-8")
+        if text.find(README_START) < 0 or text.find(README_END) < text.find(README_START):
+            raise ConfigError(f"{readme} has no '{README_START}' ... '{README_END}' block for the headline table")
 
 
 def _update_readme(path: Path, table: str) -> bool:
@@ -291,12 +342,15 @@ def _update_readme(path: Path, table: str) -> bool:
 
 
 def _index(ranked, board_files, results_dir: Path, n_records: int, not_records: list[Path], out: Output,
-           robust_files: dict, cross_file: Path | None) -> str:
+           robust_files: dict, cross_file: Path | None, study_files: dict) -> str:
     table = _headline(ranked, board_files, out.root)
     parts = ["# Results", f"{GENERATED} Records: {link(results_dir.name + '/', results_dir, out.root)} "
              f"({n_records} read).", table,
              link("Classical vs deep", out.path("leaderboards/classical_vs_deep.md"), out.root) + " · " +
              link("Published figures beside ours", out.path("leaderboards/published.md"), out.root)]
+    if study_files:
+        parts.append("Variants and re-scorings: " + " · ".join(
+            link(" | ".join(key), path, out.root) for key, path in study_files.items()))
     if cross_file is not None:
         parts.append(link("Cross-data-set accuracy", cross_file, out.root))
     if robust_files:
