@@ -17,6 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from benchmark import cli, config, records
+from benchmark.methods import with_model_framing
 from benchmark.report.summary import format_run
 from benchmark.sweep import run_job
 from core.errors import FerbenchError, user_error
@@ -48,6 +49,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 def experiment(cfg: DictConfig, hydra_cfg) -> None:
     """One run: print the recorded result of an identical run, or run it and print the new one."""
     names = {g: hydra_cfg.runtime.choices.get(g) for g in (*records.GROUPS, "experiment")}
+    cfg = with_model_framing(cfg)
     existing = records.recorded(cfg)
     if existing is not None:
         print(format_run(records.load(existing)))

@@ -22,9 +22,9 @@ from core.io import CONF_DIR, SHIPPED_ROOT
 
 
 def shipped_model() -> str:
-    """`${shipped_model:}` in a config: the shipped model's file (results/models/shipped.yaml names it),
-    relative to the repository root (`core.io.SHIPPED_ROOT`: a wheel's copy is laid out the same), so a run key
-    changes when the shipped model does and is the same from a checkout and from an installed wheel."""
+    """The shipped model's file (results/models/shipped.yaml names it), relative to the repository root
+    (`core.io.SHIPPED_ROOT`: a wheel's copy is laid out the same), so a run key changes when the shipped
+    model does and is the same from a checkout and from an installed wheel; a list for an average."""
     from benchmark.inference.models import shipped
 
     models = shipped()["model"]
@@ -33,7 +33,24 @@ def shipped_model() -> str:
     return relative if isinstance(models, list) else relative[0]
 
 
+def shipped_setting(key: str):
+    """`${shipped:<key>}` in a config: a value of the shipped model's manifest (results/models/shipped.yaml):
+    `model` (its file, `shipped_model`), `tta`, `logit_adjust.tau`, `logit_adjust.record` (the run record that
+    counted its class frequencies, relative to the repository root); null where the manifest has none."""
+    from benchmark.inference.models import SHIPPED, shipped
+
+    if key == "model":
+        return shipped_model()
+    node = shipped()
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if key == "logit_adjust.record" and node is not None:
+        return (SHIPPED.parent / str(node)).resolve().relative_to(SHIPPED_ROOT.resolve()).as_posix()
+    return node
+
+
 OmegaConf.register_new_resolver("shipped_model", shipped_model, replace=True)
+OmegaConf.register_new_resolver("shipped", shipped_setting, replace=True)
 
 
 def compose_config(overrides: list[str] = (), config_name: str = "config") -> DictConfig:

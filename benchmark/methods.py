@@ -86,21 +86,32 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     several seeds.
 
     `logit_adjust` (tau >= 0; 0: off) divides the model's probabilities by the class frequencies of
-    the labels `fit` is given raised to tau, then renormalises (`benchmark.inference.models.logit_adjust`,
-    Menon et al. 2021, arXiv 2007.07314). The frequencies are counted with one added per class, so a
-    class missing from `y` is not divided by zero, and are kept in fit_info `class_prior` (the shipped
-    model's manifest reads them from there). `fit` then uses the labels (their counts only), never the
-    images.
+    the labels it learned from, raised to tau, then renormalises (`benchmark.inference.models.logit_adjust`,
+    Menon et al. 2021, arXiv 2007.07314). `prior` says where those frequencies come from: "fit", the
+    labels `fit` is given (counted with one added per class, so a class missing from `y` is not divided
+    by zero; kept in fit_info `class_prior`, which a manifest reads), right when the model was trained
+    on the data set being run; or a run record that counted them (`benchmark.inference.models.prior_of`),
+    e.g. the shipped model's manifest's, so that a run on another data set adjusts by the model's own
+    training labels. `fit` uses labels (their counts only), never the images.
+
+    `framing` "model": the run's face crops are cut as the model's were (size, margin, alignment: its
+    face stage; `with_model_framing`, applied where the run is composed); "config": as conf/detector says.
+    conf/method/pretrained.yaml takes every default from the shipped model's manifest, so
+    `ferbench run dataset=jaffe detector=haar method=pretrained` scores the shipped model as its
+    committed figures were measured.
     """
 
     #: `fit` learns nothing from the data it is given: a protocol files its scores under the data set
     #: the model learned from (`benchmark.cross_dataset`)
     fits_nothing = True
 
-    def __init__(self, model: str | list, tta: str | None = None, logit_adjust: float = 0.0):
+    def __init__(self, model: str | list, tta: str | None = None, logit_adjust: float = 0.0, prior: str = "fit",
+                 framing: str = "config"):
         self.model = model
         self.tta = tta
         self.logit_adjust = logit_adjust
+        self.prior = prior
+        self.framing = framing
 
     @property
     def family(self) -> str:
@@ -110,7 +121,11 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         from benchmark.inference.models import resolve
 
         check.number("logit_adjust", self.logit_adjust, 0, 10)
-        for model in self._files():
+        check.choice("framing", self.framing, ("model", "config"))
+        if not isinstance(self.prior, str) or not self.prior:
+            raise ConfigError(f"must be fit or a run record that counted the class frequencies, got {self.prior!r}",
+                              "prior")
+        for model in self._files() + ([] if self.prior == "fit" else [self.prior]):
             resolve(model)
 
     def _files(self) -> list:
@@ -137,7 +152,17 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": files[0] if len(files) == 1
                           else files, "sha256": digests[0] if len(digests) == 1 else digests,
                           "n_train_unused": len(X), "input_size": model.input_size}
-        if self.logit_adjust:
+        if self.logit_adjust and self.prior != "fit":
+            from benchmark.inference.models import prior_of
+
+            counted = prior_of(self.prior)
+            missing = [c for c in model.classes if c not in counted]
+            if missing:
+                raise ConfigError(f"{self.prior} counted no frequency for {', '.join(missing)}", "prior")
+            self.class_prior_ = np.array([counted[c] for c in model.classes], np.float64)
+            self.class_prior_ /= self.class_prior_.sum()
+            self.fit_info_["class_prior"] = {c: counted[c] for c in model.classes}
+        elif self.logit_adjust:
             if y is None:
                 raise ConfigError("needs the training labels' class frequencies: fit(X, y)", "logit_adjust")
             counts = (np.asarray(y)[:, None] == self.classes_[None, :]).sum(axis=0) + 1
@@ -162,3 +187,31 @@ class Pretrained(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def with_model_framing(cfg):
+    """`cfg` with its detector's crop settings (size, margin, alignment, preprocessing) those of the model
+    a `Pretrained` method with `framing: model` scores: its face stage (the shipped model's manifest, or
+    the checkpoint's), and its input size. Settings the command line gave (`detector.margin=0.2`) are kept.
+    Any other config is returned as it is. Called where a run is composed, before its run key is taken."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    method, detector = cfg.method, cfg.detector
+    if method.get("_target_") != f"{Pretrained.__module__}.Pretrained" or method.get("framing") != "model" \
+            or str(detector.get("_target_", "")).endswith("NoDetector"):
+        return cfg
+    from benchmark.inference.pipeline import crop_keys, model_framing
+
+    stage, size = model_framing(OmegaConf.to_container(method, resolve=True)["model"])
+    typed = set()
+    if HydraConfig.initialized():
+        typed = {o.split("=", 1)[0].lstrip("+~").removeprefix("detector.") for o in HydraConfig.get().overrides.task
+                 if o.lstrip("+~").startswith("detector.")}
+    framing = {k: v for k, v in stage.items() if k in crop_keys() and k not in typed}
+    if "size" not in typed:
+        framing["size"] = size
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.detector = OmegaConf.merge(cfg.detector, framing)
+    return cfg

@@ -33,11 +33,12 @@ VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "roo
 NEUTRAL = {
     "deep.estimator.CNNClassifier": {"contrast": 0, "brightness": 0, "blur": 0, "noise": 0, "swa_fraction": 0,
                                      "soft_targets": "crossentropy"},
-    "benchmark.methods.Pretrained": {"logit_adjust": 0},
+    "benchmark.methods.Pretrained": {"logit_adjust": 0, "prior": "fit", "framing": "config"},
 }
 #: settings that change nothing while another is at its neutral value: a learning rate of weight averaging
 #: that does not happen
-IDLE = {"deep.estimator.CNNClassifier": {"swa_lr": "swa_fraction"}}
+IDLE = {"deep.estimator.CNNClassifier": {"swa_lr": "swa_fraction"},
+        "benchmark.methods.Pretrained": {"prior": "logit_adjust"}}
 #: distributions whose versions every record lists (those installed)
 PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless",
             "opencv-contrib-python", "pillow", "torch", "torchvision", "mtcnn", "tensorflow-cpu", "hydra-core",

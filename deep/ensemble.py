@@ -4,11 +4,10 @@ Why: at the end of its FER2013 schedule a fernet fits its augmented training ima
 than PublicTest (86 % against 68 %), so much of its error is variance, which nets trained from
 different seeds do not share; averaging them removes part of it. For a fixed training budget, split
 the epochs between the members (conf/method/cnn_ensemble.yaml).
-Measured on FER2013 (results/runs), against the hour spent on one net: two fernets of 29 epochs
-gave 71.05 % PrivateTest with affine TTA (the members alone 70.49 and 69.80 %), where one fernet of
-68-70 epochs gave 71.9-72.9 % (all without weight averaging; with it one fernet gives 72.3-73.3 %).
-With the test-time views already averaging out much of a net's variance, the ensemble added 0.9
-points and the halved schedule cost each member about 2.5.
+Measured on FER2013 against the hour spent on one net (the cnn_ensemble row of
+results/leaderboards/fer2013__official.md, its members' scores in its record): the ensemble of two
+halved schedules does worse than one fernet of the full recipe; with the test-time views already
+averaging out much of a net's variance, averaging added less than the halved schedule cost each member.
 
 Member i is the estimator with `seed + i`, fitted with the same data (and the same validation set
 and subject groups, under the runner's rule: only when its `fit` names them), so a one-member

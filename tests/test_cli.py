@@ -359,3 +359,20 @@ def test_serve_refuses_a_port_in_use_before_loading_the_model(capsys):
         port = taken.getsockname()[1]
         assert main([f"port={port}"]) == 2
     assert f"port {port} on 127.0.0.1 cannot be used" in capsys.readouterr().err
+
+
+def test_pretrained_on_jaffe_gives_the_shipped_models_committed_figure(tmp_path):
+    """`ferbench run dataset=jaffe detector=haar method=pretrained`, nothing more: the shipped model's crops,
+    test-time views and logit adjustment come from its manifest, and the run's pooled accuracy is the JAFFE
+    figure of its committed cross-data-set record (the shipped_cross experiment)."""
+    from tests.conftest import real_data_dir
+
+    real_data_dir("jaffe")
+    out = ferbench("run", "dataset=jaffe", "detector=haar", "method=pretrained", f"results_dir={tmp_path}")
+    assert out.returncode == 0, out.stderr
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())
+    cross = json.loads((ROOT / "results/runs/fer2013__cross__pretrained__none__bd59724aa1e5.json").read_text())
+    assert record["metrics"]["pooled"] == cross["metrics_by_split"]["jaffe"]["pooled"]
+    assert f"accuracy {100 * cross['metrics_by_split']['jaffe']['pooled']['accuracy']:.2f}" in out.stdout
+    assert record["config"]["detector"]["size"] == 48 and record["config"]["detector"]["margin"] == 0.15

@@ -9,6 +9,7 @@ from core.errors import DataError
 
 RUNS = Path(__file__).resolve().parent.parent / "results" / "runs"
 CNN = "deep.estimator.CNNClassifier"
+PRETRAINED = "benchmark.methods.Pretrained"
 
 
 def test_run_key_ignores_paths_but_not_values():
@@ -86,6 +87,7 @@ def _composed(record: dict) -> dict:
     from omegaconf import OmegaConf
 
     from benchmark.config import compose_config
+    from benchmark.methods import with_model_framing
 
     words = shlex.split(record["env"]["command"])
     assert words[:3] == ["python", "-m", "benchmark"], record["env"]["command"]
@@ -95,13 +97,14 @@ def _composed(record: dict) -> dict:
     nested = "estimator" in record["config"]["method"]  # an ensemble: the recipe is its member's
     get = (lambda c: c["method"]["estimator"]) if nested else (lambda c: c["method"])
     pins = _recipe_pins(get(record["config"]), get(composed), "method.estimator" if nested else "method")
-    ran = record["config"]["method"].get("model")
-    if record["method"] == "pretrained" and composed["method"]["model"] != ran and not any(
-            w.startswith("method.model=") for w in overrides):
-        # method=pretrained's default is the shipped model's file (${shipped_model:}); a record made while
-        # another one was shipped is found with the file it ran
-        pins.append(f"method.model={ran}")
-    return OmegaConf.to_container(compose_config(overrides + pins), resolve=True) if pins else composed
+    if record["method"] == "pretrained":  # its defaults are the shipped model's (conf/method/pretrained.yaml):
+        ran = record["config"]["method"]   # a record made before they were, or while another was shipped,
+        for key, neutral in {"model": None, "tta": None, **records.NEUTRAL[PRETRAINED]}.items():  # ran these
+            value = ran.get(key, neutral)
+            if value != composed["method"].get(key) and not any(w.startswith(f"method.{key}=") for w in overrides):
+                pins.append(f"method.{key}={_override(value)}")
+    # as `ferbench run` takes it: a pretrained model's framing applied to the detector (benchmark.methods)
+    return OmegaConf.to_container(with_model_framing(compose_config(overrides + pins)), resolve=True)
 
 
 @pytest.mark.parametrize("path", sorted(RUNS.glob("*.json")), ids=lambda p: p.stem)

@@ -172,6 +172,16 @@ def face_stage_for(own: dict, detector: str | dict | None = None) -> dict:
     return stage
 
 
+def model_framing(source) -> tuple[dict, int]:
+    """(face stage, input size) of the model `source` names (`load_model`'s sources; a list: the first
+    member's): how photos are cropped for it (`face_stage_for`: the shipped framing for a model trained on
+    ready-made crops) and the crops' side in pixels."""
+    from benchmark.inference.models import load_model
+
+    model = load_model(source[0] if isinstance(source, (list, tuple)) else source)
+    return face_stage_for(model.face_stage), model.input_size
+
+
 def _explanation_png(model: FaceModel, image: Image, faces: list[Face], method: str) -> str:
     import base64
 

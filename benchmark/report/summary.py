@@ -21,12 +21,17 @@ def format_run(record: dict) -> str:
     title = (f"{record['dataset']} | {record['protocol']} | {record['method']} | detector={record['detector']} | "
              f"{record['n_images']} images, {record['n_folds']} fold(s), reported on {test}")
     skipped = record["skipped"]["count"]
-    notes = [f"skipped images: {skipped} {record['skipped']['by_reason']}" if skipped else "skipped images: 0"]
+    notes = []
+    if len(record["folds"]) > 1:
+        pooled = record["metrics"]["pooled"]
+        notes.append(f"pooled over folds (each {test} image once): accuracy {_pct(pooled['accuracy'])}, "
+                     f"macro-F1 {_pct(pooled['macro_f1'])}")
+    notes.append(f"skipped images: {skipped} {record['skipped']['by_reason']}" if skipped else "skipped images: 0")
     if record.get("excluded"):
         notes.append(f"excluded by config: {record['excluded']}")
     if record["faces"].get("detection_rate") is not None:
         notes.append(f"face detection rate: {record['faces']['detection_rate']:.1%}")
-    if record["protocol"] == "kfold" and record.get("n_subjects"):
+    if record["protocol"] == "kfold" and record.get("n_subjects") and record["method"] != "pretrained":
         notes.append(f"note: protocol=kfold puts the same person ({record['n_subjects']} subjects) in training and "
                      "test folds, which inflates accuracy; protocol=subject_kfold or protocol=loso keep them apart")
     return "\n".join([title, tabulate(rows, headers=header, tablefmt="github", disable_numparse=True), *notes])

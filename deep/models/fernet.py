@@ -6,7 +6,8 @@ project's Xeon with AMX, bf16 autocast, channels_last):
   130-180); stride-2 ones at 250-290; 32 channels at 48x48 at 270; depthwise 3x3 under 10
   (memory-bound, slow backward). So no depthwise / inverted-bottleneck blocks (their MAC count
   flatters them on a CPU), and downsampling is max-pooling followed by a stride-1 convolution, as
-  in VGG (whose tuned variant holds the single-network FER2013 record without extra data, 73.3%).
+  in VGG (whose tuned variant holds the single-network FER2013 record without extra data:
+  benchmark/report/published.py).
 - Full resolution is affordable only with few channels: one 32-channel convolution at 48x48, then
   stages at 24, 12 and 6 pixels (64, 128, 256 channels), each a widening convolution and
   `depths[i]` residual basic blocks (identity-initialised, so the network first trains like a
@@ -15,9 +16,9 @@ At the defaults: 160 M multiply-adds and 1.9 M parameters per 48x48 image, and a
 training throughput of resnet18 here (1.25 G MACs); bench/train_speed.py measures it.
 `fernet_deep` has two blocks per stage: 287 M MACs, 3.5 M parameters, 0.6x fernet's training
 throughput. Tried for the FER2013 hour (a plain ResNet of 270 M MACs had beaten fernet there with
-half its epochs), it lost: 40 epochs in 51 minutes gave 70.58 % PrivateTest with affine TTA
-(results/runs), where fernet's runs of 64-70 epochs gave 71.9-72.9 % with the same TTA. Epochs bought more than depth.
-With weight averaging over the last quarter of 66 epochs (conf/method/cnn.yaml) fernet gives 73.31 / 72.33 %.
+half its epochs), it lost to fernet's longer runs: epochs bought more than depth (its row and
+fernet's on results/studies/fer2013__official.md; the board's cnn row is the recipe of
+conf/method/cnn.yaml, experiment fer2013_fernet).
 """
 
 from __future__ import annotations
