@@ -82,7 +82,7 @@ class Pretrained(ClassifierMixin, BaseEstimator):
 
     The images must be crops of the model's input size (set `detector.size` to it); `tta` overrides a
     CNN's test-time augmentation. A list of models is their average (probabilities averaged over the
-    union of their classes: `benchmark.inference.models.Averaged`), e.g. committed checkpoints of
+    union of their classes: `core.composites.Average`), e.g. committed checkpoints of
     several seeds.
 
     `logit_adjust` (tau >= 0; 0: off) divides the model's probabilities by the class frequencies of
@@ -115,7 +115,11 @@ class Pretrained(ClassifierMixin, BaseEstimator):
 
     @property
     def family(self) -> str:
-        return self._loaded().family
+        """deep | classical: what the model files are (`benchmark.inference.models.family_of`), read
+        without loading them, so `set_params` before `fit` is never overtaken by a model loaded early."""
+        from benchmark.inference.models import family_of
+
+        return family_of(self.model)
 
     def check_params(self) -> None:
         from benchmark.inference.models import resolve
@@ -131,44 +135,34 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     def _files(self) -> list:
         return [self.model] if isinstance(self.model, (str, os.PathLike)) else list(self.model)
 
-    def _loaded(self):
-        from benchmark.inference.models import load_model
-
-        if getattr(self, "_model", None) is None:
-            self._model = load_model(self.model, self.tta)
-        return self._model
-
     def fit(self, X, y=None):
-        from benchmark.inference.models import resolve
+        from benchmark.inference.models import load_model, logit_adjusted, prior_of, resolve
         from core.io import sha256
-        from core.labels import CLASS_NAMES, CODE
+        from core.labels import CODE
 
         self.check_params()
-        model = self._loaded()
-        self.model_ = model
+        model = load_model(self.model, self.tta)
         self.classes_ = np.array([CODE[name] for name in model.classes])
         files = [str(resolve(f)) for f in self._files()]
         digests = [sha256(f) for f in files]
         self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": files[0] if len(files) == 1
                           else files, "sha256": digests[0] if len(digests) == 1 else digests,
                           "n_train_unused": len(X), "input_size": model.input_size}
-        if self.logit_adjust and self.prior != "fit":
-            from benchmark.inference.models import prior_of
-
-            counted = prior_of(self.prior)
-            missing = [c for c in model.classes if c not in counted]
-            if missing:
-                raise ConfigError(f"{self.prior} counted no frequency for {', '.join(missing)}", "prior")
-            self.class_prior_ = np.array([counted[c] for c in model.classes], np.float64)
-            self.class_prior_ /= self.class_prior_.sum()
-            self.fit_info_["class_prior"] = {c: counted[c] for c in model.classes}
-        elif self.logit_adjust:
-            if y is None:
+        if self.logit_adjust:
+            if self.prior != "fit":
+                counted = prior_of(self.prior)
+                missing = [c for c in model.classes if c not in counted]
+                if missing:
+                    raise ConfigError(f"{self.prior} counted no frequency for {', '.join(missing)}", "prior")
+                prior = {c: counted[c] for c in model.classes}
+            elif y is None:
                 raise ConfigError("needs the training labels' class frequencies: fit(X, y)", "logit_adjust")
-            counts = (np.asarray(y)[:, None] == self.classes_[None, :]).sum(axis=0) + 1
-            self.class_prior_ = counts / counts.sum()
-            self.fit_info_["class_prior"] = {CLASS_NAMES[c]: round(float(p), 6)
-                                             for c, p in zip(self.classes_, self.class_prior_, strict=True)}
+            else:
+                counts = (np.asarray(y)[:, None] == self.classes_[None, :]).sum(axis=0) + 1
+                prior = {c: float(n / counts.sum()) for c, n in zip(model.classes, counts, strict=True)}
+            model = logit_adjusted(model, prior, self.logit_adjust)
+            self.fit_info_["class_prior"] = {c: round(p, 6) for c, p in prior.items()}
+        self.model_ = model
         return self
 
     def predict_proba(self, X):
@@ -178,12 +172,7 @@ class Pretrained(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"is {X.shape[1]}x{X.shape[2]}, but {self.model_.name} takes "
                               f"{self.model_.input_size}x{self.model_.input_size} crops: set "
                               f"detector.size={self.model_.input_size}", "crop size")
-        proba = self.model_.predict_proba(X)
-        if not self.logit_adjust:
-            return proba
-        from benchmark.inference.models import logit_adjust
-
-        return logit_adjust(proba, self.class_prior_, self.logit_adjust)
+        return self.model_.predict_proba(X)
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

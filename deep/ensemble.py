@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from core import validation as check
+from core.composites import Average
 from core.errors import ConfigError
 from core.selection import fit_kwargs
 
@@ -30,7 +31,7 @@ SUMMED = ("train_seconds", "epochs_run", "parameters", "macs_per_image")
 
 class SeedEnsemble(ClassifierMixin, BaseEstimator):
     """`n_members` clones of `estimator` (which has a `seed` parameter and `predict_proba`), seeds
-    `seed`, `seed`+1, ...; `predict_proba` is the mean of theirs."""
+    `seed`, `seed`+1, ...; fitted, it is their `core.composites.Average` (`average_`)."""
 
     #: the method family the run record and the leaderboards state
     family = "deep"
@@ -56,7 +57,8 @@ class SeedEnsemble(ClassifierMixin, BaseEstimator):
         for member_seed in seeds:
             member = clone(self.estimator).set_params(seed=member_seed)
             self.estimators_.append(member.fit(X, y, **fit_kwargs(member, available)))
-        self.classes_ = self.estimators_[0].classes_
+        self.average_ = Average(self.estimators_)
+        self.classes_ = self.average_.classes_
         infos = [getattr(m, "fit_info_", None) or {} for m in self.estimators_]
         self.fit_info_ = {"n_members": self.n_members, "seeds": seeds,
                           **{k: sum(i[k] for i in infos) for k in SUMMED if all(k in i for i in infos)},
@@ -64,8 +66,8 @@ class SeedEnsemble(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self, "estimators_")
-        return np.mean([m.predict_proba(X) for m in self.estimators_], axis=0)
+        check_is_fitted(self, "average_")
+        return self.average_.predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(1)]

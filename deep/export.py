@@ -74,6 +74,8 @@ class OnnxClassifier:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        #: the file the session was read from (it may be gone: a temporary export)
+        self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         self.classes_ = np.asarray(json.loads(meta["classes"]))

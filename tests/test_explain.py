@@ -28,7 +28,7 @@ from benchmark.inference.explain import (
     overlay,
     to_image,
 )
-from benchmark.inference.models import Averaged, FaceModel, LogitAdjusted
+from core.composites import Average, LogitAdjust
 from benchmark.methods import FeatureClassifier
 from core.errors import ConfigError
 from core.labels import CLASS_NAMES, HAPPY
@@ -141,39 +141,46 @@ def test_explainers_refuse_bad_inputs(small):
 
 def test_gradcam_of_a_logit_adjusted_cnn_is_the_cnns_and_of_an_average_the_mean_of_its_members(small):
     """The adjustment adds a constant to each class's log-probability (the same gradients); an average's
-    map is the mean of its members' maps, a member's columns found by class name."""
+    map is the mean of its members' maps, a member's columns found by class code (core.composites)."""
     est, crops = small
     targets = np.array([0, 3, 6])
-    adjusted = LogitAdjusted(est, np.full(7, 1 / 7) + np.arange(7) / 100, 0.5)
+    adjusted = LogitAdjust(est, np.full(7, 1 / 7) + np.arange(7) / 100, 0.5)
     assert has_gradcam(adjusted) and not has_gradcam(object())
     np.testing.assert_array_equal(gradcam(adjusted, crops, targets), gradcam(est, crops, targets))
     other = copy.deepcopy(est)
     with torch.no_grad():
         for p in other.model_.parameters():
             p.mul_(0.9).add_(0.01)
-    members = [FaceModel(e, [CLASS_NAMES[c] for c in e.classes_], 48, {}, "cnn", "deep") for e in (est, other)]
-    average = Averaged(members)
+    average = Average([est, other])
     expected = (gradcam(est, crops, targets) + gradcam(other, crops, targets)) / 2
     expected /= expected.max(axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(gradcam(average, crops, targets), expected, atol=1e-6)
-    assert has_gradcam(average) and has_gradcam(LogitAdjusted(average, np.full(7, 1 / 7), 1.0))
-    members[1].classes = [CLASS_NAMES[c] for c in est.classes_[::-1]]  # the second's columns in reverse order
+    assert has_gradcam(average) and has_gradcam(LogitAdjust(average, np.full(7, 1 / 7), 1.0))
+    reversed_ = copy.copy(other)
+    reversed_.classes_ = est.classes_[::-1]  # the second's columns in reverse order
     reverse = gradcam(other, crops, 6 - targets)
     expected = (gradcam(est, crops, targets) + reverse) / 2
-    np.testing.assert_allclose(gradcam(Averaged(members), crops, targets), expected / expected.max(axis=(1, 2),
-                               keepdims=True), atol=1e-6)
-    members[1].classes = members[1].classes[:-1] + ["contempt"]  # no angry: the angry crop gets the first's map alone
-    mixed = Averaged(members)
-    targets = np.array([mixed.names.index(c) for c in ("angry", "happy", "contempt")])
+    np.testing.assert_allclose(gradcam(Average([est, reversed_]), crops, targets),
+                               expected / expected.max(axis=(1, 2), keepdims=True), atol=1e-6)
+    mixed_member = copy.copy(other)
+    mixed_member.classes_ = np.r_[est.classes_[::-1][:-1], 7]  # no angry, contempt instead: angry gets the first's map
+    mixed = Average([est, mixed_member])
+    targets = np.searchsorted(mixed.classes_, [CLASS_NAMES.index(c) for c in ("angry", "happy", "contempt")])
     first = gradcam(est, crops[:2], [0, 3])
     second = gradcam(other, crops[1:], [3, 6])  # happy and contempt in its reversed columns
     expected = np.stack([first[0], (first[1] + second[0]) / 2, second[1]])
     np.testing.assert_allclose(gradcam(mixed, crops, targets), expected / expected.max(axis=(1, 2), keepdims=True),
                                atol=1e-6)
-    members[1].estimator = object()  # a member Grad-CAM does not explain (an SVM's, say): refused before any work
-    assert not has_gradcam(Averaged(members))
+
+    class NotACNN:  # a member Grad-CAM does not explain (an SVM's, say): refused before any work
+        classes_ = est.classes_
+
+        def predict_proba(self, X):
+            return np.full((len(X), 7), 1 / 7)
+
+    assert not has_gradcam(Average([est, NotACNN()]))
     with pytest.raises(ConfigError, match="Grad-CAM explains a CNN .* an average with a member that is not one"):
-        gradcam(Averaged(members), crops, targets)
+        gradcam(Average([est, NotACNN()]), crops, targets)
 
 
 def test_explain_defaults_to_the_predicted_class(small):

@@ -96,11 +96,12 @@ def test_the_shipped_model_is_logit_adjusted_by_the_frequencies_its_record_count
     labels' class frequencies (as the record of the measured run counted them) ** tau, renormalised."""
     import yaml
 
-    from benchmark.inference.models import SHIPPED, LogitAdjusted, logit_adjust, read_record
+    from benchmark.inference.models import SHIPPED, read_record
+    from core.composites import LogitAdjust, logit_adjust
 
     manifest = yaml.safe_load(SHIPPED.read_text())
     model, plain = load_model(None, tta="none"), load_model(shipped()["model"], tta="none")
-    assert isinstance(model.estimator, LogitAdjusted) and model.estimator.tau == manifest["logit_adjust"]["tau"]
+    assert isinstance(model.estimator, LogitAdjust) and model.estimator.tau == manifest["logit_adjust"]["tau"]
     assert model.name == f"{plain.name}, logit-adjusted (tau {model.estimator.tau:g})"
     record = read_record(SHIPPED.parent / manifest["logit_adjust"]["record"])
     counted = record["folds"][0]["fit_details"]["class_prior"]
@@ -414,7 +415,9 @@ def test_logit_adjustment_divides_by_the_training_labels_class_frequencies():
     plain = Pretrained(model, tta="none").fit(images, y).predict_proba(images)
     adjusted = Pretrained(model, tta="none", logit_adjust=1.0).fit(images, y)
     prior = (counts + 1) / (counts + 1).sum()
-    np.testing.assert_allclose(adjusted.class_prior_, prior)
+    np.testing.assert_allclose(adjusted.model_.estimator.class_prior, prior)  # its model, logit-adjusted
+    assert adjusted.family == "deep" and Pretrained(model).set_params(tta="flip").fit(images, y).model_.estimator \
+        .tta_mode == "flip", "set_params before fit is what fit loads (family read without loading)"
     expected = plain / prior
     np.testing.assert_allclose(adjusted.predict_proba(images), expected / expected.sum(1, keepdims=True), rtol=1e-5)
     assert adjusted.fit_info_["class_prior"]["disgust"] == round(1 / (counts + 1).sum(), 6)

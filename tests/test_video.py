@@ -11,7 +11,8 @@ import pytest
 import skimage.data
 
 from benchmark.faces.base import Found
-from benchmark.inference.models import Averaged, LogitAdjusted, averaged, load_model, logit_adjust, shipped
+from benchmark.inference.models import averaged, load_model, shipped
+from core.composites import Average, LogitAdjust, logit_adjust
 from benchmark.inference.pipeline import FacePipeline
 from benchmark.inference.video import (
     IoUTracker,
@@ -199,7 +200,7 @@ def test_a_logit_adjusted_or_averaged_model_streams_its_cnns_then_adjusts_or_ave
     after it, as on photos; an average streams each member so."""
     plain = FacePipeline(load_model(shipped()["model"], tta="none"))
     onnx = StreamPredictor(pipeline, backend="onnx")
-    assert isinstance(onnx.model.estimator, LogitAdjusted) and isinstance(onnx.model.estimator.estimator, OnnxClassifier)
+    assert isinstance(onnx.model.estimator, LogitAdjust) and isinstance(onnx.model.estimator.estimator, OnnxClassifier)
     assert onnx.model.details["backend"] == "onnx" and onnx.model.details["tta"] == "none"
     adjusted = onnx(frame(0))[0][1].probabilities
     unadjusted = StreamPredictor(plain, backend="onnx")(frame(0))[0][1].probabilities
@@ -207,7 +208,7 @@ def test_a_logit_adjusted_or_averaged_model_streams_its_cnns_then_adjusts_or_ave
     np.testing.assert_allclose(adjusted, logit_adjust(unadjusted[None], pipeline.model.estimator.class_prior,
                                                       pipeline.model.estimator.tau)[0], atol=1e-5)
     both = StreamPredictor(FacePipeline(averaged([pipeline.model, plain.model])), backend="auto", tta="flip")
-    assert isinstance(both.model.estimator, Averaged) and both.model.details["backend"] == "onnx"
+    assert isinstance(both.model.estimator, Average) and both.model.details["backend"] == "onnx"
     assert both.model.details["tta"] == "flip" and len(both.model.details["members"]) == 2
     probabilities = both(frame(0))[0][1].probabilities
     members = [StreamPredictor(FacePipeline(m), backend="onnx", tta="flip")(frame(0))[0][1].probabilities

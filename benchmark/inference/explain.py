@@ -43,6 +43,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from core import validation as check
+from core.composites import Composite
 from core.errors import ConfigError
 from core.extras import missing, require
 
@@ -65,9 +66,9 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
     to [0, 1]. The model runs in fp32, in eval mode, without test-time augmentation; the crops are
     resized to the estimator's `image_size` first when it has one, and normalised as in training.
 
-    estimator: a fitted `deep.estimator.CNNClassifier`; or one logit-adjusted (`models.LogitAdjusted`:
-    the same gradients, so the CNN's own maps); or an average of those (`models.Averaged`: the mean of
-    the maps of the members that know the crop's class, each scaled to [0, 1] first, then scaled again).
+    estimator: a fitted `deep.estimator.CNNClassifier`, or a composite of those (`core.composites`:
+    one logit-adjusted has the same gradients, so the CNN's own maps; an average, the mean of the maps
+    of the members that know the crop's class, each scaled to [0, 1] first, then scaled again).
     crops: uint8 (N, S, S) face crops. targets: int (N,), indices into `estimator.classes_`.
     Returns float32 (N, S, S) in [0, 1].
     Raises `ConfigError` when the estimator is none of those (use `occlusion` or `lime`), sklearn's
@@ -83,23 +84,25 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
 
 
 def has_gradcam(estimator) -> bool:
-    """Whether `gradcam` explains `estimator`: a CNN checkpoint's, a logit-adjusted one's or an
-    average of those."""
+    """Whether `gradcam` explains `estimator`: a CNN checkpoint's, or a composite of those."""
     return _gradcam_of(estimator) is not None
 
 
 def _gradcam_of(estimator):
     """The function `maps(crops, targets)` that gives `estimator`'s Grad-CAM maps (see `gradcam`), or
-    None where Grad-CAM does not explain it."""
-    from benchmark.inference.models import Averaged, LogitAdjusted
+    None where Grad-CAM does not explain it: a composite's combines its parts' (`Composite.combine_maps`)."""
     from deep.estimator import CNNClassifier  # torch: imported only here
 
-    if isinstance(estimator, LogitAdjusted):
-        return _gradcam_of(estimator.estimator)
-    if isinstance(estimator, Averaged):
-        members = [_gradcam_of(member.estimator) for member in estimator.models]
-        return None if None in members else partial(_averaged_gradcam, estimator, members)
+    if isinstance(estimator, Composite):
+        parts = [_gradcam_of(part) for part in estimator.parts()]
+        return None if None in parts else partial(_composite_gradcam, estimator, parts)
     return partial(_cnn_gradcam, estimator) if isinstance(estimator, CNNClassifier) else None
+
+
+def _composite_gradcam(composite: Composite, part_maps: list, crops, targets) -> np.ndarray:
+    crops = _crops(crops)
+    targets = _targets(targets, len(crops), len(composite.classes_))
+    return _normalised(composite.combine_maps(part_maps, crops, targets))
 
 
 def _cnn_gradcam(estimator, crops, targets) -> np.ndarray:
@@ -132,21 +135,6 @@ def _cnn_gradcam(estimator, crops, targets) -> np.ndarray:
     finally:
         model.train(was_training)
     return _normalised(torch.cat(maps)[:, 0].cpu().numpy())
-
-
-def _averaged_gradcam(average, member_maps, crops, targets) -> np.ndarray:
-    """`gradcam` of an average of models (`models.Averaged`), given each member's `_gradcam_of`: for
-    each crop, the mean of the maps of the members that have its target class (every class of an
-    average is some member's)."""
-    crops = _crops(crops)
-    names = np.array([average.names[t] for t in _targets(targets, len(crops), len(average.names))])
-    total, count = np.zeros(crops.shape, np.float32), np.zeros(len(crops))
-    for member, maps in zip(average.models, member_maps):
-        has = np.isin(names, member.classes)
-        if has.any():
-            total[has] += maps(crops[has], np.array([member.classes.index(n) for n in names[has]]))
-            count[has] += 1
-    return _normalised(total / count[:, None, None])
 
 
 def occlusion(predict_proba: PredictProba, crops, targets, window: int | None = None, stride: int | None = None,

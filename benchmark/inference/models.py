@@ -10,7 +10,7 @@ Sources (`load_model`):
 - a run record `*.json`: the model its run saved (`save_model=true`; `record.json:<fold>` picks one
   fold's of a cross-validated run), or for older CNN records the `model.pt` in its run_dir;
 - nothing: the shipped model, named by `results/models/shipped.yaml` (which also says how photos
-  are cropped for it, and the logit adjustment of its probabilities, `LogitAdjusted`). Replacing the
+  are cropped for it, and the logit adjustment of its probabilities, `core.composites.LogitAdjust`). Replacing the
   shipped model means editing that file, nothing else.
 Relative paths are tried from the working folder, then from the repository root (`core.io.SHIPPED_ROOT`,
 which an installed wheel lays out the same for the files it ships).
@@ -28,6 +28,7 @@ import numpy as np
 
 from core import validation as check
 from core.errors import ConfigError
+from core.composites import Average, Composite, LogitAdjust
 from core.images import image_stack
 from core.io import SHIPPED_ROOT, find_file, write_atomic
 from core.labels import CLASS_NAMES
@@ -65,14 +66,17 @@ class FaceModel:
 
     @property
     def name(self) -> str:
-        """The model file, relative to the repository when it is in it (an ensemble: its members'), and
-        ", logit-adjusted (tau T)" when its probabilities are (`LogitAdjusted`)."""
-        adjusted = f", logit-adjusted (tau {self.estimator.tau:g})" if isinstance(self.estimator, LogitAdjusted) else ""
+        """The model file, relative to the repository when it is in it (an average: "average of" its
+        members'), with what a composite estimator does to it (", logit-adjusted (tau T)":
+        `core.composites.Composite.describe`)."""
         if "members" in self.details:
-            return "average of " + " + ".join(m.name for m in self.details["members"]) + adjusted
-        path = Path(self.source).resolve()
-        shown = path.relative_to(SHIPPED_ROOT).as_posix() if path.is_relative_to(SHIPPED_ROOT) else str(path)
-        return shown + adjusted
+            name = "average of " + " + ".join(m.name for m in self.details["members"])
+        else:
+            path = Path(self.source).resolve()
+            name = path.relative_to(SHIPPED_ROOT).as_posix() if path.is_relative_to(SHIPPED_ROOT) else str(path)
+        for composite in reversed(_composites(self.estimator)):
+            name = composite.describe(name)
+        return name
 
     def _checked(self, crops) -> np.ndarray:
         if isinstance(crops, (list, tuple)) and not crops:
@@ -148,7 +152,7 @@ def shipped() -> dict:
 
 def load_model(source: str | Path | list | None = None, tta: str | None = None) -> FaceModel:
     """Load a model (see the module docstring for the sources; a list of them: their average,
-    `Averaged`); `tta` overrides a CNN checkpoint's test-time augmentation (none | flip | affine; an
+    `averaged`); `tta` overrides a CNN checkpoint's test-time augmentation (none | flip | affine; an
     ONNX file has it built in). Raises ConfigError for a missing file, an unknown suffix, or a file
     of the wrong kind."""
     if source is not None and not isinstance(source, (str, Path)):  # any sequence: a list, a Hydra ListConfig
@@ -180,6 +184,21 @@ def load_model(source: str | Path | list | None = None, tta: str | None = None) 
     if suffix == ".skops":
         return _from_skops(path)
     raise ConfigError(f"{path}: unknown model file type '{suffix}'; expected one of {', '.join(SUFFIXES)}")
+
+
+def family_of(source) -> str:
+    """deep | classical: what a model source is, read without loading it: a CNN checkpoint or an ONNX file is
+    deep, a saved pipeline classical, a run record its run's family, a list deep when all of it is."""
+    if source is not None and not isinstance(source, (str, Path)):
+        return "deep" if all(family_of(s) == "deep" for s in source) else "classical"
+    if source is None:
+        return family_of(shipped()["model"])
+    suffix = model_suffix(source)
+    if suffix == ".json":
+        from benchmark.schema import migrate
+
+        return migrate(read_record(source), str(source))["family"]
+    return "deep" if suffix in (".pt", ".onnx") else "classical"
 
 
 def _names(codes) -> list[str]:
@@ -251,26 +270,10 @@ def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
     return model
 
 
-class Averaged:
-    """The mean of several models' probabilities, each model's columns placed among the union of their
-    classes (a class a model does not know gets 0 from it): e.g. a FER2013 model (7 classes) with a
-    FER+ one (8, contempt too)."""
-
-    def __init__(self, models: list[FaceModel]):
-        self.models = models
-        self.names = [c for c in CLASS_NAMES if any(c in m.classes for m in models)]
-        self.classes_ = np.array([CLASS_NAMES.index(c) for c in self.names])
-
-    def predict_proba(self, X) -> np.ndarray:
-        out = np.zeros((len(X), len(self.names)), np.float32)
-        for model in self.models:
-            out[:, [self.names.index(c) for c in model.classes]] += model.predict_proba(X)
-        return out / len(self.models)
-
-
 def averaged(models: list[FaceModel]) -> FaceModel:
-    """One `FaceModel` of several (`Averaged`), cropping as the first; they must take the same crops
-    and give probabilities (an SVM's decision values are not averaged)."""
+    """One `FaceModel` of several: their estimators' `core.composites.Average`, cropping as the first, the
+    members kept in `details["members"]`; they must take the same crops and give probabilities (an SVM's
+    decision values are not averaged)."""
     if not models:
         raise ConfigError("an average of models needs at least one model, got an empty list", "model")
     sizes = {m.input_size for m in models}
@@ -278,63 +281,37 @@ def averaged(models: list[FaceModel]) -> FaceModel:
         raise ConfigError(f"an average of models needs one input size, got {sorted(sizes)}", "model")
     if not all(m.calibrated for m in models):
         raise ConfigError("an average of models needs probabilities; an SVM gives decision values", "model")
-    estimator = Averaged(models)
-    return FaceModel(estimator, estimator.names, sizes.pop(), dict(models[0].face_stage), models[0].source,
+    estimator = Average([m.estimator for m in models])
+    return FaceModel(estimator, _names(estimator.classes_), sizes.pop(), dict(models[0].face_stage), models[0].source,
                      "deep" if all(m.family == "deep" for m in models) else "classical",
                      details={"members": models})
 
 
-def logit_adjust(proba: np.ndarray, class_prior: np.ndarray, tau: float) -> np.ndarray:
-    """Logit adjustment (Menon et al. 2021, "Long-tail learning via logit adjustment", arXiv 2007.07314)
-    of probabilities (N, K) (float): each column divided by its class's training frequency `class_prior` (K,)
-    to the power `tau`, each row renormalised to sum to 1. In log space that subtracts
-    tau * log(prior) from every class score: tau 0 changes nothing, tau 1 is the rule that maximises
-    balanced accuracy (every class weighted equally) for a model that learned its training data's
-    class mix. For faces whose classes are mixed otherwise than the training data's (FER2013 has 16x
-    more happy than disgust faces). Computed in log space (a tiny frequency to a large power does
-    not underflow). Returns float64 (N, K)."""
-    with np.errstate(divide="ignore"):  # a probability of 0 stays 0
-        scores = np.log(np.asarray(proba, np.float64)) - float(tau) * np.log(np.asarray(class_prior, np.float64))
-    scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return scores / scores.sum(axis=1, keepdims=True)
-
-
-class LogitAdjusted:
-    """`estimator`'s probabilities, logit-adjusted (`logit_adjust`) by `class_prior` (K,), the training
-    frequencies of its classes in the order of its `classes_`, to the power `tau`.
-
-    The adjustment adds a constant to each class's log-probability, so every gradient of a class
-    score is the estimator's own: the Grad-CAM map of a CNN's adjusted model is the CNN's
-    (`benchmark.inference.explain.gradcam` explains `estimator`)."""
-
-    def __init__(self, estimator, class_prior, tau: float):
-        self.estimator = estimator
-        self.class_prior = np.asarray(class_prior, np.float64)
-        self.tau = float(tau)
-        self.classes_ = estimator.classes_
-
-    def predict_proba(self, X) -> np.ndarray:
-        return logit_adjust(self.estimator.predict_proba(X), self.class_prior, self.tau).astype(np.float32)
-
-
 def logit_adjusted(model: FaceModel, class_prior: dict, tau: float) -> FaceModel:
-    """`model` with its probabilities logit-adjusted (`LogitAdjusted`): `class_prior` maps each of its
-    classes, and no other, to its frequency among the labels it was trained on (positive numbers;
+    """`model` with its probabilities logit-adjusted (`core.composites.LogitAdjust`): `class_prior` maps each
+    of its classes, and no other, to its frequency among the labels it was trained on (positive numbers;
     renormalised to sum to 1), `tau` is 0-10. Raises ConfigError (key logit_adjust.<what>) for a model
     without probabilities (an SVM's decision values) or adjusted already, a class_prior that is not
     such a mapping, or a tau out of range."""
     tau = check.number("logit_adjust.tau", tau, 0, 10)
     if not model.calibrated:
         raise ConfigError(f"logit adjustment divides probabilities; {model.name} gives decision values", "logit_adjust")
-    if isinstance(model.estimator, LogitAdjusted):
+    if any(isinstance(c, LogitAdjust) for c in _composites(model.estimator)):
         raise ConfigError(f"{model.name} is logit-adjusted already", "logit_adjust")
     if not isinstance(class_prior, dict) or set(class_prior) != set(model.classes):
         raise ConfigError(f"must map each class of {model.name} ({', '.join(model.classes)}) to its training "
                           f"frequency, got {class_prior!r}", "logit_adjust.class_prior")
     prior = np.array([check.number(f"logit_adjust.class_prior.{c}", class_prior[c], 0, low_open=True)
                       for c in model.classes], np.float64)
-    return dataclasses.replace(model, estimator=LogitAdjusted(model.estimator, prior / prior.sum(), tau),
+    return dataclasses.replace(model, estimator=LogitAdjust(model.estimator, prior / prior.sum(), tau),
                                details=dict(model.details))
+
+
+def _composites(estimator) -> list:
+    """`estimator` and the composites inside it, outermost first (none: an empty list)."""
+    if not isinstance(estimator, Composite):
+        return []
+    return [estimator] + [c for part in estimator.parts() for c in _composites(part)]
 
 
 def prior_of(record: str | Path) -> dict:

@@ -43,9 +43,10 @@ import numpy as np
 
 from benchmark.faces.base import Found
 from benchmark.inference.annotate import draw
-from benchmark.inference.models import Averaged, FaceModel, LogitAdjusted
+from benchmark.inference.models import FaceModel
 from benchmark.inference.pipeline import Face, FacePipeline
 from core import validation as check
+from core.composites import Composite
 from core.errors import ConfigError, DataError, FerbenchError
 from core.io import write_atomic
 
@@ -232,77 +233,70 @@ class IoUTracker:
 
 
 # -- classifying streams ---------------------------------------------------------------------------
-def onnx_model(model: FaceModel, threads: int | None = 1) -> FaceModel:
-    """`model` (a CNN checkpoint's `FaceModel`) run by ONNX Runtime: exported with
-    `deep.export.export_onnx` (its test-time augmentation inside the graph) to a temporary file
-    that is deleted once loaded. Same classes, input size and face stage; `threads` is ONNX
-    Runtime's intra-op thread count (None: one per core). Raises ConfigError for a model that is
-    not a CNN checkpoint."""
-    from deep.estimator import CNNClassifier
-    from deep.export import OnnxClassifier, export_onnx
-
-    if not isinstance(model.estimator, CNNClassifier):
-        raise ConfigError(f"is onnx, but {model.name} is a {type(model.estimator).__name__}, not a CNN checkpoint: "
-                          "only those are exported to ONNX", "backend")
-    with tempfile.TemporaryDirectory(prefix="ferbench-onnx-") as tmp:
-        estimator = OnnxClassifier(export_onnx(model.estimator, Path(tmp) / "model.onnx"), threads=threads)
-    return dataclasses.replace(model, estimator=estimator,
-                               details={**model.details, "backend": "onnx", "tta": model.estimator.tta_mode})
-
-
 def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 1, tta: str | None = None) -> FaceModel:
     """The model a stream classifies with (see BACKENDS), with `threads` CPU threads (None: the
     library's default, one per core; 1 is 2-4x faster for one crop on a machine whose other core
     is busy, measured by bench/realtime.py) and, for a CNN checkpoint, the test-time augmentation
-    `tta` (none | flip | affine; None: the model's own). A logit-adjusted model (`LogitAdjusted`) or
-    an average (`Averaged`) streams its CNNs so, adjusted or averaged as before. `model` itself is
-    left as it is. Raises ConfigError for backend onnx or a `tta` with a model that is not a CNN
-    checkpoint (nor made of them)."""
+    `tta` (none | flip | affine; None: the model's own). A composite (`core.composites`: a logit-adjusted
+    model, an average) streams each of its parts so and is built again over them, adjusting or
+    averaging as before. `model` itself is left as it is. Raises ConfigError for backend onnx or a `tta`
+    with a model that is not a CNN checkpoint (nor made of them)."""
     from deep.augment import TTA_MODES
+
+    check.choice("backend", backend, BACKENDS)
+    if tta is not None:
+        check.choice("tta", tta, TTA_MODES)
+    estimator, backends, ttas = _streamed(model.estimator, model, backend, threads, tta)
+    return dataclasses.replace(model, estimator=estimator, details={
+        **model.details, "backend": "+".join(sorted(backends)) if backends else model.details.get("backend"),
+        "tta": "+".join(sorted(ttas)) or None})
+
+
+def _streamed(estimator, model: FaceModel, backend: str, threads: int | None, tta: str | None) -> tuple:
+    """(`estimator` as a stream runs it, the backends of the CNNs inside it, their test-time views); a
+    composite is built again over its parts streamed."""
     from deep.estimator import CNNClassifier
     from deep.export import OnnxClassifier
 
-    check.choice("backend", backend, BACKENDS)
-    estimator = model.estimator
-    if isinstance(estimator, LogitAdjusted):  # the model it adjusts, streamed, then adjusted as before
-        inner = stream_model(dataclasses.replace(model, estimator=estimator.estimator), backend, threads, tta)
-        adjusted = LogitAdjusted(inner.estimator, estimator.class_prior, estimator.tau)
-        return dataclasses.replace(inner, estimator=adjusted, details={**inner.details, "tta": _tta(inner)})
-    if isinstance(estimator, Averaged):  # each member streamed
-        members = [stream_model(member, backend, threads, tta) for member in estimator.models]
-        backends = {m.details.get("backend", m.family) for m in members}
-        ttas = {mode for m in members if (mode := _tta(m)) is not None}
-        return dataclasses.replace(model, estimator=Averaged(members), details={
-            **model.details, "members": members, "backend": "+".join(sorted(backends)),
-            "tta": "+".join(sorted(ttas)) or None})
-    if tta is not None:
-        check.choice("tta", tta, TTA_MODES)
-        if not isinstance(estimator, CNNClassifier):
-            raise ConfigError(f"is {tta}, but {model.name} is a {type(estimator).__name__}, not a CNN checkpoint: only "
-                              "a checkpoint's test-time augmentation can be chosen (an ONNX file has its own built in)",
-                              "tta")
+    if isinstance(estimator, Composite):
+        streamed = [_streamed(part, model, backend, threads, tta) for part in estimator.parts()]
+        return (estimator.rebuilt([s[0] for s in streamed]), set().union(*(s[1] for s in streamed)),
+                set().union(*(s[2] for s in streamed)))
     if isinstance(estimator, CNNClassifier):
         estimator = copy.copy(estimator)  # shallow: the weights are shared, the caller's model is untouched
         estimator.set_params(n_jobs=threads, **({} if tta is None else {"tta": tta}))
-        model = dataclasses.replace(model, estimator=estimator)
         if estimator.tta_mode == "affine":
             log.warning("%s averages 18 views of each face (~100 ms a face on a CPU core): too slow for real time; "
                         "use tta='flip' (or 'none')", model.name)
         if backend in ("auto", "onnx"):
             try:
-                return onnx_model(model, threads)
+                return _onnx(estimator, threads), {"onnx"}, {estimator.tta_mode}
             except Exception as exc:  # auto falls back to torch, which runs any checkpoint
                 if backend == "onnx":
                     raise
                 log.warning("ONNX export of %s failed (%s); classifying with torch", model.name, exc)
-        return dataclasses.replace(model, details={**model.details, "backend": "torch"})
+        return estimator, {"torch"}, {estimator.tta_mode}
+    if tta is not None:
+        raise ConfigError(f"is {tta}, but {model.name} holds a {type(estimator).__name__}, not a CNN checkpoint: only "
+                          "a checkpoint's test-time augmentation can be chosen (an ONNX file has its own built in)",
+                          "tta")
     if isinstance(estimator, OnnxClassifier):
-        if threads and Path(model.source).is_file():  # the session again, with the thread count asked for
-            estimator = OnnxClassifier(model.source, threads=threads)
-        return dataclasses.replace(model, estimator=estimator, details={**model.details, "backend": "onnx"})
+        if threads and Path(estimator.path).is_file():  # the session again, with the thread count asked for
+            estimator = OnnxClassifier(estimator.path, threads=threads)
+        return estimator, {"onnx"}, set()
     if backend == "onnx":
-        onnx_model(model)  # raises the ConfigError that says why
-    return model
+        raise ConfigError(f"is onnx, but {model.name} holds a {type(estimator).__name__}, not a CNN checkpoint: "
+                          "only those are exported to ONNX", "backend")
+    return estimator, set(), set()
+
+
+def _onnx(estimator, threads: int | None):
+    """A CNN checkpoint's estimator exported to ONNX (`deep.export.export_onnx`, its test-time augmentation
+    inside the graph) to a temporary file, loaded, and the file deleted."""
+    from deep.export import OnnxClassifier, export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="ferbench-onnx-") as tmp:
+        return OnnxClassifier(export_onnx(estimator, Path(tmp) / "model.onnx"), threads=threads)
 
 
 class StreamPredictor:
