@@ -28,9 +28,15 @@ def shipped_files() -> list[str]:
 
 
 setup(
-    packages=[*find_packages(include=["benchmark*", "features*", "deep*", "core*"]),
-              "benchmark._assets.conf", "benchmark._assets.results"],
+    packages=[
+        *find_packages(include=["benchmark*", "features*", "deep*", "core*"]),
+        "benchmark._assets.conf",
+        "benchmark._assets.results",
+    ],
     package_dir={"benchmark._assets.conf": "conf", "benchmark._assets.results": "results"},
-    package_data={"benchmark": ["web/*"], "benchmark._assets.conf": ["**/*.yaml"],
-                  "benchmark._assets.results": shipped_files()},
+    package_data={
+        "benchmark": ["web/*"],
+        "benchmark._assets.conf": ["**/*.yaml"],
+        "benchmark._assets.results": shipped_files(),
+    },
 )

@@ -51,8 +51,9 @@ def naive_lbp_histograms(X, lbp: LBPHistogram):
     out = []
     for image in X:
         codes = skimage.feature.local_binary_pattern(image, lbp.P, lbp.R, lbp.method)
-        hists = [np.histogram(codes[r, c], bins=n_bins, range=(0, n_bins))[0] / codes[r, c].size
-                 for r in rows for c in cols]
+        hists = [
+            np.histogram(codes[r, c], bins=n_bins, range=(0, n_bins))[0] / codes[r, c].size for r in rows for c in cols
+        ]
         out.append(np.concatenate(hists))
     return np.array(out, dtype=np.float32)
 
@@ -71,9 +72,9 @@ def naive_gabor(X, gabor: GaborBank):
         features = []
         for frequency in gabor.frequencies:
             for theta in thetas:
-                real, imag = skimage.filters.gabor(image, frequency, theta=theta,
-                                                   bandwidth=gabor.bandwidth, n_stds=gabor.n_stds,
-                                                   mode=gabor.mode)
+                real, imag = skimage.filters.gabor(
+                    image, frequency, theta=theta, bandwidth=gabor.bandwidth, n_stds=gabor.n_stds, mode=gabor.mode
+                )
                 magnitude = np.hypot(real, imag)
                 features += [magnitude[r, c].mean() for r in rows for c in cols]
         out.append(features)
@@ -81,11 +82,19 @@ def naive_gabor(X, gabor: GaborBank):
 
 
 def naive_hog(X, hog: HOGFeatures):
-    return np.array([skimage.feature.hog(image, orientations=hog.orientations,
-                                         pixels_per_cell=hog.pixels_per_cell,
-                                         cells_per_block=hog.cells_per_block,
-                                         block_norm=hog.block_norm) for image in X],
-                    dtype=np.float32)
+    return np.array(
+        [
+            skimage.feature.hog(
+                image,
+                orientations=hog.orientations,
+                pixels_per_cell=hog.pixels_per_cell,
+                cells_per_block=hog.cells_per_block,
+                block_norm=hog.block_norm,
+            )
+            for image in X
+        ],
+        dtype=np.float32,
+    )
 
 
 def timed(fn, repeats: int, budget_s: float = 10.0):
@@ -122,13 +131,27 @@ def detection_speed() -> None:
         startup = _wall_and_cpu(detector, dataset.subset([0]))[0]
         wall, cpu, (_, report) = _wall_and_cpu(detector, dataset)
         speed[detector.name], cost[detector.name] = len(dataset) / wall, cpu / len(dataset)
-        rows.append([detector.name, f"{speed[detector.name]:.1f}", f"{1000 * cost[detector.name]:.0f}",
-                     f"{startup:.1f}", f"{report['detection_rate']:.3f}", report["n_not_aligned"],
-                     ", ".join(report["no_face"]) or "-"])
-    print(tabulate(rows, headers=["detector", "images/s", "CPU ms/image", "start-up s", "detection rate",
-                                  "not aligned", "no face"]))
-    print(f"haar / mtcnn: {speed['haar'] / speed['mtcnn']:.2f}x the images/s, "
-          f"{cost['haar'] / cost['mtcnn']:.2f}x the CPU time per image")
+        rows.append(
+            [
+                detector.name,
+                f"{speed[detector.name]:.1f}",
+                f"{1000 * cost[detector.name]:.0f}",
+                f"{startup:.1f}",
+                f"{report['detection_rate']:.3f}",
+                report["n_not_aligned"],
+                ", ".join(report["no_face"]) or "-",
+            ]
+        )
+    print(
+        tabulate(
+            rows,
+            headers=["detector", "images/s", "CPU ms/image", "start-up s", "detection rate", "not aligned", "no face"],
+        )
+    )
+    print(
+        f"haar / mtcnn: {speed['haar'] / speed['mtcnn']:.2f}x the images/s, "
+        f"{cost['haar'] / cost['mtcnn']:.2f}x the CPU time per image"
+    )
 
 
 def _wall_and_cpu(function, *args):
@@ -149,35 +172,61 @@ def main():
     lbp, gabor, hog = LBPHistogram(), GaborBank(), HOGFeatures()
     # (feature, ours, naive baseline, images in the stack of each size)
     cases = [
-        (f"LBP codes ({lbp.method}, P={lbp.P}, R={lbp.R})",
-         lambda X: local_binary_pattern_stack(X, lbp.P, lbp.R, lbp.method),
-         lambda X: naive_lbp_codes(X, lbp), (n_small, n_large)),
-        (f"LBP histograms ({grid_name(lbp)} grid)", lbp.transform,
-         lambda X: naive_lbp_histograms(X, lbp), (n_small, n_large)),
-        (f"Gabor {len(gabor.frequencies)}x{gabor.n_orientations}, {grid_name(gabor)} grid",
-         gabor.transform,
-         lambda X: naive_gabor(X, gabor), (n_gabor, n_gabor)),
-        ("HOG (skimage, n_jobs=1)", hog.transform,
-         lambda X: naive_hog(X, hog), (n_small, n_large)),
+        (
+            f"LBP codes ({lbp.method}, P={lbp.P}, R={lbp.R})",
+            lambda X: local_binary_pattern_stack(X, lbp.P, lbp.R, lbp.method),
+            lambda X: naive_lbp_codes(X, lbp),
+            (n_small, n_large),
+        ),
+        (
+            f"LBP histograms ({grid_name(lbp)} grid)",
+            lbp.transform,
+            lambda X: naive_lbp_histograms(X, lbp),
+            (n_small, n_large),
+        ),
+        (
+            f"Gabor {len(gabor.frequencies)}x{gabor.n_orientations}, {grid_name(gabor)} grid",
+            gabor.transform,
+            lambda X: naive_gabor(X, gabor),
+            (n_gabor, n_gabor),
+        ),
+        ("HOG (skimage, n_jobs=1)", hog.transform, lambda X: naive_hog(X, hog), (n_small, n_large)),
     ]
     rng = np.random.default_rng(0)
-    stacks = {48: rng.integers(0, 256, (n_small, 48, 48), dtype=np.uint8),
-              256: rng.integers(0, 256, (n_large, 256, 256), dtype=np.uint8)}
+    stacks = {
+        48: rng.integers(0, 256, (n_small, 48, 48), dtype=np.uint8),
+        256: rng.integers(0, 256, (n_large, 256, 256), dtype=np.uint8),
+    }
     rows = []
     for name, ours, baseline, counts in cases:
         for (size, stack), n in zip(stacks.items(), counts):
             X = stack[:n]
             ours(X[:1])  # warm caches (kernel spectra, code tables) before timing
-            t_base, expected = timed(lambda: baseline(X), repeats)
-            t_ours, got = timed(lambda: ours(X), repeats)
-            rows.append([name, f"{size}x{size}", n, rate(n / t_base), rate(n / t_ours),
-                         f"{t_base / t_ours:,.1f}x", f"{np.abs(got - expected).max():.1e}"])
+            t_base, expected = timed(lambda baseline=baseline, X=X: baseline(X), repeats)
+            t_ours, got = timed(lambda ours=ours, X=X: ours(X), repeats)
+            rows.append(
+                [
+                    name,
+                    f"{size}x{size}",
+                    n,
+                    rate(n / t_base),
+                    rate(n / t_ours),
+                    f"{t_base / t_ours:,.1f}x",
+                    f"{np.abs(got - expected).max():.1e}",
+                ]
+            )
             print(f"  done: {name}, {size}x{size}", file=sys.stderr)
-    print(f"ferbench feature throughput (images/s, median of up to {repeats} runs; "
-          f"{os.cpu_count()} CPUs; numpy {np.__version__}, scikit-image {skimage.__version__})")
-    print(tabulate(rows, headers=["feature", "size", "images", "skimage per image", "ours",
-                                  "speed-up", "max |ours - skimage|"],
-                   colalign=("left", "left", "right", "right", "right", "right", "right")))
+    print(
+        f"ferbench feature throughput (images/s, median of up to {repeats} runs; "
+        f"{os.cpu_count()} CPUs; numpy {np.__version__}, scikit-image {skimage.__version__})"
+    )
+    print(
+        tabulate(
+            rows,
+            headers=["feature", "size", "images", "skimage per image", "ours", "speed-up", "max |ours - skimage|"],
+            colalign=("left", "left", "right", "right", "right", "right", "right"),
+        )
+    )
     if not args.no_detection:
         detection_speed()
 

@@ -62,8 +62,16 @@ def run_video(detector, path: str, record: bool) -> tuple[float, float, list]:
             x, y, w, h = (int(v) for v in face["box"])
             label, p = top(face)
             cv2.rectangle(bgr, (x, y), (x + w, y + h), (0, 191, 255), 2)
-            cv2.putText(bgr, f"{label} {100 * p:.0f}%", (x, max(0, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                        (0, 191, 255), 2, cv2.LINE_AA)
+            cv2.putText(
+                bgr,
+                f"{label} {100 * p:.0f}%",
+                (x, max(0, y - 6)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.6,
+                (0, 191, 255),
+                2,
+                cv2.LINE_AA,
+            )
         if record:
             frames.append([[[int(v) for v in f["box"]], *top(f)] for f in faces])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

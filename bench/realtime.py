@@ -84,8 +84,15 @@ FACE_IN_HEAD = (47, 56, 95, 95)
 #: the default real-time setting of `predict_video` / StreamPredictor, with the TTA we recommend
 HEADLINE = {"every": 5, "detect_side": VIDEO_DETECT_SIDE, "backend": "onnx", "threads": 1, "tta": "flip"}
 TARGET_FPS, TARGET_RATIO = 30.0, 2.0
-JAFFE_CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad",
-               "SU": "surprise"}
+JAFFE_CODES = {
+    "AN": "angry",
+    "DI": "disgust",
+    "FE": "fear",
+    "HA": "happy",
+    "NE": "neutral",
+    "SA": "sad",
+    "SU": "surprise",
+}
 #: seconds of timed passes for each configuration but the headline (which always gets `--repeats`)
 BUDGET_S = 12.0
 
@@ -110,7 +117,7 @@ def background_image(kind: str) -> np.ndarray:
         scale = max(HEIGHT / rocket.shape[0], WIDTH / rocket.shape[1])
         rocket = cv2.resize(rocket, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         top, left = (rocket.shape[0] - HEIGHT) // 2, (rocket.shape[1] - WIDTH) // 2
-        return np.ascontiguousarray(rocket[top:top + HEIGHT, left:left + WIDTH])
+        return np.ascontiguousarray(rocket[top : top + HEIGHT, left : left + WIDTH])
     base = cv2.GaussianBlur(np.random.default_rng(0).random((HEIGHT, WIDTH, 3), np.float32), (0, 0), 8)
     return np.clip((base - base.mean()) * (25 / base.std()) + 110, 0, 255).astype(np.uint8)
 
@@ -124,7 +131,7 @@ def make_video(path: Path, n: int, background: str) -> np.ndarray:
     for i in range(n):
         x, y = head_position(i)
         rgb = base.copy()
-        rgb[y:y + head.shape[0], x:x + head.shape[1]] = head
+        rgb[y : y + head.shape[0], x : x + head.shape[1]] = head
         writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         truth[i] = (x + FACE_IN_HEAD[0], y + FACE_IN_HEAD[1], FACE_IN_HEAD[2], FACE_IN_HEAD[3])
     writer.release()
@@ -133,8 +140,10 @@ def make_video(path: Path, n: int, background: str) -> np.ndarray:
 
 def found_share(per_frame: list, truth: np.ndarray) -> float:
     """Share of frames with a box (per_frame[i]: [(box, label), ...]) overlapping the true face."""
-    hits = [bool(faces) and iou_matrix([b for b, _ in faces], truth[i:i + 1]).max() >= 0.3
-            for i, faces in enumerate(per_frame)]
+    hits = [
+        bool(faces) and iou_matrix([b for b, _ in faces], truth[i : i + 1]).max() >= 0.3
+        for i, faces in enumerate(per_frame)
+    ]
     return float(np.mean(hits))
 
 
@@ -144,8 +153,9 @@ def labels_of(per_frame: list) -> list[str | None]:
 
 
 # -- ours ----------------------------------------------------------------------------------------------
-def our_pass(stream: StreamPredictor, path: Path, write_to: Path | None,
-             stop_after: float = float("inf")) -> tuple[float, float, list]:
+def our_pass(
+    stream: StreamPredictor, path: Path, write_to: Path | None, stop_after: float = float("inf")
+) -> tuple[float, float, list]:
     """(wall s, CPU s, [(box, label), ...] per frame) of one pass: decode, stream, draw (, write);
     cut short after `stop_after` seconds (and at least 30 frames) for a slow configuration."""
     stream.reset()
@@ -166,8 +176,9 @@ def our_pass(stream: StreamPredictor, path: Path, write_to: Path | None,
     return time.perf_counter() - wall, time.process_time() - cpu, per_frame
 
 
-def measure(stream: StreamPredictor, path: Path, repeats: int, write_to: Path | None = None,
-            budget_s: float = float("inf")) -> dict:
+def measure(
+    stream: StreamPredictor, path: Path, repeats: int, write_to: Path | None = None, budget_s: float = float("inf")
+) -> dict:
     """FPS of up to `repeats` passes (fewer, the last one cut short, once `budget_s` is spent) after a
     10-frame warm-up, CPU ms per frame (median), and the faces of the last pass."""
     stream.reset()
@@ -188,12 +199,14 @@ def configurations(quick: bool) -> list[tuple[str, dict]]:
     rows = [("headline", {}), ("detect every frame", {"every": 1}), ("torch (bf16, 1 thread)", {"backend": "torch"})]
     if quick:
         return rows
-    return rows + [(f"tta {other_tta}", {"tta": other_tta}),
-                   ("torch, threads = cores", {"backend": "torch", "threads": None}),
-                   ("onnx, threads = cores", {"threads": None}),
-                   ("detect on the full frame", {"detect_side": None}),
-                   ("every 10", {"every": 10}),
-                   ("+ write annotated video", {"write": True})]
+    return rows + [
+        (f"tta {other_tta}", {"tta": other_tta}),
+        ("torch, threads = cores", {"backend": "torch", "threads": None}),
+        ("onnx, threads = cores", {"threads": None}),
+        ("detect on the full frame", {"detect_side": None}),
+        ("every 10", {"every": 10}),
+        ("+ write annotated video", {"write": True}),
+    ]
 
 
 def run_ours(pipeline: FacePipeline, path: Path, args, out_dir: Path) -> tuple[list, dict]:
@@ -201,20 +214,47 @@ def run_ours(pipeline: FacePipeline, path: Path, args, out_dir: Path) -> tuple[l
     rows, headline = [], None
     for name, changes in configurations(args.quick):
         cfg = {**HEADLINE, **changes}
-        stream = StreamPredictor(pipeline, cfg["every"], backend=cfg["backend"], detect_side=cfg["detect_side"],
-                                 threads=cfg["threads"], tta=cfg["tta"])
-        result = measure(stream, path, args.repeats, out_dir / "ours.mp4" if cfg.get("write") else None,
-                         float("inf") if headline is None else BUDGET_S)
+        stream = StreamPredictor(
+            pipeline,
+            cfg["every"],
+            backend=cfg["backend"],
+            detect_side=cfg["detect_side"],
+            threads=cfg["threads"],
+            tta=cfg["tta"],
+        )
+        result = measure(
+            stream,
+            path,
+            args.repeats,
+            out_dir / "ours.mp4" if cfg.get("write") else None,
+            float("inf") if headline is None else BUDGET_S,
+        )
         if headline is None:
             headline = {**result, "stream": stream}
-        rows.append([name, cfg["every"], cfg["detect_side"] or pipeline.detect_side,
-                     f"{cfg['backend']} x{cfg['threads'] or os.cpu_count()}", cfg["tta"], result])
+        rows.append(
+            [
+                name,
+                cfg["every"],
+                cfg["detect_side"] or pipeline.detect_side,
+                f"{cfg['backend']} x{cfg['threads'] or os.cpu_count()}",
+                cfg["tta"],
+                result,
+            ]
+        )
         print(f"  measured: {name} ({statistics.median(result['fps']):.1f} FPS)", file=sys.stderr, flush=True)
     # the product path: predict_video writes the CSV and the annotated mp4 (its own timer, model export excluded)
     fps = []
     for _ in range(1 if args.quick else 2):
-        summary = predict_video(pipeline, path, out_dir, every=HEADLINE["every"], backend=HEADLINE["backend"],
-                                detect_side=HEADLINE["detect_side"], tta=HEADLINE["tta"], progress=False)
+        summary = predict_video(
+            pipeline,
+            path,
+            out_dir,
+            every=HEADLINE["every"],
+            backend=HEADLINE["backend"],
+            detect_side=HEADLINE["detect_side"],
+            tta=HEADLINE["tta"],
+            progress=False,
+        )
         fps.append(summary["fps"])
     per_frame = [[] for _ in range(summary["frames"])]
     with open(summary["csv"]) as f:
@@ -223,8 +263,16 @@ def run_ours(pipeline: FacePipeline, path: Path, args, out_dir: Path) -> tuple[l
             cells = line.rstrip("\n").split(",")
             if cells[2]:
                 per_frame[int(cells[0])].append((tuple(map(float, cells[3:7])), cells[7]))
-    rows.append(["predict_video (CSV + mp4)", HEADLINE["every"], HEADLINE["detect_side"],
-                 f"{summary['backend']} x1", HEADLINE["tta"], {"fps": fps, "cpu_ms": None, "per_frame": per_frame}])
+    rows.append(
+        [
+            "predict_video (CSV + mp4)",
+            HEADLINE["every"],
+            HEADLINE["detect_side"],
+            f"{summary['backend']} x1",
+            HEADLINE["tta"],
+            {"fps": fps, "cpu_ms": None, "per_frame": per_frame},
+        ]
+    )
     return rows, headline
 
 
@@ -233,10 +281,22 @@ def format_rows(rows: list, truth: np.ndarray, headline_fps: float) -> list:
     for name, every, side, backend, tta, result in rows:
         fps = statistics.median(result["fps"])
         cpu = result["cpu_ms"]
-        out.append([name, every, side, backend, tta, f"{fps:.1f}", f"{1000 / fps:.1f}",
-                    "-" if cpu is None else f"{cpu:.1f}", "-" if cpu is None else f"{1000 / cpu:.0f}",
-                    f"{100 * found_share(result['per_frame'], truth):.0f}", f"{fps / headline_fps:.2f}x",
-                    len(result["fps"])])
+        out.append(
+            [
+                name,
+                every,
+                side,
+                backend,
+                tta,
+                f"{fps:.1f}",
+                f"{1000 / fps:.1f}",
+                "-" if cpu is None else f"{cpu:.1f}",
+                "-" if cpu is None else f"{1000 / cpu:.0f}",
+                f"{100 * found_share(result['per_frame'], truth):.0f}",
+                f"{fps / headline_fps:.2f}x",
+                len(result["fps"]),
+            ]
+        )
     return out
 
 
@@ -254,8 +314,11 @@ def run_fer(fer_python: Path, mode: str, path: Path, repeats: int) -> dict | Non
 # -- JAFFE ---------------------------------------------------------------------------------------------
 def jaffe_files(quick: bool) -> list[Path]:
     root = Path(os.environ.get("FERBENCH_DATA", "data")) / "jaffe"
-    files = sorted(p for p in list(root.glob("*.tif*")) + list(root.glob("jaffe/*.tif*"))
-                   if re.fullmatch(r"[A-Z]{2}\.[A-Z]{2}\d+\.\d+\.tiff?", p.name))
+    files = sorted(
+        p
+        for p in list(root.glob("*.tif*")) + list(root.glob("jaffe/*.tif*"))
+        if re.fullmatch(r"[A-Z]{2}\.[A-Z]{2}\d+\.\d+\.tiff?", p.name)
+    )
     return files[::7] if quick else files
 
 
@@ -280,7 +343,8 @@ def run_jaffe_ours(pipeline: FacePipeline, files: list[Path]) -> dict:
         model = stream_model(pipeline.model, HEADLINE["backend"], threads=1, tta=tta)
         labels = iter(np.asarray(model.classes)[model.predict_proba(np.stack(crops)).argmax(1)] if crops else [])
         out[f"ferbench, tta {tta}" + (" (headline)" if tta == HEADLINE["tta"] else "")] = [
-            next(labels) if hit else None for hit in found]
+            next(labels) if hit else None for hit in found
+        ]
     return out
 
 
@@ -291,8 +355,14 @@ def jaffe_rows(answers: dict, files: list[Path]) -> list:
         detected = [a is not None for a in labels]
         right = [a == t for a, t in zip(labels, truth)]
         n_det = sum(detected)
-        rows.append([system, f"{n_det}/{len(files)} ({100 * n_det / len(files):.1f}%)",
-                     f"{100 * np.mean(right):.1f}", f"{100 * sum(right) / n_det:.1f}" if n_det else "-"])
+        rows.append(
+            [
+                system,
+                f"{n_det}/{len(files)} ({100 * n_det / len(files):.1f}%)",
+                f"{100 * np.mean(right):.1f}",
+                f"{100 * sum(right) / n_det:.1f}" if n_det else "-",
+            ]
+        )
     return rows
 
 
@@ -301,10 +371,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=None, help="frames of the test video (default 300; quick 60)")
     parser.add_argument("--repeats", type=int, default=None, help="timed passes per configuration (default 3; quick 1)")
-    parser.add_argument("--background", choices=["photo", "noise", "plain"], default="photo",
-                        help="the scene behind the face (see background_image)")
-    parser.add_argument("--fer-python", type=Path, default=REPO / ".fer-venv" / "bin" / "python",
-                        help="python of a virtual environment with fer installed (default .fer-venv/bin/python)")
+    parser.add_argument(
+        "--background",
+        choices=["photo", "noise", "plain"],
+        default="photo",
+        help="the scene behind the face (see background_image)",
+    )
+    parser.add_argument(
+        "--fer-python",
+        type=Path,
+        default=REPO / ".fer-venv" / "bin" / "python",
+        help="python of a virtual environment with fer installed (default .fer-venv/bin/python)",
+    )
     parser.add_argument("--no-jaffe", action="store_true", help="skip the accuracy check on JAFFE")
     parser.add_argument("--quick", action="store_true", help="fewer frames, configurations and repeats")
     args = parser.parse_args(argv)
@@ -329,49 +407,81 @@ def main(argv=None) -> int:
             rows[0][-1]["fps"] += after["fps"]
 
         headline_fps = statistics.median(rows[0][-1]["fps"])
-        print(f"\nferbench real time: {n} frames {WIDTH}x{HEIGHT} ({args.background} background), the astronaut's "
-              f"face (~95 px) moving ~2 px a frame; median of the timed passes")
-        print(tabulate(format_rows(rows, truth, headline_fps),
-                       headers=["configuration", "every", "detect side", "classifier x threads", "tta", "FPS",
-                                "ms/frame", "CPU ms/frame", "1000 / CPU ms", "face found %", "vs headline", "passes"],
-                       tablefmt="github"))
-        before = rows[0][-1]["fps"][:args.repeats]
-        print(f"headline passes (FPS): before fer {', '.join(f'{v:.1f}' for v in before)}"
-              + (f"; after fer {', '.join(f'{v:.1f}' for v in after['fps'])}" if fer is not None else ""))
+        print(
+            f"\nferbench real time: {n} frames {WIDTH}x{HEIGHT} ({args.background} background), the astronaut's "
+            f"face (~95 px) moving ~2 px a frame; median of the timed passes"
+        )
+        print(
+            tabulate(
+                format_rows(rows, truth, headline_fps),
+                headers=[
+                    "configuration",
+                    "every",
+                    "detect side",
+                    "classifier x threads",
+                    "tta",
+                    "FPS",
+                    "ms/frame",
+                    "CPU ms/frame",
+                    "1000 / CPU ms",
+                    "face found %",
+                    "vs headline",
+                    "passes",
+                ],
+                tablefmt="github",
+            )
+        )
+        before = rows[0][-1]["fps"][: args.repeats]
+        print(
+            f"headline passes (FPS): before fer {', '.join(f'{v:.1f}' for v in before)}"
+            + (f"; after fer {', '.join(f'{v:.1f}' for v in after['fps'])}" if fer is not None else "")
+        )
 
         if fer is not None:
             fer_fps = statistics.median(fer["fps"])
             ours_labels, fer_labels = labels_of(headline["per_frame"]), [f[0][1] if f else None for f in fer["frames"]]
             fer_per_frame = [[(tuple(b), label) for b, label, _ in f] for f in fer["frames"]]
             both = [(a, b) for a, b in zip(ours_labels, fer_labels) if a and b]
-            print(f"\nfer {fer['fer_version']} (Haar on every full frame, quantized mini-Xception; OpenCV "
-                  f"{fer['opencv']}): {fer_fps:.1f} FPS ({', '.join(f'{v:.1f}' for v in fer['fps'])}), "
-                  f"{1000 / fer_fps:.1f} ms/frame, CPU {statistics.median(fer['cpu_ms_per_frame']):.1f} ms/frame, "
-                  f"face found {100 * found_share(fer_per_frame, truth):.0f}%; start-up {fer['startup_s']:.1f} s "
-                  "(not timed)")
-            print(f"labels, headline vs fer, on the {len(both)} frames where both found a face: same on "
-                  f"{sum(a == b for a, b in both)}; ours {summary_labels(ours_labels)}; "
-                  f"fer {summary_labels(fer_labels)}")
+            print(
+                f"\nfer {fer['fer_version']} (Haar on every full frame, quantized mini-Xception; OpenCV "
+                f"{fer['opencv']}): {fer_fps:.1f} FPS ({', '.join(f'{v:.1f}' for v in fer['fps'])}), "
+                f"{1000 / fer_fps:.1f} ms/frame, CPU {statistics.median(fer['cpu_ms_per_frame']):.1f} ms/frame, "
+                f"face found {100 * found_share(fer_per_frame, truth):.0f}%; start-up {fer['startup_s']:.1f} s "
+                "(not timed)"
+            )
+            print(
+                f"labels, headline vs fer, on the {len(both)} frames where both found a face: same on "
+                f"{sum(a == b for a, b in both)}; ours {summary_labels(ours_labels)}; "
+                f"fer {summary_labels(fer_labels)}"
+            )
             ratio = headline_fps / fer_fps
             cpu_ratio = statistics.median(fer["cpu_ms_per_frame"]) / headline["cpu_ms"]
             print(f"\nheadline / fer: {ratio:.2f}x the FPS; fer / headline: {cpu_ratio:.2f}x the CPU time per frame")
-            print(f"target >= {TARGET_FPS:.0f} FPS: {'met' if headline_fps >= TARGET_FPS else 'NOT met'} "
-                  f"({headline_fps:.1f}); target >= {TARGET_RATIO:.0f}x fer: "
-                  f"{'met' if ratio >= TARGET_RATIO else 'NOT met'} ({ratio:.2f}x)")
+            print(
+                f"target >= {TARGET_FPS:.0f} FPS: {'met' if headline_fps >= TARGET_FPS else 'NOT met'} "
+                f"({headline_fps:.1f}); target >= {TARGET_RATIO:.0f}x fer: "
+                f"{'met' if ratio >= TARGET_RATIO else 'NOT met'} ({ratio:.2f}x)"
+            )
         else:
-            print(f"\ntarget >= {TARGET_FPS:.0f} FPS: {'met' if headline_fps >= TARGET_FPS else 'NOT met'} "
-                  f"({headline_fps:.1f}); fer not measured")
+            print(
+                f"\ntarget >= {TARGET_FPS:.0f} FPS: {'met' if headline_fps >= TARGET_FPS else 'NOT met'} "
+                f"({headline_fps:.1f}); fer not measured"
+            )
             if not have_fer:
-                print(f"fer: skipped, no python at {fer_python}. Create its environment (fer pins torch 2.2 and the "
-                      "non-headless OpenCV, so it cannot share ferbench's):\n"
-                      "    python3 -m venv .fer-venv && .fer-venv/bin/pip install fer\n"
-                      "or pass --fer-python PATH to the python of an environment where fer is installed.")
+                print(
+                    f"fer: skipped, no python at {fer_python}. Create its environment (fer pins torch 2.2 and the "
+                    "non-headless OpenCV, so it cannot share ferbench's):\n"
+                    "    python3 -m venv .fer-venv && .fer-venv/bin/pip install fer\n"
+                    "or pass --fer-python PATH to the python of an environment where fer is installed."
+                )
 
         if not args.no_jaffe:
             files = jaffe_files(args.quick)
             if not files:
-                print("\nJAFFE: skipped, no jaffe/ under FERBENCH_DATA "
-                      f"({Path(os.environ.get('FERBENCH_DATA', 'data')).resolve()})")
+                print(
+                    "\nJAFFE: skipped, no jaffe/ under FERBENCH_DATA "
+                    f"({Path(os.environ.get('FERBENCH_DATA', 'data')).resolve()})"
+                )
             else:
                 answers = run_jaffe_ours(pipeline, files)
                 if have_fer:
@@ -381,18 +491,27 @@ def main(argv=None) -> int:
                     failed |= fer_jaffe is None
                     if fer_jaffe is not None:
                         answers["fer (Haar, mini-Xception)"] = [
-                            (fer_jaffe["images"][p.name] or {}).get("label") for p in files]
-                print(f"\nJAFFE{' (every 7th image)' if args.quick else ''}: {len(files)} photos, each system's own "
-                      "detector on the full image; no face = wrong")
-                print(tabulate(jaffe_rows(answers, files),
-                               headers=["system", "face found", "accuracy % (all)", "accuracy % (found)"],
-                               tablefmt="github"))
+                            (fer_jaffe["images"][p.name] or {}).get("label") for p in files
+                        ]
+                print(
+                    f"\nJAFFE{' (every 7th image)' if args.quick else ''}: {len(files)} photos, each system's own "
+                    "detector on the full image; no face = wrong"
+                )
+                print(
+                    tabulate(
+                        jaffe_rows(answers, files),
+                        headers=["system", "face found", "accuracy % (all)", "accuracy % (found)"],
+                        tablefmt="github",
+                    )
+                )
     import onnxruntime
     import torch
 
-    print(f"\n{os.cpu_count()} CPUs, load average {load:.1f} before the run and {os.getloadavg()[0]:.1f} after; "
-          f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}; "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"\n{os.cpu_count()} CPUs, load average {load:.1f} before the run and {os.getloadavg()[0]:.1f} after; "
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}; "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return 1 if failed else 0
 
 

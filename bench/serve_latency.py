@@ -48,8 +48,14 @@ def photo(width: int = 1280, height: int = 800) -> bytes:
 def multipart(data: bytes, name: str = "photo.jpg") -> tuple[bytes, str]:
     """A multipart/form-data body with `data` as the field `file`, and its content type."""
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -75,8 +81,12 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests first (default 3)")
     parser.add_argument("--model", default=None, help="model file or run record (default: the shipped model)")
     parser.add_argument("--tta", choices=("none", "flip", "affine"), default="flip")
-    parser.add_argument("--threads", type=int, default=None, help="torch and OpenCV CPU threads (default: one "
-                        "per core; use 1 on a machine shared with other jobs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch and OpenCV CPU threads (default: one per core; use 1 on a machine shared with other jobs)",
+    )
     parser.add_argument("--raw", action="store_true", help="send an image/jpeg body instead of a form")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]  # before we add to it
@@ -103,8 +113,11 @@ def main(argv=None) -> None:
             elapsed, answer = post(conn, body, content_type)
             if i == 0:
                 labels = [f["label"] for f in answer["faces"]]
-                print(f"{answer['image']['width']}x{answer['image']['height']} JPEG of {len(jpeg) / 1024:.0f} kB: "
-                      f"faces {labels}; model {answer['model']}", flush=True)
+                print(
+                    f"{answer['image']['width']}x{answer['image']['height']} JPEG of {len(jpeg) / 1024:.0f} kB: "
+                    f"faces {labels}; model {answer['model']}",
+                    flush=True,
+                )
             if i >= args.warmup:
                 client.append(1000 * elapsed)
                 for stage in STAGES:
@@ -113,13 +126,17 @@ def main(argv=None) -> None:
 
     rows = [[f"server: {stage}", f"{statistics.median(v):.1f}", f"{p90(v):.1f}"] for stage, v in server.items()]
     overhead = [c - t for c, t in zip(client, server["total"])]
-    rows += [["HTTP + JSON (client - server total)", f"{statistics.median(overhead):.1f}", f"{p90(overhead):.1f}"],
-             ["client: per request", f"{statistics.median(client):.1f}", f"{p90(client):.1f}"]]
+    rows += [
+        ["HTTP + JSON (client - server total)", f"{statistics.median(overhead):.1f}", f"{p90(overhead):.1f}"],
+        ["client: per request", f"{statistics.median(client):.1f}", f"{p90(client):.1f}"],
+    ]
     print(tabulate(rows, headers=["ms", "median", "p90"], tablefmt="github"))
     sent = "an image/jpeg body" if args.raw else "multipart"
-    print(f"{args.requests} timed requests after {args.warmup} untimed, one at a time, {sent}; tta {args.tta}; "
-          f"threads {args.threads or torch.get_num_threads()}; torch {torch.__version__}; "
-          f"load average before the run {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{args.requests} timed requests after {args.warmup} untimed, one at a time, {sent}; tta {args.tta}; "
+        f"threads {args.threads or torch.get_num_threads()}; torch {torch.__version__}; "
+        f"load average before the run {load:.1f} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

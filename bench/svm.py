@@ -44,8 +44,9 @@ def main() -> None:
     data = instantiate(cfg.dataset).load()
     train, val = data.splits == "Training", data.splits == "PublicTest"
     features = instantiate(cfg.method.features)
-    (F_train, F_val), features_s = timed(lambda: (features.fit_transform(data.images[train]),
-                                                  features.transform(data.images[val])))
+    (F_train, F_val), features_s = timed(
+        lambda: (features.fit_transform(data.images[train]), features.transform(data.images[val]))
+    )
     y_train, y_val = data.labels[train], data.labels[val]
     idx, _ = train_test_split(np.arange(len(y_train)), train_size=args.n, stratify=y_train, random_state=0)
     X, y = F_train[idx].astype(np.float64), y_train[idx]
@@ -57,21 +58,50 @@ def main() -> None:
     ref = SVC(C=args.C, kernel="rbf", gamma=ours.gamma_)
     _, ref_fit = timed(lambda: ref.fit(X, y))
     ref_pred, ref_predict = timed(lambda: ref.predict(F_val))
-    rows = [["SVC(kernel='rbf') (libsvm's kernel)", len(X), f"{ref_fit:.1f}", f"{ref_predict:.1f}", "1.0x",
-             f"{np.mean(ref_pred == y_val):.4f}"],
-            ["RBFSVM exact (BLAS kernel matrix)", len(X), f"{ours_fit:.1f}", f"{ours_predict:.1f}",
-             f"{(ref_fit + ref_predict) / (ours_fit + ours_predict):.1f}x", f"{np.mean(ours_pred == y_val):.4f}"]]
+    rows = [
+        [
+            "SVC(kernel='rbf') (libsvm's kernel)",
+            len(X),
+            f"{ref_fit:.1f}",
+            f"{ref_predict:.1f}",
+            "1.0x",
+            f"{np.mean(ref_pred == y_val):.4f}",
+        ],
+        [
+            "RBFSVM exact (BLAS kernel matrix)",
+            len(X),
+            f"{ours_fit:.1f}",
+            f"{ours_predict:.1f}",
+            f"{(ref_fit + ref_predict) / (ours_fit + ours_predict):.1f}x",
+            f"{np.mean(ours_pred == y_val):.4f}",
+        ],
+    ]
     agree = np.mean(ours_pred == ref_pred)
     if args.full:
         full = RBFSVM(C=args.C, gamma=args.gamma, approx="exact")
         _, full_fit = timed(lambda: full.fit(F_train, y_train))
         full_pred, full_predict = timed(lambda: full.predict(F_val))
-        rows.append(["RBFSVM exact, all of Training", len(F_train), f"{full_fit:.1f}", f"{full_predict:.1f}", "",
-                     f"{np.mean(full_pred == y_val):.4f}"])
-    print(tabulate(rows, headers=["formulation", "train images", "fit s", "predict s (PublicTest)", "speed-up",
-                                  "PublicTest acc"], tablefmt="github"))
-    print(f"C={args.C}, gamma={args.gamma} x scale; same PublicTest predictions: {agree:.2%}; "
-          f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.1f}")
+        rows.append(
+            [
+                "RBFSVM exact, all of Training",
+                len(F_train),
+                f"{full_fit:.1f}",
+                f"{full_predict:.1f}",
+                "",
+                f"{np.mean(full_pred == y_val):.4f}",
+            ]
+        )
+    print(
+        tabulate(
+            rows,
+            headers=["formulation", "train images", "fit s", "predict s (PublicTest)", "speed-up", "PublicTest acc"],
+            tablefmt="github",
+        )
+    )
+    print(
+        f"C={args.C}, gamma={args.gamma} x scale; same PublicTest predictions: {agree:.2%}; "
+        f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

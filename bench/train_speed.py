@@ -50,7 +50,7 @@ def train_speed(name: str, rt: Runtime, compiled: bool, batch: int, steps: int) 
     y = torch.randint(0, CLASSES, (batch,))
     criterion = nn.CrossEntropyLoss()
     times = []
-    for i in range(steps + 1):  # the first step (oneDNN kernel creation, compilation) is not timed
+    for _ in range(steps + 1):  # the first step (oneDNN kernel creation, compilation) is not timed
         t0 = time.perf_counter()
         train_step(step_model, x, y, criterion, opt, rt)
         times.append(time.perf_counter() - t0)
@@ -74,9 +74,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", help="registry names (default: all that build here)")
     parser.add_argument("--quick", action="store_true", help="fernet only, 2 timed steps")
-    parser.add_argument("--settings", nargs="+", default=["fp32", "cl+bf16"],
-                        help="speed settings to compare; the first is the baseline of the ratios "
-                             "(default: fp32 cl+bf16; compile takes ~1 minute per model)")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["fp32", "cl+bf16"],
+        help="speed settings to compare; the first is the baseline of the ratios "
+        "(default: fp32 cl+bf16; compile takes ~1 minute per model)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: one per core)")
     parser.add_argument("--batch", type=int, default=64, help="training batch size")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
@@ -106,13 +110,19 @@ def main(argv=None) -> None:
         print(f"measured {name}", flush=True)
 
     names = args.settings
-    headers = (["model", "params (M)", "MACs/img (M)"] + [f"train {n} img/s" for n in names]
-               + [f"train {n} / {names[0]}" for n in names[1:]] + [f"infer {n} img/s" for n in names]
-               + [f"infer {n} / {names[0]}" for n in names[1:]])
+    headers = (
+        ["model", "params (M)", "MACs/img (M)"]
+        + [f"train {n} img/s" for n in names]
+        + [f"train {n} / {names[0]}" for n in names[1:]]
+        + [f"infer {n} img/s" for n in names]
+        + [f"infer {n} / {names[0]}" for n in names[1:]]
+    )
     print(tabulate(rows, headers=headers, tablefmt="github"))
-    print(f"threads: {args.threads or torch.get_num_threads()}, train batch {args.batch}, inference batch "
-          f"{4 * args.batch}, {SIZE}x{SIZE}, median of {steps} timed steps; torch {torch.__version__}; "
-          f"load average before the run {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"threads: {args.threads or torch.get_num_threads()}, train batch {args.batch}, inference batch "
+        f"{4 * args.batch}, {SIZE}x{SIZE}, median of {steps} timed steps; torch {torch.__version__}; "
+        f"load average before the run {load:.1f} on {os.cpu_count()} cores"
+    )
     for line in skipped:
         print(f"skipped {line}")
 

@@ -23,11 +23,13 @@ from benchmark.sweep import run_job
 from core.errors import FerbenchError, user_error
 from core.io import CONF_DIR
 
-EXAMPLES = ("ferbench run                                                # the built-in default: a smoke test",
-            "ferbench run dataset=jaffe detector=haar method=lbp_svm protocol=subject_kfold",
-            "ferbench run dataset=fer2013 protocol=official method=cnn model=vgg method.epochs=30",
-            "ferbench run -m dataset=jaffe,ckplus method=lbp_svm,hog_svm    # a sweep: one run per combination",
-            "ferbench run method=lbp_svm --cfg job                       # print the composed config, run nothing")
+EXAMPLES = (
+    "ferbench run                                                # the built-in default: a smoke test",
+    "ferbench run dataset=jaffe detector=haar method=lbp_svm protocol=subject_kfold",
+    "ferbench run dataset=fer2013 protocol=official method=cnn model=vgg method.epochs=30",
+    "ferbench run -m dataset=jaffe,ckplus method=lbp_svm,hog_svm    # a sweep: one run per combination",
+    "ferbench run method=lbp_svm --cfg job                       # print the composed config, run nothing",
+)
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
@@ -100,18 +102,26 @@ def run_help(prog: str) -> str:
     def wrapped(text: str, indent: str) -> list[str]:
         return textwrap.wrap(text, 110, initial_indent=indent, subsequent_indent=indent)
 
-    lines = [f"usage: {prog} [group=option ...] [key=value ...] [+group=option] [-m]", "",
-             *wrapped("Run one experiment: load a data set, find the faces, fit and score the method under the "
-                      "protocol, and write a JSON record to results_dir. An identical run already recorded is "
-                      "printed, not run again. With -m (--multirun), comma-separated values are swept: one run per "
-                      "combination.", ""), "",
-             "config groups (conf/<group>/<option>.yaml; * the default, + added with +group=option,",
-             "@ a part of the method: features@method.features=hog):"]
+    lines = [
+        f"usage: {prog} [group=option ...] [key=value ...] [+group=option] [-m]",
+        "",
+        *wrapped(
+            "Run one experiment: load a data set, find the faces, fit and score the method under the "
+            "protocol, and write a JSON record to results_dir. An identical run already recorded is "
+            "printed, not run again. With -m (--multirun), comma-separated values are swept: one run per "
+            "combination.",
+            "",
+        ),
+        "",
+        "config groups (conf/<group>/<option>.yaml; * the default, + added with +group=option,",
+        "@ a part of the method: features@method.features=hog):",
+    ]
     for group, options in known.items():
         mark = "" if group in defaults or group == "model" else "@" if group in METHOD_PARTS else "+"
         text = ", ".join(f"{o}*" if o == defaults.get(group) else o for o in options)
-        lines += textwrap.wrap(text, 110, initial_indent=f"  {mark + group:<{width}}",
-                               subsequent_indent=" " * (width + 2))
+        lines += textwrap.wrap(
+            text, 110, initial_indent=f"  {mark + group:<{width}}", subsequent_indent=" " * (width + 2)
+        )
     lines += ["", "keys (default):"]
     container = OmegaConf.to_container(top, resolve=False)
     for key, comment in _commented_keys(CONF_DIR / "config.yaml"):
@@ -120,10 +130,17 @@ def run_help(prog: str) -> str:
         value = container[key]
         lines.append(f"  {key}={'null' if value is None else str(value).lower() if isinstance(value, bool) else value}")
         lines += wrapped(comment, "      ")
-    lines += ["", *wrapped("A group's own keys: `--cfg job` prints the composed config; set one with "
-                           "<group>.<key>=value (method.epochs=30, protocol.k=10; detector=haar "
-                           "detector.margin=0.2). --cfg prints one run's config: not with -m.", ""),
-              "", "examples:"]
+    lines += [
+        "",
+        *wrapped(
+            "A group's own keys: `--cfg job` prints the composed config; set one with "
+            "<group>.<key>=value (method.epochs=30, protocol.k=10; detector=haar "
+            "detector.margin=0.2). --cfg prints one run's config: not with -m.",
+            "",
+        ),
+        "",
+        "examples:",
+    ]
     lines += [f"  {e.replace('ferbench run', prog)}" for e in EXAMPLES]
     return "\n".join(lines)
 

@@ -53,9 +53,11 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
     "permissions-policy": "camera=(self), microphone=(), geolocation=()",
-    "content-security-policy": ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
-                                "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-                                "frame-ancestors 'none'"),
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
 }
 
 
@@ -147,12 +149,17 @@ def form_file(body: bytes, content_type: str, field: str = "file") -> tuple[byte
         if options.get(b"name") == field.encode():
             name = options.get(b"filename")
             return bytes(content), None if name is None else name.decode("utf-8", "replace")
-    raise UploadError(422, "missing_file", f"the form has no field '{field}': send the image as the multipart "
-                                           f"field '{field}'")
+    raise UploadError(
+        422, "missing_file", f"the form has no field '{field}': send the image as the multipart field '{field}'"
+    )
 
 
-def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS,
-               cors_origins: tuple[str, ...] | list[str] = ()):
+def create_app(
+    pipeline=None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    cors_origins: tuple[str, ...] | list[str] = (),
+):
     """The FastAPI application: the API and the page of `pipeline` (a `FacePipeline`; None: the
     shipped model with flip test-time augmentation, loaded now).
 
@@ -172,8 +179,13 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
     max_upload_bytes = int(max_upload_bytes)
     model = pipeline.model
 
-    app = FastAPI(title="ferbench", summary="Facial expression recognition of photos", docs_url=None,
-                  redoc_url=None, openapi_url="/api/openapi.json")  # the docs pages would load a CDN
+    app = FastAPI(
+        title="ferbench",
+        summary="Facial expression recognition of photos",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )  # the docs pages would load a CDN
     app.state.predictor = predictor
     app.add_middleware(SecurityHeaders)
     if cors_origins:
@@ -206,16 +218,25 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
 
     #: the explanations this model supports (Grad-CAM needs CNN checkpoints; the others any model) and this
     #: installation has (the `explain` extra: captum, lime)
-    explainable = tuple(m for m in (("gradcam",) if has_gradcam(model.estimator) else ()) + ("occlusion", "lime")
-                        if installed(m))
+    explainable = tuple(
+        m for m in (("gradcam",) if has_gradcam(model.estimator) else ()) + ("occlusion", "lime") if installed(m)
+    )
 
     @app.get("/api/health")
     def health() -> dict:
         """The model the server runs, its classes (in the order of the probabilities) and their colours."""
-        return {"status": "ok", "model": model.name, "family": model.family, "calibrated": model.calibrated,
-                "classes": list(model.classes), "detector": pipeline.face_stage.get("detector"),
-                "colours": {c: "#{:02x}{:02x}{:02x}".format(*COLOURS.get(c, (255, 255, 255))) for c in model.classes},
-                "max_upload_bytes": max_upload_bytes, "max_pixels": predictor.max_pixels, "explain": list(explainable)}
+        return {
+            "status": "ok",
+            "model": model.name,
+            "family": model.family,
+            "calibrated": model.calibrated,
+            "classes": list(model.classes),
+            "detector": pipeline.face_stage.get("detector"),
+            "colours": {c: "#{:02x}{:02x}{:02x}".format(*COLOURS.get(c, (255, 255, 255))) for c in model.classes},
+            "max_upload_bytes": max_upload_bytes,
+            "max_pixels": predictor.max_pixels,
+            "explain": list(explainable),
+        }
 
     @app.post("/api/predict", openapi_extra=PREDICT_OPENAPI)
     async def predict(request: Request) -> JSONResponse:
@@ -225,24 +246,36 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
         media = content_type.split(";", 1)[0].strip().lower()
         filename = None
         if media == "multipart/form-data":
-            data, filename = form_file(await read_body(request, max_upload_bytes + FORM_OVERHEAD, max_upload_bytes),
-                                       content_type)
+            data, filename = form_file(
+                await read_body(request, max_upload_bytes + FORM_OVERHEAD, max_upload_bytes), content_type
+            )
         elif media.startswith("image/") or media in RAW_TYPES:
             data = await read_body(request, max_upload_bytes)
         else:
             data = await read_body(request, max_upload_bytes + FORM_OVERHEAD, max_upload_bytes)
             if data or media:
-                raise UploadError(415, "unsupported", f"expected an image as the multipart/form-data field 'file' "
-                                                      f"or a body of type image/*, got {media or 'no content type'}")
+                raise UploadError(
+                    415,
+                    "unsupported",
+                    f"expected an image as the multipart/form-data field 'file' "
+                    f"or a body of type image/*, got {media or 'no content type'}",
+                )
         if not data:
             raise UploadError(422, "missing_file", "no image was sent (the file is empty or missing)")
         if len(data) > max_upload_bytes:
-            raise UploadError(413, "too_large", f"the file is {len(data):,} bytes, larger than the server accepts "
-                                                f"(files of at most {max_upload_bytes:,} bytes)")
+            raise UploadError(
+                413,
+                "too_large",
+                f"the file is {len(data):,} bytes, larger than the server accepts "
+                f"(files of at most {max_upload_bytes:,} bytes)",
+            )
         explain = request.query_params.get("explain") or None
         if explain is not None and explain not in explainable:
-            raise UploadError(422, "bad_parameter", f"explain must be one of {' | '.join(explainable)} for this model, "
-                                                    f"got {explain[:40]!r}")
+            raise UploadError(
+                422,
+                "bad_parameter",
+                f"explain must be one of {' | '.join(explainable)} for this model, got {explain[:40]!r}",
+            )
         result = await run_in_threadpool(predictor, data, explain)
         result["filename"] = None if filename is None else filename[:255]
         if not result["faces"]:
@@ -258,10 +291,21 @@ def create_app(pipeline=None, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixe
     return app
 
 
-PREDICT_OPENAPI = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
-    "image/*": {"schema": {"type": "string", "format": "binary"}}}}}
+PREDICT_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 
 
 class SecurityHeaders:

@@ -35,8 +35,16 @@ class RBFSVM(ClassifierMixin, BaseEstimator):
     `n_components` Nystroem landmarks beyond. Predictions equal those of `SVC(kernel="rbf")`.
     """
 
-    def __init__(self, C: float = 1.0, gamma: float = 1.0, approx: str = "auto", exact_max_samples: int = 30000,
-                 n_components: int = 3000, class_weight=None, random_state: int = 0):
+    def __init__(
+        self,
+        C: float = 1.0,
+        gamma: float = 1.0,
+        approx: str = "auto",
+        exact_max_samples: int = 30000,
+        n_components: int = 3000,
+        class_weight=None,
+        random_state: int = 0,
+    ):
         self.C = C
         self.gamma = gamma
         self.approx = approx
@@ -59,21 +67,30 @@ class RBFSVM(ClassifierMixin, BaseEstimator):
         self.gamma_ = float(self.gamma / (X.shape[1] * var)) if var > 0 else float(self.gamma)
         exact = self.approx == "exact" or (self.approx == "auto" and len(X) <= self.exact_max_samples)
         if exact:
-            self.model_ = SVC(C=self.C, kernel="precomputed", class_weight=self.class_weight,
-                              random_state=self.random_state).fit(_kernel(X, X, self.gamma_), y)
+            self.model_ = SVC(
+                C=self.C, kernel="precomputed", class_weight=self.class_weight, random_state=self.random_state
+            ).fit(_kernel(X, X, self.gamma_), y)
             self.support_vectors_ = X[self.model_.support_]
             self.n_fit_ = len(X)
             self.map_ = None
         else:
-            self.map_ = Nystroem(kernel="rbf", gamma=self.gamma_, n_components=min(self.n_components, len(X)),
-                                 random_state=self.random_state).fit(X)
+            self.map_ = Nystroem(
+                kernel="rbf",
+                gamma=self.gamma_,
+                n_components=min(self.n_components, len(X)),
+                random_state=self.random_state,
+            ).fit(X)
             # primal solver: with many more images than landmarks it is about 2x faster than the dual
-            self.model_ = LinearSVC(C=self.C, dual=False, class_weight=self.class_weight,
-                                    random_state=self.random_state, max_iter=5000).fit(self.map_.transform(X), y)
+            self.model_ = LinearSVC(
+                C=self.C, dual=False, class_weight=self.class_weight, random_state=self.random_state, max_iter=5000
+            ).fit(self.map_.transform(X), y)
         self.classes_ = self.model_.classes_
-        self.fit_info_ = {"svm_formulation": "exact SVC (precomputed kernel)" if exact else
-                          f"Nystroem({self.map_.n_components} landmarks) + LinearSVC",
-                          "svm_gamma": self.gamma_}
+        self.fit_info_ = {
+            "svm_formulation": "exact SVC (precomputed kernel)"
+            if exact
+            else f"Nystroem({self.map_.n_components} landmarks) + LinearSVC",
+            "svm_gamma": self.gamma_,
+        }
         return self
 
     def decision_function(self, X):
@@ -90,7 +107,7 @@ class RBFSVM(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         out = []
         for start in range(0, len(X), KERNEL_BLOCK):
-            block = X[start:start + KERNEL_BLOCK]
+            block = X[start : start + KERNEL_BLOCK]
             if self.map_ is not None:
                 features = self.map_.transform(block)
             else:
@@ -104,5 +121,5 @@ def _kernel(X: np.ndarray, Y: np.ndarray, gamma: float) -> np.ndarray:
     """The RBF kernel matrix K[i, j] = exp(-gamma ||X[i] - Y[j]||^2), computed in blocks of rows."""
     K = np.empty((len(X), len(Y)))
     for start in range(0, len(X), KERNEL_BLOCK):
-        K[start:start + KERNEL_BLOCK] = rbf_kernel(X[start:start + KERNEL_BLOCK], Y, gamma=gamma)
+        K[start : start + KERNEL_BLOCK] = rbf_kernel(X[start : start + KERNEL_BLOCK], Y, gamma=gamma)
     return K

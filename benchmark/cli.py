@@ -75,8 +75,10 @@ class Option:
             return text.lower() in TRUE
         if self.kind == "choice":
             if text not in self.choices:
-                raise ConfigError(f"must be one of {' | '.join(self.choices)}, got '{text}'"
-                                  + did_you_mean(text, self.choices), self.name)
+                raise ConfigError(
+                    f"must be one of {' | '.join(self.choices)}, got '{text}'" + did_you_mean(text, self.choices),
+                    self.name,
+                )
             return text
         if self.kind in ("int", "float"):
             bounds = {"low": self.low} if self.low is not None else {}
@@ -87,8 +89,9 @@ class Option:
     def shown_default(self) -> str:
         if self.repeat and not self.default:
             return "none"
-        return "null" if self.default is None else str(self.default).lower() if self.kind == "flag" \
-            else str(self.default)
+        return (
+            "null" if self.default is None else str(self.default).lower() if self.kind == "flag" else str(self.default)
+        )
 
 
 def run_default(key: str):
@@ -123,11 +126,13 @@ def unknown(what: str, word: str, valid: Sequence[str]) -> ConfigError:
 
 
 def wants_help(argv: Sequence[str]) -> bool:
+    """Whether the words ask for help (-h / --help anywhere)."""
     return any(word in HELP_WORDS[:2] for word in argv)
 
 
-def parse(argv: Sequence[str], options: Sequence[Option], positional: bool = False,
-          passthrough: str | None = None) -> tuple[dict, list[str], list[str]]:
+def parse(
+    argv: Sequence[str], options: Sequence[Option], positional: bool = False, passthrough: str | None = None
+) -> tuple[dict, list[str], list[str]]:
     """(options, positional words, passed-through words) of a command line of `key=value` words.
 
     positional: whether the command takes words without `=` (predict's paths); a word with `=` that
@@ -172,8 +177,14 @@ def parse(argv: Sequence[str], options: Sequence[Option], positional: bool = Fal
     return values, words, passed
 
 
-def help_text(prog: str, summary: str, options: Sequence[Option], examples: Sequence[str],
-              usage: str | None = None, notes: str = "") -> str:
+def help_text(
+    prog: str,
+    summary: str,
+    options: Sequence[Option],
+    examples: Sequence[str],
+    usage: str | None = None,
+    notes: str = "",
+) -> str:
     """A command's --help: usage, what it does, every option with its default, examples."""
     width = max([len(f"{o.name}=") + 2 for o in options] + [12])
     lines = [f"usage: {usage or prog + ' [key=value ...]'}", "", summary, ""]
@@ -201,13 +212,23 @@ def run_main(main: Callable[[], int | None]) -> int:
 
 
 def overview() -> str:
+    """`ferbench --help`: the commands and what each does."""
     width = max(map(len, COMMANDS)) + 2
-    lines = ["usage: ferbench COMMAND [key=value ...]     (ferbench COMMAND --help: its options and examples)", "",
-             "FER benchmark: classical pipelines and CNNs under honest protocols, and the models on your photos.", "",
-             "commands:"]
+    lines = [
+        "usage: ferbench COMMAND [key=value ...]     (ferbench COMMAND --help: its options and examples)",
+        "",
+        "FER benchmark: classical pipelines and CNNs under honest protocols, and the models on your photos.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}{what}" for name, (_, what) in COMMANDS.items()]
-    lines += ["", "examples:", "  ferbench run dataset=jaffe method=lbp_svm protocol=subject_kfold",
-              "  ferbench predict photo.jpg", "  ferbench serve port=8080"]
+    lines += [
+        "",
+        "examples:",
+        "  ferbench run dataset=jaffe method=lbp_svm protocol=subject_kfold",
+        "  ferbench predict photo.jpg",
+        "  ferbench serve port=8080",
+    ]
     return "\n".join(lines)
 
 

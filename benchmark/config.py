@@ -86,8 +86,10 @@ def instantiate_group(cfg: DictConfig, group: str):
             raise (ConfigError(error.text, source) if source else error) from exc
         extra = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
         if extra:
-            raise ConfigError(f"is not a setting of {_target_name(cfg, node)}; its settings: "
-                              f"{', '.join(_settings(cfg, node))}", f"{node}.{extra[1]}") from exc
+            raise ConfigError(
+                f"is not a setting of {_target_name(cfg, node)}; its settings: {', '.join(_settings(cfg, node))}",
+                f"{node}.{extra[1]}",
+            ) from exc
         raise ConfigError(f"{node}: {cause}") from exc
 
 
@@ -161,8 +163,10 @@ def check_overrides(overrides: list[str]) -> list[str]:
             parsed += parser.parse_overrides([word])
         except OverrideParseException as exc:
             reason = str(exc).strip().splitlines()[0].removeprefix(f"Error parsing override '{word}'").strip()
-            raise ConfigError(f"'{word}' is not a key=value Hydra reads{f' ({reason})' if reason else ''}; a value "
-                              "holding = , or spaces goes in quotes: key='a=b'") from None
+            raise ConfigError(
+                f"'{word}' is not a key=value Hydra reads{f' ({reason})' if reason else ''}; a value "
+                "holding = , or spaces goes in quotes: key='a=b'"
+            ) from None
     seen = {}
     for override in parsed:
         name = override.key_or_group + (f"@{override.package}" if override.package else "")
@@ -183,14 +187,18 @@ def check_overrides(overrides: list[str]) -> list[str]:
             if override.type != OverrideType.DEL and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
                 for value in _values(override):
                     if value not in known[name]:
-                        raise ConfigError(f"{override.input_line}: {name} has no option '{value}'"
-                                          f"{did_you_mean(str(value), known[name])} ({name}: {', '.join(known[name])})")
+                        raise ConfigError(
+                            f"{override.input_line}: {name} has no option '{value}'"
+                            f"{did_you_mean(str(value), known[name])} ({name}: {', '.join(known[name])})"
+                        )
             chosen.append(override)
         elif "/" in name or "@" in override.input_line.split("=", 1)[0]:
             top = name.split("/")[0]
             shown = [g for g in known if g == top or "/" not in g]
-            raise ConfigError(f"{override.input_line}: no config group '{name}'{did_you_mean(name, list(known))} "
-                              f"(groups: {', '.join(shown)})")
+            raise ConfigError(
+                f"{override.input_line}: no config group '{name}'{did_you_mean(name, list(known))} "
+                f"(groups: {', '.join(shown)})"
+            )
         else:
             keys.append(override)
     cfg = _trial([_first(o) for o in chosen])
@@ -202,16 +210,20 @@ def check_overrides(overrides: list[str]) -> list[str]:
             raise ConfigError(f"+{key} adds a key, and {key} is there already: write {override.input_line[1:]}")
         if override.type in (OverrideType.CHANGE, OverrideType.DEL) and here is _ABSENT:
             raise _no_such_key(key, cfg, override.input_line)
-        if override.type != OverrideType.CHANGE or override.value_type in (ValueType.INTERVAL_SWEEP,
-                                                                             ValueType.GLOB_CHOICE_SWEEP):
+        if override.type != OverrideType.CHANGE or override.value_type in (
+            ValueType.INTERVAL_SWEEP,
+            ValueType.GLOB_CHOICE_SWEEP,
+        ):
             continue
         values = [_typed(key, here, value) for value in _values(override)]
         if values != _values(override):
             rewritten[override.input_line] = f"{key}={','.join(_text(v) for v in values)}"
     checked = [rewritten.get(w, w) for w in overrides]
     if keys or any(o.is_hydra_override() for o in parsed):  # the whole line: a deletion, a launcher
-        _trial([_first(o) for o in parser.parse_overrides(hydra_words(checked)[1])],
-               hydra=any(o.is_hydra_override() for o in parsed))
+        _trial(
+            [_first(o) for o in parser.parse_overrides(hydra_words(checked)[1])],
+            hydra=any(o.is_hydra_override() for o in parsed),
+        )
     return checked
 
 
@@ -240,14 +252,18 @@ def _composition_error(exc: Exception) -> ConfigError:
     if missing_group:
         group = missing_group[1]
         users = _chosen_by(group)
-        return ConfigError(f"{group}: this run has none to change" + (
-            f"; it comes with {' or '.join(users)}" if users else f"; +{group}=<option> adds one"))
+        return ConfigError(
+            f"{group}: this run has none to change"
+            + (f"; it comes with {' or '.join(users)}" if users else f"; +{group}=<option> adds one")
+        )
     missing_option = re.search(r"Could not find '([\w/]+)/(\w+)'.*?Available options in '[\w/]+':\s*(.*)", text, re.S)
     if missing_option:
         group, value = missing_option[1], missing_option[2]
         options = [o.strip() for o in missing_option[3].split("\n") if o.strip() and " " not in o.strip()]
-        return ConfigError(f"{group}={value}: {group} has no option '{value}'{did_you_mean(value, options)} "
-                           f"({group}: {', '.join(options)})")
+        return ConfigError(
+            f"{group}={value}: {group} has no option '{value}'{did_you_mean(value, options)} "
+            f"({group}: {', '.join(options)})"
+        )
     missing_key = re.search(r"Interpolation key '([\w.]+)' not found", text)
     if missing_key:
         where = getattr(exc, "full_key", None)
@@ -268,9 +284,32 @@ def _chosen_by(group: str) -> list[str]:
 
 
 #: Hydra's own flags (`ferbench run` passes them on), besides --help
-HYDRA_FLAGS = frozenset({"--hydra-help", "--version", "--cfg", "-c", "--resolve", "--package", "-p", "--run", "-r",
-                         "--multirun", "-m", "--shell-completion", "-sc", "--config-path", "-cp", "--config-name",
-                         "-cn", "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"})
+HYDRA_FLAGS = frozenset(
+    {
+        "--hydra-help",
+        "--version",
+        "--cfg",
+        "-c",
+        "--resolve",
+        "--package",
+        "-p",
+        "--run",
+        "-r",
+        "--multirun",
+        "-m",
+        "--shell-completion",
+        "-sc",
+        "--config-path",
+        "-cp",
+        "--config-name",
+        "-cn",
+        "--config-dir",
+        "-cd",
+        "--experimental-rerun",
+        "--info",
+        "-i",
+    }
+)
 
 
 def _check_flags(argv: list[str]) -> None:
@@ -287,8 +326,10 @@ def _check_flags(argv: list[str]) -> None:
                 value = given or next(words, "<value>")
                 raise ConfigError(f"'{word}' is not how a run is given its settings: write {name}={value}")
             close = did_you_mean(flag, sorted(HYDRA_FLAGS)).removeprefix("; ")
-            raise ConfigError(f"unknown flag '{flag}'{f' ({close})' if close else ''}: a run's settings are key=value "
-                              "(ferbench run --help)")
+            raise ConfigError(
+                f"unknown flag '{flag}'{f' ({close})' if close else ''}: a run's settings are key=value "
+                "(ferbench run --help)"
+            )
         value = given or (next(words, None) if flag in HYDRA_VALUE_FLAGS else None)
         if flag in ("--cfg", "-c") and value not in ("job", "hydra", "all"):
             raise ConfigError(f"{flag} takes job, hydra or all, got {value!r}")
@@ -297,8 +338,21 @@ def _check_flags(argv: list[str]) -> None:
 
 
 #: Hydra's flags that take a value (`--cfg job`); `--info` takes one when it is one of INFO
-HYDRA_VALUE_FLAGS = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                               "--config-dir", "-cd", "--experimental-rerun"})
+HYDRA_VALUE_FLAGS = frozenset(
+    {
+        "--cfg",
+        "-c",
+        "--package",
+        "-p",
+        "--config-path",
+        "-cp",
+        "--config-name",
+        "-cn",
+        "--config-dir",
+        "-cd",
+        "--experimental-rerun",
+    }
+)
 INFO = frozenset({"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"})
 
 

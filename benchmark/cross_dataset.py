@@ -76,10 +76,13 @@ def learned_from(method_cfg) -> set[str]:
                 found.add(folder[0])
             else:
                 how = "its run record (.json) or " if key == "model" else ""
-                raise ConfigError(f"names {node}, and the data set it was trained on is unknown: under protocol=cross "
-                                  f"a starting model is given as {how}a file in its folder "
-                                  "results/models/<data set>__<model>/, so that its training images stay out of "
-                                  "the targets", f"method.{key}")
+                raise ConfigError(
+                    f"names {node}, and the data set it was trained on is unknown: under protocol=cross "
+                    f"a starting model is given as {how}a file in its folder "
+                    "results/models/<data set>__<model>/, so that its training images stay out of "
+                    "the targets",
+                    f"method.{key}",
+                )
 
     visit(method_cfg)
     return found
@@ -101,12 +104,15 @@ class CrossDataset(Protocol):
         if len(set(self.targets)) < len(self.targets):
             raise ConfigError(f"names a data set twice: {self.targets}", "targets")
         if "merged" in self.targets:
-            raise ConfigError("names merged, whose parts may hold the source's images: name its parts instead",
-                              "targets")
+            raise ConfigError(
+                "names merged, whose parts may hold the source's images: name its parts instead", "targets"
+            )
         self.detectors = {str(k): str(v) for k, v in (detectors or {}).items()}
         if stray := sorted(set(self.detectors) - set(self.targets) - set(BUILT_IN)):
-            raise ConfigError(f"names {', '.join(stray)}, neither a target ({', '.join(self.targets)}) nor a built-in "
-                              "data set", "detectors")
+            raise ConfigError(
+                f"names {', '.join(stray)}, neither a target ({', '.join(self.targets)}) nor a built-in data set",
+                "detectors",
+            )
 
     def check_loader(self, loader) -> None:
         sources = {loader.name, *getattr(loader, "parts", ())}  # a merged source is each of its parts
@@ -117,8 +123,10 @@ class CrossDataset(Protocol):
             if not self.targets:
                 raise ConfigError(f"is auto, and no other data set is under {self.data_root}", "targets")
         elif own := [t for t in self.targets if t in sources]:
-            raise ConfigError(f"names the source, {', '.join(own)}, itself; its own protocols give the within-data-set "
-                              "score", "targets")
+            raise ConfigError(
+                f"names the source, {', '.join(own)}, itself; its own protocols give the within-data-set score",
+                "targets",
+            )
         self.sources = sources
 
     # -- the targets' faces, beside the source's ------------------------------------------------
@@ -128,19 +136,31 @@ class CrossDataset(Protocol):
         source_classes = set(faces.classes.tolist())
         starts, sources = learned_from(cfg.method), getattr(self, "sources", {faces.name})
         if starts and getattr(method, "fits_nothing", False) and not starts & sources:
-            raise ConfigError(f"scores a model trained on {', '.join(sorted(starts))} and fits nothing on "
-                              f"{faces.name}: run it with dataset={min(starts)}, the row it belongs to",
-                              "method.model")
+            raise ConfigError(
+                f"scores a model trained on {', '.join(sorted(starts))} and fits nothing on "
+                f"{faces.name}: run it with dataset={min(starts)}, the row it belongs to",
+                "method.model",
+            )
         seen = self.seen = sources | starts
         loaded = {name: self._load(name, cfg) for name in self.targets}
-        self.size = min([int(faces.images.shape[1]), *(side for name, dataset in loaded.items()
-                                                       if (side := self._crop_side(name, dataset)) is not None)])
+        self.size = min(
+            [
+                int(faces.images.shape[1]),
+                *(side for name, dataset in loaded.items() if (side := self._crop_side(name, dataset)) is not None),
+            ]
+        )
         if self.size < faces.images.shape[1]:  # never enlarge a target's crops: shrink the source's
             from benchmark.faces.geometry import resize
 
             faces = dataclasses.replace(faces, images=np.stack([resize(im, self.size) for im in faces.images]))
-        images, labels, ids, excluded, self.report, self.classes = list(faces.images), faces.labels.tolist(), \
-            faces.ids.tolist(), dict(faces.excluded), {}, {}
+        images, labels, ids, excluded, self.report, self.classes = (
+            list(faces.images),
+            faces.labels.tolist(),
+            faces.ids.tolist(),
+            dict(faces.excluded),
+            {},
+            {},
+        )
         splits = faces.splits.tolist() if faces.splits is not None else ["source"] * len(faces)
         subjects = faces.subjects.tolist() if faces.subjects is not None else None
         for name in self.targets:
@@ -158,9 +178,16 @@ class CrossDataset(Protocol):
             splits += [f"target:{name}"] * len(index)
             if subjects is not None:
                 subjects += [name] * len(index)
-        return Dataset(faces.name, stack_images(images), np.asarray(labels), np.asarray(ids),
-                       None if subjects is None else np.asarray(subjects), np.asarray(splits),
-                       list(faces.skipped), excluded)
+        return Dataset(
+            faces.name,
+            stack_images(images),
+            np.asarray(labels),
+            np.asarray(ids),
+            None if subjects is None else np.asarray(subjects),
+            np.asarray(splits),
+            list(faces.skipped),
+            excluded,
+        )
 
     @staticmethod
     def _load(name: str, cfg) -> Dataset:
@@ -173,8 +200,12 @@ class CrossDataset(Protocol):
         """The side of a target's ready-made square crops; None for photos (detected at any size) and
         for crops of several sizes."""
         images = dataset.images
-        if self.detectors.get(name, "none") != "none" or images.dtype == object or images.ndim != 3 \
-                or images.shape[1] != images.shape[2]:
+        if (
+            self.detectors.get(name, "none") != "none"
+            or images.dtype == object
+            or images.ndim != 3
+            or images.shape[1] != images.shape[2]
+        ):
             return None
         return int(images.shape[1])
 
@@ -188,8 +219,12 @@ class CrossDataset(Protocol):
 
             return NoDetector(size)(dataset)
         if isinstance(source_detector, FaceDetector):  # the source's own framing
-            stage = {"detector": detector, "margin": source_detector.margin, "align": source_detector.align,
-                     **source_detector.preprocess.params()}
+            stage = {
+                "detector": detector,
+                "margin": source_detector.margin,
+                "align": source_detector.align,
+                **source_detector.preprocess.params(),
+            }
         else:  # ready-made source crops: the framing measured to match FER2013's
             from benchmark.inference.models import shipped
 
@@ -215,9 +250,24 @@ class CrossDataset(Protocol):
         tests = {t: np.flatnonzero(splits == f"target:{t}") for t in self.targets}
         empty = [t for t, idx in tests.items() if len(idx) == 0]
         if empty:
-            raise ConfigError(f"leaves no image of {', '.join(empty)} to test on: no class in common with "
-                              f"{dataset.name}, or only images its model has learned from", "targets")
-        return [Fold("cross", train, tests, primary=self.targets[0],
-                     val=np.flatnonzero(source & (splits == "PublicTest")) if official else None,
-                     meta={"source": dataset.name, "learned_from": sorted(self.seen), "size": self.size,
-                           "classes": self.classes, "target_faces": self.report})]
+            raise ConfigError(
+                f"leaves no image of {', '.join(empty)} to test on: no class in common with "
+                f"{dataset.name}, or only images its model has learned from",
+                "targets",
+            )
+        return [
+            Fold(
+                "cross",
+                train,
+                tests,
+                primary=self.targets[0],
+                val=np.flatnonzero(source & (splits == "PublicTest")) if official else None,
+                meta={
+                    "source": dataset.name,
+                    "learned_from": sorted(self.seen),
+                    "size": self.size,
+                    "classes": self.classes,
+                    "target_faces": self.report,
+                },
+            )
+        ]

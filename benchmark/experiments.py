@@ -28,8 +28,10 @@ def tags() -> dict[str, str]:
     from benchmark.config import compose_config
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):  # one Hydra for all of them
-        return {records.run_key(OmegaConf.to_container(compose_config([f"+experiment={name}"]), resolve=True)): name
-                for name in names()}
+        return {
+            records.run_key(OmegaConf.to_container(compose_config([f"+experiment={name}"]), resolve=True)): name
+            for name in names()
+        }
 
 
 @functools.cache
@@ -51,6 +53,8 @@ def models() -> dict[str, dict]:
             if run_dir:
                 init = method.get("init_checkpoint") if hasattr(method, "get") else None
                 found[str(run_dir).rstrip("/").rsplit("/", 1)[-1]] = {
-                    "experiment": name, "seed": int(cfg.seed),
-                    "init": model_folder(init)[1] if init and model_folder(init) else None}
+                    "experiment": name,
+                    "seed": int(cfg.seed),
+                    "init": model_folder(init)[1] if init and model_folder(init) else None,
+                }
     return found

@@ -51,8 +51,7 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
         self.features_ = clone(self.features).fit(X, y)
         F = self.features_.transform(X)
         self.classifier_ = clone(self.classifier)
-        extra = {"groups": groups, "y_val": y_val,
-                 "X_val": None if X_val is None else self.features_.transform(X_val)}
+        extra = {"groups": groups, "y_val": y_val, "X_val": None if X_val is None else self.features_.transform(X_val)}
         self.classifier_.fit(F, y, **fit_kwargs(self.classifier_, extra))
         self.classes_ = self.classifier_.classes_
         self.fit_info_ = {"n_features": int(F.shape[1]), **(getattr(self.classifier_, "fit_info_", None) or {})}
@@ -105,8 +104,14 @@ class Pretrained(ClassifierMixin, BaseEstimator):
     #: the model learned from (`benchmark.cross_dataset`)
     fits_nothing = True
 
-    def __init__(self, model: str | list, tta: str | None = None, logit_adjust: float = 0.0, prior: str = "fit",
-                 framing: str = "config"):
+    def __init__(
+        self,
+        model: str | list,
+        tta: str | None = None,
+        logit_adjust: float = 0.0,
+        prior: str = "fit",
+        framing: str = "config",
+    ):
         self.model = model
         self.tta = tta
         self.logit_adjust = logit_adjust
@@ -127,8 +132,9 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         check.number("logit_adjust", self.logit_adjust, 0, 10)
         check.choice("framing", self.framing, ("model", "config"))
         if not isinstance(self.prior, str) or not self.prior:
-            raise ConfigError(f"must be fit or a run record that counted the class frequencies, got {self.prior!r}",
-                              "prior")
+            raise ConfigError(
+                f"must be fit or a run record that counted the class frequencies, got {self.prior!r}", "prior"
+            )
         for model in self._files() + ([] if self.prior == "fit" else [self.prior]):
             resolve(model)
 
@@ -145,9 +151,13 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([CODE[name] for name in model.classes])
         files = [str(resolve(f)) for f in self._files()]
         digests = [sha256(f) for f in files]
-        self.fit_info_ = {"selection": "none: a fitted model, loaded", "model_file": files[0] if len(files) == 1
-                          else files, "sha256": digests[0] if len(digests) == 1 else digests,
-                          "n_train_unused": len(X), "input_size": model.input_size}
+        self.fit_info_ = {
+            "selection": "none: a fitted model, loaded",
+            "model_file": files[0] if len(files) == 1 else files,
+            "sha256": digests[0] if len(digests) == 1 else digests,
+            "n_train_unused": len(X),
+            "input_size": model.input_size,
+        }
         if self.logit_adjust:
             if self.prior != "fit":
                 counted = prior_of(self.prior)
@@ -169,9 +179,12 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         X = np.asarray(X)
         if X.ndim == 3 and X.shape[1:] != (self.model_.input_size,) * 2:
-            raise ConfigError(f"is {X.shape[1]}x{X.shape[2]}, but {self.model_.name} takes "
-                              f"{self.model_.input_size}x{self.model_.input_size} crops: set "
-                              f"detector.size={self.model_.input_size}", "crop size")
+            raise ConfigError(
+                f"is {X.shape[1]}x{X.shape[2]}, but {self.model_.name} takes "
+                f"{self.model_.input_size}x{self.model_.input_size} crops: set "
+                f"detector.size={self.model_.input_size}",
+                "crop size",
+            )
         return self.model_.predict_proba(X)
 
     def predict(self, X):
@@ -187,16 +200,22 @@ def with_model_framing(cfg):
     from omegaconf import OmegaConf, open_dict
 
     method, detector = cfg.method, cfg.detector
-    if method.get("_target_") != f"{Pretrained.__module__}.Pretrained" or method.get("framing") != "model" \
-            or str(detector.get("_target_", "")).endswith("NoDetector"):
+    if (
+        method.get("_target_") != f"{Pretrained.__module__}.Pretrained"
+        or method.get("framing") != "model"
+        or str(detector.get("_target_", "")).endswith("NoDetector")
+    ):
         return cfg
     from benchmark.inference.pipeline import crop_keys, model_framing
 
     stage, size = model_framing(OmegaConf.to_container(method, resolve=True)["model"])
     typed = set()
     if HydraConfig.initialized():
-        typed = {o.split("=", 1)[0].lstrip("+~").removeprefix("detector.") for o in HydraConfig.get().overrides.task
-                 if o.lstrip("+~").startswith("detector.")}
+        typed = {
+            o.split("=", 1)[0].lstrip("+~").removeprefix("detector.")
+            for o in HydraConfig.get().overrides.task
+            if o.lstrip("+~").startswith("detector.")
+        }
     framing = {k: v for k, v in stage.items() if k in crop_keys() and k not in typed}
     if "size" not in typed:
         framing["size"] = size

@@ -50,8 +50,10 @@ READY_MADE = FaceLayout(eyes_y=0.38, eye_distance=0.36, mouth_y=0.75)
 
 #: the severities of each perturbation, what the numbers mean (the README's table says the same)
 SCALES = {
-    "low_light": ("gamma, brightness; then shot noise (Poisson, one grey level a photon) and read noise sigma",
-                  [(1.5, 0.6, 2), (2.0, 0.45, 3), (2.5, 0.3, 4), (3.0, 0.2, 5)]),
+    "low_light": (
+        "gamma, brightness; then shot noise (Poisson, one grey level a photon) and read noise sigma",
+        [(1.5, 0.6, 2), (2.0, 0.45, 3), (2.5, 0.3, 4), (3.0, 0.2, 5)],
+    ),
     "gaussian_noise": ("sigma, grey levels of 255", [8, 16, 24, 32]),
     "gaussian_blur": ("sigma, fraction of the side", [0.01, 0.02, 0.03, 0.045]),
     "motion_blur": ("length, fraction of the side (random direction)", [0.05, 0.1, 0.15, 0.2]),
@@ -74,9 +76,14 @@ def rng_for(seed: int, name: str, severity: int, image_id: str) -> np.random.Gen
     return np.random.default_rng(int.from_bytes(digest, "little"))
 
 
-def apply(name: str, severity: int, image: np.ndarray, rng: np.random.Generator,
-          face: Callable[[float, float], tuple[float, float]] | None = None,
-          layout: FaceLayout = READY_MADE) -> np.ndarray:
+def apply(
+    name: str,
+    severity: int,
+    image: np.ndarray,
+    rng: np.random.Generator,
+    face: Callable[[float, float], tuple[float, float]] | None = None,
+    layout: FaceLayout = READY_MADE,
+) -> np.ndarray:
     """`image` (H, W) uint8 perturbed by `name` at `severity` (1..N_SEVERITIES), a new uint8 array.
 
     For the occlusions, `face` maps a point of the face's crop (x, y as fractions of its side) to
@@ -131,8 +138,9 @@ def _resolution(image, fraction, rng, **_):
 
 def _band(image, face, centre_y, height, width, value, centre_x=0.5) -> np.ndarray:
     """`image` with a rectangle of the face's crop (fractions of its side) filled with `value`."""
-    corners = [face(centre_x + dx * width / 2, centre_y + dy * height / 2)
-               for dx, dy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    corners = [
+        face(centre_x + dx * width / 2, centre_y + dy * height / 2) for dx, dy in ((-1, -1), (1, -1), (1, 1), (-1, 1))
+    ]
     out = image.copy()
     cv2.fillConvexPoly(out, np.round(np.array(corners) * 16).astype(np.int32), value, lineType=cv2.LINE_AA, shift=4)
     return out
@@ -170,8 +178,17 @@ def _clip(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
-_OPS = {"low_light": _low_light, "gaussian_noise": _gaussian_noise, "gaussian_blur": _gaussian_blur,
-        "motion_blur": _motion_blur, "jpeg": _jpeg, "resolution": _resolution, "occlusion_eyes": _occlusion_eyes,
-        "occlusion_mouth": _occlusion_mouth, "occlusion_patch": _occlusion_patch, "rotation": _rotation,
-        "crop_shift": _crop_shift}
+_OPS = {
+    "low_light": _low_light,
+    "gaussian_noise": _gaussian_noise,
+    "gaussian_blur": _gaussian_blur,
+    "motion_blur": _motion_blur,
+    "jpeg": _jpeg,
+    "resolution": _resolution,
+    "occlusion_eyes": _occlusion_eyes,
+    "occlusion_mouth": _occlusion_mouth,
+    "occlusion_patch": _occlusion_patch,
+    "rotation": _rotation,
+    "crop_shift": _crop_shift,
+}
 assert set(_OPS) == set(SCALES)

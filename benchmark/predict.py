@@ -34,23 +34,47 @@ OPTIONS = (
     Option("model", None, "a .pt / .onnx / .skops model or a run record (record.json[:fold]); null: the shipped model"),
     Option("detector", None, "another detector than the model's own face stage", "choice", ("haar", "mtcnn")),
     Option("margin", None, "the crop's margin, a fraction of the face's side (null: the model's)", "float", low=0),
-    Option("tta", "flip", "a CNN's test-time views (affine: the benchmark's 18 views, 9x slower)", "choice",
-           ("none", "flip", "affine")),
+    Option(
+        "tta",
+        "flip",
+        "a CNN's test-time views (affine: the benchmark's 18 views, 9x slower)",
+        "choice",
+        ("none", "flip", "affine"),
+    ),
     Option("out", "predictions", "output folder"),
-    Option("explain", None, "also write <name>.<method>.jpg: what the model looked at, for each face's label "
-           "(images only)", "choice", ("gradcam", "occlusion", "lime")),
+    Option(
+        "explain",
+        None,
+        "also write <name>.<method>.jpg: what the model looked at, for each face's label (images only)",
+        "choice",
+        ("gradcam", "occlusion", "lime"),
+    ),
     Option("every", 5, "video: detect faces every N frames, track them between", "int", low=1),
-    Option("smooth", 0.0, "video: average each face's probabilities over time (0 off ... 0.9 heavy)", "float", low=0,
-           high=0.99),
-    Option("backend", "auto", "video: a CNN through torch or ONNX Runtime (auto: ONNX Runtime, the fastest here)",
-           "choice", ("auto", "torch", "onnx")),
-    Option("max_frames", None, "video / camera: stop after N frames (a camera runs until Ctrl-C otherwise)", "int",
-           low=1),
+    Option(
+        "smooth",
+        0.0,
+        "video: average each face's probabilities over time (0 off ... 0.9 heavy)",
+        "float",
+        low=0,
+        high=0.99,
+    ),
+    Option(
+        "backend",
+        "auto",
+        "video: a CNN through torch or ONNX Runtime (auto: ONNX Runtime, the fastest here)",
+        "choice",
+        ("auto", "torch", "onnx"),
+    ),
+    Option(
+        "max_frames", None, "video / camera: stop after N frames (a camera runs until Ctrl-C otherwise)", "int", low=1
+    ),
 )
-EXAMPLES = ("ferbench predict photo.jpg                      # predictions/photo.annotated.jpg and photo.json",
-            "ferbench predict holidays/ out=faces/           # every image below holidays/, and faces/summary.csv",
-            "ferbench predict clip.mp4 smooth=0.6            # predictions/clip.annotated.mp4 and clip.csv",
-            "ferbench predict camera:0 max_frames=900        # camera 0, 900 frames or Ctrl-C")
+EXAMPLES = (
+    "ferbench predict photo.jpg                      # predictions/photo.annotated.jpg and photo.json",
+    "ferbench predict holidays/ out=faces/           # every image below holidays/, and faces/summary.csv",
+    "ferbench predict clip.mp4 smooth=0.6            # predictions/clip.annotated.mp4 and clip.csv",
+    "ferbench predict camera:0 max_frames=900        # camera 0, 900 frames or Ctrl-C",
+)
 
 
 @dataclass
@@ -79,13 +103,17 @@ def targets(paths: list[str]) -> list[Target]:
     for text in paths:
         path = Path(text)
         if text.startswith("camera:") or (text.isdigit() and not path.exists()):
-            found.append(Target("camera", int(text.removeprefix("camera:")), Path(f"camera{text.removeprefix('camera:')}")))
+            found.append(
+                Target("camera", int(text.removeprefix("camera:")), Path(f"camera{text.removeprefix('camera:')}"))
+            )
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             found += [_target(p, p.relative_to(path.parent)) for p in files if _kind(p)]
         elif path.is_file():
             if _kind(path) is None:
-                raise FerbenchError(f"{path}: not an image or video file this command reads ({path.suffix or 'no suffix'})")
+                raise FerbenchError(
+                    f"{path}: not an image or video file this command reads ({path.suffix or 'no suffix'})"
+                )
             found.append(_target(path, Path(path.name)))
         else:
             raise FerbenchError(f"{path}: no such file or folder")
@@ -104,11 +132,19 @@ def _target(path: Path, relative: Path) -> Target:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m benchmark.predict") -> int:
+    """`ferbench predict`; the exit status: 0 all done, 1 an input could not be read, 2 a bad option."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if cli.wants_help(argv):
-        print(cli.help_text(prog, "Recognise the expression of every face in photos, folders of photos, video files "
-                            "or a camera.", OPTIONS, EXAMPLES, usage=f"{prog} PATH... [key=value ...]",
-                            notes=__doc__.split("\n\n")[1]))
+        print(
+            cli.help_text(
+                prog,
+                "Recognise the expression of every face in photos, folders of photos, video files or a camera.",
+                OPTIONS,
+                EXAMPLES,
+                usage=f"{prog} PATH... [key=value ...]",
+                notes=__doc__.split("\n\n")[1],
+            )
+        )
         return 0
     try:
         paths, options = parse(argv)
@@ -127,8 +163,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmark.predict
             print(f"error: {target.source}: {exc}", file=sys.stderr)
             rows.append({"file": str(target.source), "faces": "", "labels": "", "error": str(exc)})
             continue
-        rows.append({"file": str(target.source), "faces": f"{summary['tracks']} tracked", "error": "",
-                     "labels": f"{summary['frames']} frames at {summary['fps']} frames/s -> {summary['csv']}"})
+        rows.append(
+            {
+                "file": str(target.source),
+                "faces": f"{summary['tracks']} tracked",
+                "error": "",
+                "labels": f"{summary['frames']} frames at {summary['fps']} frames/s -> {summary['csv']}",
+            }
+        )
     _summary(rows, out)
     return 1 if any(r["error"] for r in rows) else 0
 
@@ -146,8 +188,11 @@ def _pipeline(options: dict):
         from benchmark.inference.explain import has_gradcam
 
         if not has_gradcam(model.estimator):
-            raise ConfigError(f"is gradcam, which explains CNNs, and {model.name} is a {type(model.estimator).__name__}; "
-                              "occlusion and lime explain any model", "explain")
+            raise ConfigError(
+                f"is gradcam, which explains CNNs, and {model.name} is a {type(model.estimator).__name__}; "
+                "occlusion and lime explain any model",
+                "explain",
+            )
     stage = face_stage_for(model.face_stage, options["detector"])
     if options["margin"] is not None:
         stage["margin"] = options["margin"]
@@ -183,8 +228,12 @@ def predict_images(pipeline, images: list[Target], out: Path, explain: str | Non
             _write_jpeg(stem.with_name(f"{stem.name}.annotated.jpg"), draw(image.rgb, faces))
             if explain and faces:
                 _write_jpeg(stem.with_name(f"{stem.name}.{explain}.jpg"), _explained(pipeline, image, faces, explain))
-            rows[target.source] = {"file": str(target.source), "faces": len(faces),
-                                   "labels": " ".join(f.label for f in faces), "error": ""}
+            rows[target.source] = {
+                "file": str(target.source),
+                "faces": len(faces),
+                "labels": " ".join(f.label for f in faces),
+                "error": "",
+            }
     bar.close()
     return [rows[t.source] for t in images]
 
@@ -194,15 +243,20 @@ BATCH = 32
 
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _result(pipeline, image, faces, target: Target) -> dict:
-    return {"file": str(target.source), "model": pipeline.model.name, "classes": pipeline.model.classes,
-            "calibrated": pipeline.model.calibrated, "face_stage": pipeline.face_stage,
-            "image": {"width": int(image.rgb.shape[1]), "height": int(image.rgb.shape[0])},
-            "faces": [f.to_json(pipeline.model.classes) for f in faces],
-            **({} if faces else {"message": "no face found"})}
+    return {
+        "file": str(target.source),
+        "model": pipeline.model.name,
+        "classes": pipeline.model.classes,
+        "calibrated": pipeline.model.calibrated,
+        "face_stage": pipeline.face_stage,
+        "image": {"width": int(image.rgb.shape[1]), "height": int(image.rgb.shape[0])},
+        "faces": [f.to_json(pipeline.model.classes) for f in faces],
+        **({} if faces else {"message": "no face found"}),
+    }
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
@@ -224,8 +278,15 @@ def _explained(pipeline, image, faces, method: str) -> np.ndarray:
 def _video(pipeline, target: Target, out: Path, options: dict) -> dict:
     from benchmark.inference.video import predict_video
 
-    return predict_video(pipeline, target.source, out / target.relative.parent, every=options["every"],
-                         smooth=options["smooth"], max_frames=options["max_frames"], backend=options["backend"])
+    return predict_video(
+        pipeline,
+        target.source,
+        out / target.relative.parent,
+        every=options["every"],
+        smooth=options["smooth"],
+        max_frames=options["max_frames"],
+        backend=options["backend"],
+    )
 
 
 def _summary(rows: list[dict], out: Path) -> None:
@@ -236,6 +297,7 @@ def _summary(rows: list[dict], out: Path) -> None:
     table = [[r["file"], r["faces"], r["labels"] or ("" if r["error"] else "—"), r["error"]] for r in rows]
     print(tabulate(table, headers=["file", "faces", "labels", "error"], tablefmt="github"))
     if len(rows) > 1:
+
         def dump(f):
             writer = csv.DictWriter(f, fieldnames=["file", "faces", "labels", "error"])
             writer.writeheader()

@@ -48,11 +48,15 @@ class Protocol:
         """Fail before loading when the data set cannot support this protocol at all."""
         dataset_name = getattr(loader, "name", type(loader).__name__)
         if self.needs_subjects and not loader.has_subjects:
-            raise ConfigError(f"protocol={self.name} needs subject ids, and {dataset_name} has none. "
-                              f"Use protocol=kfold" + (" or protocol=official." if loader.has_official_split else "."))
+            raise ConfigError(
+                f"protocol={self.name} needs subject ids, and {dataset_name} has none. "
+                f"Use protocol=kfold" + (" or protocol=official." if loader.has_official_split else ".")
+            )
         if self.needs_official_split and not loader.has_official_split:
-            raise ConfigError(f"protocol={self.name} needs an official train/validation/test split, and "
-                              f"{dataset_name} has none. Use protocol=kfold, subject_kfold or loso.")
+            raise ConfigError(
+                f"protocol={self.name} needs an official train/validation/test split, and "
+                f"{dataset_name} has none. Use protocol=kfold, subject_kfold or loso."
+            )
 
     def prepare(self, faces: Dataset, cfg, detector, method) -> Dataset:
         """The faces the folds are made of: the data set's own (a cross-data-set protocol adds others).
@@ -78,8 +82,10 @@ class _KFoldBase(Protocol):
     def _check_classes(self, dataset: Dataset) -> None:
         smallest = min(np.count_nonzero(dataset.labels == c) for c in dataset.classes)
         if smallest < self.k:
-            raise ConfigError(f"protocol.k={self.k} is larger than the smallest class of {dataset.name} "
-                              f"({smallest} images); use k <= {smallest}.")
+            raise ConfigError(
+                f"protocol.k={self.k} is larger than the smallest class of {dataset.name} "
+                f"({smallest} images); use k <= {smallest}."
+            )
 
 
 class KFold(_KFoldBase):
@@ -92,8 +98,10 @@ class KFold(_KFoldBase):
 
     def folds(self, dataset):
         cv = StratifiedKFold(n_splits=self.k, shuffle=True, random_state=self.seed)
-        return [Fold(f"fold{i}", tr, {"test": te})
-                for i, (tr, te) in enumerate(cv.split(np.zeros(len(dataset)), dataset.labels))]
+        return [
+            Fold(f"fold{i}", tr, {"test": te})
+            for i, (tr, te) in enumerate(cv.split(np.zeros(len(dataset)), dataset.labels))
+        ]
 
 
 class SubjectKFold(_KFoldBase):
@@ -104,15 +112,18 @@ class SubjectKFold(_KFoldBase):
 
     def check(self, dataset):
         if dataset.n_subjects < self.k:
-            raise ConfigError(f"protocol.k={self.k} is larger than the number of subjects in {dataset.name} "
-                              f"({dataset.n_subjects}); use 2 <= k <= {dataset.n_subjects}, or protocol=loso.")
+            raise ConfigError(
+                f"protocol.k={self.k} is larger than the number of subjects in {dataset.name} "
+                f"({dataset.n_subjects}); use 2 <= k <= {dataset.n_subjects}, or protocol=loso."
+            )
 
     def folds(self, dataset):
         cv = StratifiedGroupKFold(n_splits=self.k, shuffle=True, random_state=self.seed)
         folds = []
         for i, (tr, te) in enumerate(cv.split(np.zeros(len(dataset)), dataset.labels, dataset.subjects)):
-            folds.append(Fold(f"fold{i}", tr, {"test": te},
-                              meta={"test_subjects": sorted(set(dataset.subjects[te].tolist()))}))
+            folds.append(
+                Fold(f"fold{i}", tr, {"test": te}, meta={"test_subjects": sorted(set(dataset.subjects[te].tolist()))})
+            )
         return folds
 
 
@@ -137,9 +148,11 @@ class LOSO(Protocol):
             meta = {"test_subjects": [subject]}
             unseen = ~np.isin(dataset.labels[te], dataset.labels[tr])
             if unseen.all():
-                raise DataError(f"{dataset.name}: every image of subject {subject} is of a class no other subject "
-                                f"has ({', '.join(sorted({CLASS_NAMES[c] for c in dataset.labels[te]}))}): "
-                                "leaving it out tests nothing: leave that subject, or its class, out of the data set.")
+                raise DataError(
+                    f"{dataset.name}: every image of subject {subject} is of a class no other subject "
+                    f"has ({', '.join(sorted({CLASS_NAMES[c] for c in dataset.labels[te]}))}): "
+                    "leaving it out tests nothing: leave that subject, or its class, out of the data set."
+                )
             if unseen.any():
                 codes, counts = np.unique(dataset.labels[te][unseen], return_counts=True)
                 meta["untested"] = {CLASS_NAMES[c]: int(n) for c, n in zip(codes, counts)}
@@ -162,5 +175,12 @@ class Official(Protocol):
 
     def folds(self, dataset):
         idx = {s: np.flatnonzero(dataset.splits == s) for s in OFFICIAL_SPLITS}
-        return [Fold("official", idx["Training"], {"PrivateTest": idx["PrivateTest"], "PublicTest": idx["PublicTest"]},
-                     primary="PrivateTest", val=idx["PublicTest"])]
+        return [
+            Fold(
+                "official",
+                idx["Training"],
+                {"PrivateTest": idx["PrivateTest"], "PublicTest": idx["PublicTest"]},
+                primary="PrivateTest",
+                val=idx["PublicTest"],
+            )
+        ]

@@ -25,24 +25,58 @@ from core.errors import ConfigError, DataError
 from core.io import write_atomic
 
 #: config keys that say where things are, how to schedule or how much to print, never what is computed
-VOLATILE_KEYS = frozenset({"results_dir", "redo", "data_root", "cache_dir", "root", "n_jobs", "run_dir", "verbose",
-                           "save_model", "models_dir", "resume"})
+VOLATILE_KEYS = frozenset(
+    {
+        "results_dir",
+        "redo",
+        "data_root",
+        "cache_dir",
+        "root",
+        "n_jobs",
+        "run_dir",
+        "verbose",
+        "save_model",
+        "models_dir",
+        "resume",
+    }
+)
 #: options added to a method after it had records, at the value that does what the method did before the
 #: option existed (by the `_target_` of the config node that holds them): left out of the run key at that value,
 #: so a new option goes into conf/ with its neutral default and moves no committed key. Add a new option here.
 NEUTRAL = {
-    "deep.estimator.CNNClassifier": {"contrast": 0, "brightness": 0, "blur": 0, "noise": 0, "swa_fraction": 0,
-                                     "soft_targets": "crossentropy"},
+    "deep.estimator.CNNClassifier": {
+        "contrast": 0,
+        "brightness": 0,
+        "blur": 0,
+        "noise": 0,
+        "swa_fraction": 0,
+        "soft_targets": "crossentropy",
+    },
     "benchmark.methods.Pretrained": {"logit_adjust": 0, "prior": "fit", "framing": "config"},
 }
 #: settings that change nothing while another is at its neutral value: a learning rate of weight averaging
 #: that does not happen
-IDLE = {"deep.estimator.CNNClassifier": {"swa_lr": "swa_fraction"},
-        "benchmark.methods.Pretrained": {"prior": "logit_adjust"}}
+IDLE = {
+    "deep.estimator.CNNClassifier": {"swa_lr": "swa_fraction"},
+    "benchmark.methods.Pretrained": {"prior": "logit_adjust"},
+}
 #: distributions whose versions every record lists (those installed)
-PACKAGES = ("ferbench", "numpy", "scipy", "scikit-learn", "scikit-image", "opencv-contrib-python-headless",
-            "opencv-contrib-python", "pillow", "torch", "torchvision", "mtcnn", "tensorflow-cpu", "hydra-core",
-            "joblib")
+PACKAGES = (
+    "ferbench",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "scikit-image",
+    "opencv-contrib-python-headless",
+    "opencv-contrib-python",
+    "pillow",
+    "torch",
+    "torchvision",
+    "mtcnn",
+    "tensorflow-cpu",
+    "hydra-core",
+    "joblib",
+)
 KEY_CHARS = 12
 #: the config groups that name a run (and its record file)
 GROUPS = ("dataset", "protocol", "method", "detector", "model", "perturb")
@@ -87,6 +121,7 @@ def run_key(config: dict) -> str:
 
 
 def record_name(names: dict, key: str) -> str:
+    """A record's file name: its run's group choices and the first characters of its run key."""
     parts = [names.get(k) for k in GROUPS]
     return "__".join(str(p) for p in parts if p) + f"__{key[:KEY_CHARS]}.json"
 
@@ -118,10 +153,12 @@ def recorded(cfg) -> Path | None:
         protocol.check_loader(loader)
         here = protocol.data_fingerprint(loader.fingerprint(cfg.get("cache_dir")), cfg)
         if here is not None and here != made_from:
-            raise ConfigError(f"{path} was made from other data than the files under {loader.root} now (fingerprint "
-                              f"{made_from[:12]}, here {here[:12]}): they changed, or data_root points elsewhere. "
-                              "redo=true runs the config on this data and replaces the record; another results_dir "
-                              "keeps both.")
+            raise ConfigError(
+                f"{path} was made from other data than the files under {loader.root} now (fingerprint "
+                f"{made_from[:12]}, here {here[:12]}): they changed, or data_root points elsewhere. "
+                "redo=true runs the config on this data and replaces the record; another results_dir "
+                "keeps both."
+            )
     _check_threads(record, path, cfg)
     return path
 
@@ -145,9 +182,11 @@ def _check_threads(record: dict, path: Path, cfg) -> None:
     made_with = record["threads"]
     here = threads(OmegaConf.to_container(cfg.method, resolve=True))
     if made_with != here:
-        raise ConfigError(f"{path} was computed with {made_with} CPU thread(s), and this run would use {here}: a CNN's "
-                          f"predictions depend on the thread count. Set method.n_jobs={made_with} to find it, or "
-                          "redo=true to compute and replace it.")
+        raise ConfigError(
+            f"{path} was computed with {made_with} CPU thread(s), and this run would use {here}: a CNN's "
+            f"predictions depend on the thread count. Set method.n_jobs={made_with} to find it, or "
+            "redo=true to compute and replace it."
+        )
 
 
 def find(results_dir: str | Path, key: str) -> Path | None:
@@ -163,6 +202,7 @@ def find(results_dir: str | Path, key: str) -> Path | None:
 
 def write(path: str | Path, record: dict) -> Path:
     """Write the record as JSON, atomically: `path` holds either nothing or the whole record."""
+
     def dump(f):
         json.dump(record, f, indent=1, sort_keys=False)
         f.write("\n")
@@ -195,10 +235,17 @@ def environment(seed: int, overrides: list[str] | None = None) -> dict:
         except metadata.PackageNotFoundError:
             pass
     command = "python -m benchmark " + " ".join(overrides) if overrides is not None else " ".join(sys.argv)
-    return {"command": command.strip(),
-            "argv": list(sys.argv), "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "packages": versions, "git": _git_state(), "seed": seed,
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "command": command.strip(),
+        "argv": list(sys.argv),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+        "git": _git_state(),
+        "seed": seed,
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def _git_state() -> dict:
@@ -209,8 +256,13 @@ def _git_state() -> dict:
         return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     if commit.returncode != 0:
@@ -238,8 +290,10 @@ def add_fingerprints(results_dir: str | Path, data_root: str | Path, cache_dir: 
         dataset = loader.load()
         dropped = len(record.get("faces", {}).get("dropped", []))
         if (len(dataset), len(dataset.skipped)) != (record["n_images"] + dropped, record["skipped"]["count"] - dropped):
-            done[path.name] = (f"not added: {loader.root} gives {len(dataset)} images ({len(dataset.skipped)} "
-                               f"skipped), the record counted {record['n_images'] + dropped}")
+            done[path.name] = (
+                f"not added: {loader.root} gives {len(dataset)} images ({len(dataset.skipped)} "
+                f"skipped), the record counted {record['n_images'] + dropped}"
+            )
             continue
         fingerprint = loader.fingerprint(cache_dir)
         write(path, {**record, "data_fingerprint": fingerprint})
@@ -274,13 +328,16 @@ def upgrade(results_dir: str | Path) -> dict:
         key = run_key(record["config"])
         target = path.with_name(path.name.split(".", 1)[0].rsplit("__", 1)[0] + f"__{key[:KEY_CHARS]}.json")
         record = {**record, "run_key": key, "experiment": record["experiment"] or named.get(key)}
-        in_place = path == target or path.name.startswith(target.name[:-len(".json")] + ".superseded")
+        in_place = path == target or path.name.startswith(target.name[: -len(".json")] + ".superseded")
         if in_place:
             if record != raw:
                 write(path, record)
                 named_now = record["experiment"] != raw.get("experiment")
-                done[path.name] = f"names its experiment, {record['experiment']}" if named_now and \
-                    {**raw, "experiment": record["experiment"]} == record else "rewritten in the current shape"
+                done[path.name] = (
+                    f"names its experiment, {record['experiment']}"
+                    if named_now and {**raw, "experiment": record["experiment"]} == record
+                    else "rewritten in the current shape"
+                )
             continue
         if target.exists():
             occupant = load(target)
@@ -288,7 +345,9 @@ def upgrade(results_dir: str | Path) -> dict:
                 record, occupant = occupant, record
             aside = _superseded_name(target)
             write(aside, {**occupant, "run_key": key})
-            done[path.name] = f"{key[:KEY_CHARS]} is also {target.name}'s run key: the earlier of the two is now {aside.name}"
+            done[path.name] = (
+                f"{key[:KEY_CHARS]} is also {target.name}'s run key: the earlier of the two is now {aside.name}"
+            )
         else:
             done[path.name] = f"renamed {target.name} (run key {key[:KEY_CHARS]})"
         write(target, record)
@@ -297,7 +356,7 @@ def upgrade(results_dir: str | Path) -> dict:
 
 
 def _superseded_name(path: Path) -> Path:
-    stem, n = path.name[:-len(".json")], 1
+    stem, n = path.name[: -len(".json")], 1
     while True:
         candidate = path.with_name(f"{stem}.superseded{'' if n == 1 else f'-{n}'}.json")
         if not candidate.exists():
@@ -305,18 +364,27 @@ def _superseded_name(path: Path) -> Path:
         n += 1
 
 
-RECORDS_EXAMPLES = ("ferbench records                                 # results/runs/ in the current shape",
-                    "ferbench records data_root=~/fer-data              # and the fingerprints of their data",
-                    "ferbench records results_dir=my_runs")
+RECORDS_EXAMPLES = (
+    "ferbench records                                 # results/runs/ in the current shape",
+    "ferbench records data_root=~/fer-data              # and the fingerprints of their data",
+    "ferbench records results_dir=my_runs",
+)
 
 
 def records_options():
+    """The options of `ferbench records`."""
     from benchmark.cli import Option, run_default
 
-    return (Option("results_dir", run_default("results_dir"), "the folder of run records"),
-            Option("data_root", None, "the folder holding the data sets the records were made from: give the records "
-                   "that have none the fingerprint of their data (null: do not)"),
-            Option("cache_dir", None, "the face-crop cache, to fingerprint detections too (null: none)"))
+    return (
+        Option("results_dir", run_default("results_dir"), "the folder of run records"),
+        Option(
+            "data_root",
+            None,
+            "the folder holding the data sets the records were made from: give the records "
+            "that have none the fingerprint of their data (null: do not)",
+        ),
+        Option("cache_dir", None, "the face-crop cache, to fingerprint detections too (null: none)"),
+    )
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m benchmark.records") -> int:
@@ -326,10 +394,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmark.records
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if cli.wants_help(argv):
-        print(cli.help_text(prog, "Bring the run records up to date: rewrite them in the current schema (renamed "
-                                  "where their run key moved), and with data_root give those that have none the "
-                                  "fingerprint of their data, after checking the files give the images each "
-                                  "record counted.", records_options(), RECORDS_EXAMPLES))
+        print(
+            cli.help_text(
+                prog,
+                "Bring the run records up to date: rewrite them in the current schema (renamed "
+                "where their run key moved), and with data_root give those that have none the "
+                "fingerprint of their data, after checking the files give the images each "
+                "record counted.",
+                records_options(),
+                RECORDS_EXAMPLES,
+            )
+        )
         return 0
 
     def bring_up_to_date() -> int:

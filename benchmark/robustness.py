@@ -45,20 +45,34 @@ class Perturber:
     def check(self, detector) -> None:
         """Image mode needs a detector to run again on the perturbed photos."""
         if self.mode == "image" and not isinstance(detector, FaceDetector):
-            raise ConfigError("is image, which perturbs photos before detection: use a detector (haar, mtcnn), "
-                              "or perturb.mode=crop for ready-made crops", "perturb.mode")
+            raise ConfigError(
+                "is image, which perturbs photos before detection: use a detector (haar, mtcnn), "
+                "or perturb.mode=crop for ready-made crops",
+                "perturb.mode",
+            )
 
     def conditions(self) -> list[tuple[str, int]]:
         """(perturbation, severity) in the order they are run; crop-only ones are left out in image mode."""
-        return [(name, s) for name in self.names if not (self.mode == "image" and name in P.CROP_ONLY)
-                for s in range(1, P.N_SEVERITIES + 1)]
+        return [
+            (name, s)
+            for name in self.names
+            if not (self.mode == "image" and name in P.CROP_ONLY)
+            for s in range(1, P.N_SEVERITIES + 1)
+        ]
 
     def describe(self, detector) -> dict:
         """What the record says of them: mode, seed, and each perturbation's scale."""
-        return {"mode": self.mode, "seed": self.seed, "severities": P.N_SEVERITIES, "n_images": self.n_images,
-                "layout": vars(_layout(detector)),
-                "scales": {name: {"unit": P.SCALES[name][0], "levels": P.SCALES[name][1]}
-                           for name in dict.fromkeys(n for n, _ in self.conditions())}}
+        return {
+            "mode": self.mode,
+            "seed": self.seed,
+            "severities": P.N_SEVERITIES,
+            "n_images": self.n_images,
+            "layout": vars(_layout(detector)),
+            "scales": {
+                name: {"unit": P.SCALES[name][0], "levels": P.SCALES[name][1]}
+                for name in dict.fromkeys(n for n, _ in self.conditions())
+            },
+        }
 
     def sample(self, labels: np.ndarray) -> np.ndarray:
         """Sorted positions of the scored images among a fold's test images of `labels`: all of them, or
@@ -69,8 +83,11 @@ class Perturber:
         try:
             chosen, _ = train_test_split(positions, train_size=self.n_images, stratify=labels, random_state=self.seed)
         except ValueError as exc:
-            raise ConfigError(f"is {self.n_images}, too few to sample every class of a fold's "
-                              f"{len(labels)} test images ({exc}): raise it or leave it null", "perturb.n_images")
+            raise ConfigError(
+                f"is {self.n_images}, too few to sample every class of a fold's "
+                f"{len(labels)} test images ({exc}): raise it or leave it null",
+                "perturb.n_images",
+            ) from None
         return np.sort(chosen)
 
     def __call__(self, estimator, faces: Dataset, fold: Fold, dataset: Dataset, detector) -> dict:
@@ -81,8 +98,15 @@ class Perturber:
         ids = faces.ids[idx]
         if self.mode == "crop":
             images, layout = faces.images[idx], _layout(detector)
-            perturbed = {c: np.stack([P.apply(*c, image, P.rng_for(self.seed, *c, str(i)), layout=layout)
-                                      for image, i in zip(images, ids)]) for c in self.conditions()}
+            perturbed = {
+                c: np.stack(
+                    [
+                        P.apply(*c, image, P.rng_for(self.seed, *c, str(i)), layout=layout)
+                        for image, i in zip(images, ids)
+                    ]
+                )
+                for c in self.conditions()
+            }
             out = {c: {"y_pred": np.asarray(estimator.predict(x))} for c, x in perturbed.items()}
         else:
             out = self._photos(estimator, ids, dataset, detector)
@@ -90,7 +114,8 @@ class Perturber:
         for (name, severity), result in out.items():
             results.setdefault(name, {})[str(severity)] = {
                 "y_pred": [int(v) for v in result["y_pred"]],
-                **({"detection_rate": result["detection_rate"]} if "detection_rate" in result else {})}
+                **({"detection_rate": result["detection_rate"]} if "detection_rate" in result else {}),
+            }
         return {"positions": positions, "results": results}
 
     def _photos(self, estimator, ids: np.ndarray, dataset: Dataset, detector: FaceDetector) -> dict:
@@ -98,13 +123,21 @@ class Perturber:
         row = {i: n for n, i in enumerate(dataset.ids.tolist())}
         photos = dataset.subset(np.array([row[i] for i in ids.tolist()]))
         clean, _ = detector.detections(photos)
-        squares = [detector._square(image.shape, clean.boxes[k], clean.eyes[k])[0] for k, image in
-                   enumerate(photos.images)]
+        squares = [
+            detector._square(image.shape, clean.boxes[k], clean.eyes[k])[0] for k, image in enumerate(photos.images)
+        ]
         size, layout, out = detector.size, _layout(detector), {}
         for condition in self.conditions():
-            images = [P.apply(*condition, image, P.rng_for(self.seed, *condition, str(i)), layout=layout,
-                              face=None if square is None else _crop_to_image(square, size))
-                      for image, i, square in zip(photos.images, ids, squares)]
+            images = [
+                P.apply(
+                    *condition,
+                    image,
+                    P.rng_for(self.seed, *condition, str(i)),
+                    layout=layout,
+                    face=None if square is None else _crop_to_image(square, size),
+                )
+                for image, i, square in zip(photos.images, ids, squares)
+            ]
             stack = np.empty(len(images), dtype=object)
             stack[:] = images
             crops, report = detector(Dataset(photos.name, stack, photos.labels, photos.ids))

@@ -64,16 +64,19 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     faces, face_report = exp.detector(dataset)
     t2 = time.perf_counter()
     if len(faces) == 0:
-        raise DataError(f"the detector ({names.get('detector')}) dropped all {len(dataset)} images of {dataset.name}: "
-                        "it found no face in any, and detector.on_no_face=drop. Try detector.on_no_face=center_crop, "
-                        "detector=mtcnn, or a smaller detector.min_face_size")
+        raise DataError(
+            f"the detector ({names.get('detector')}) dropped all {len(dataset)} images of {dataset.name}: "
+            "it found no face in any, and detector.on_no_face=drop. Try detector.on_no_face=center_crop, "
+            "detector=mtcnn, or a smaller detector.min_face_size"
+        )
     faces = exp.protocol.prepare(faces, cfg, exp.detector, exp.method)
     exp.protocol.check(faces)
     folds = exp.protocol.folds(faces)
 
     name = records.record_name(names, key)
-    perturb = None if exp.perturber is None else (
-        lambda est, fold: exp.perturber(est, faces, fold, dataset, exp.detector))
+    perturb = (
+        None if exp.perturber is None else (lambda est, fold: exp.perturber(est, faces, fold, dataset, exp.detector))
+    )
     results, saved = [], {}
     for fold in folds:
         results.append(_run_fold(exp.method, faces, fold, perturb))
@@ -110,13 +113,20 @@ def _save_model(cfg: DictConfig, names: dict, record_name: str, faces: Dataset, 
     from benchmark.inference.models import face_stage, save_model
 
     stage = face_stage(names.get("detector") or "none", OmegaConf.to_container(cfg.detector, resolve=True))
-    path = save_model(estimator, Path(cfg.models_dir) / Path(record_name).stem / fold.name,
-                      {"face_stage": stage, "input_size": int(faces.images.shape[1]),
-                       "family": getattr(estimator, "family", "classical")})
+    path = save_model(
+        estimator,
+        Path(cfg.models_dir) / Path(record_name).stem / fold.name,
+        {
+            "face_stage": stage,
+            "input_size": int(faces.images.shape[1]),
+            "family": getattr(estimator, "family", "classical"),
+        },
+    )
     return Path(os.path.relpath(path, Path(cfg.results_dir))).as_posix()
 
 
 # -- building: every object first, so a bad value fails before any data is read ----------------------
+
 
 def build(cfg: DictConfig, names: dict[str, str]) -> Experiment:
     """The data set loader, protocol, detector and method of `cfg`, every parameter checked.
@@ -126,8 +136,9 @@ def build(cfg: DictConfig, names: dict[str, str]) -> Experiment:
     """
     exp = Experiment(*(instantiate_group(cfg, group) for group in ("dataset", "protocol", "detector", "method")))
     if not hasattr(exp.method, "fit") or not hasattr(exp.method, "predict"):
-        raise ConfigError(f"method={names.get('method')} builds a {type(exp.method).__name__}, which has no "
-                          "fit/predict")
+        raise ConfigError(
+            f"method={names.get('method')} builds a {type(exp.method).__name__}, which has no fit/predict"
+        )
     check.check_params(exp.method, "method")
     exp.protocol.check_loader(exp.loader)
     if "perturb" in cfg:
@@ -138,11 +149,14 @@ def build(cfg: DictConfig, names: dict[str, str]) -> Experiment:
 
 # -- one fold ----------------------------------------------------------------------------------------
 
+
 def _run_fold(template, data: Dataset, fold: Fold, perturb=None) -> dict:
     est = clone(template)
     X = data.images
-    extra = {"groups": None if data.subjects is None else data.subjects[fold.train],
-             "y_soft": None if data.soft_labels is None else data.soft_labels[fold.train]}
+    extra = {
+        "groups": None if data.subjects is None else data.subjects[fold.train],
+        "y_soft": None if data.soft_labels is None else data.soft_labels[fold.train],
+    }
     if fold.val is not None:
         extra.update(X_val=X[fold.val], y_val=data.labels[fold.val])
     t0 = time.perf_counter()
@@ -177,6 +191,7 @@ def _jsonable(v):
 
 
 # -- the record's parts --------------------------------------------------------------------------------
+
 
 def _scores(faces: Dataset, folds: list[Fold], results: list[dict]) -> dict:
     """Per-fold rows, and the metrics of every test set over the folds: mean ± std of the per-fold
@@ -224,10 +239,17 @@ def _fold_row(faces: Dataset, fold: Fold, res: dict, labels: np.ndarray) -> dict
 
 def _predictions(faces: Dataset, folds: list[Fold], results: list[dict]) -> dict:
     """Every test prediction: {fold: {test set: {ids, y_true, y_pred}}}."""
-    return {fold.name: {test_name: {"ids": faces.ids[t["idx"]].tolist(), "y_true": faces.labels[t["idx"]].tolist(),
-                                    "y_pred": t["y_pred"].tolist()}
-                        for test_name, t in res["tests"].items()}
-            for fold, res in zip(folds, results)}
+    return {
+        fold.name: {
+            test_name: {
+                "ids": faces.ids[t["idx"]].tolist(),
+                "y_true": faces.labels[t["idx"]].tolist(),
+                "y_pred": t["y_pred"].tolist(),
+            }
+            for test_name, t in res["tests"].items()
+        }
+        for fold, res in zip(folds, results)
+    }
 
 
 def _perturbations(exp: Experiment, faces: Dataset, folds: list[Fold], results: list[dict]) -> dict:
@@ -246,10 +268,12 @@ def _perturbations(exp: Experiment, faces: Dataset, folds: list[Fold], results: 
             trues.append(y_true)
             preds.append(y_pred)
             rates.append(rate)
-        entry = {"accuracy": metrics.mean_std([s["accuracy"] for s in per_fold]),
-                 "macro_f1": metrics.mean_std([s["macro_f1"] for s in per_fold]),
-                 "pooled": metrics.score(np.concatenate(trues), np.concatenate(preds), labels),
-                 "n_images": int(sum(len(t) for t in trues))}
+        entry = {
+            "accuracy": metrics.mean_std([s["accuracy"] for s in per_fold]),
+            "macro_f1": metrics.mean_std([s["macro_f1"] for s in per_fold]),
+            "pooled": metrics.score(np.concatenate(trues), np.concatenate(preds), labels),
+            "n_images": int(sum(len(t) for t in trues)),
+        }
         return entry | ({"detection_rate": float(np.mean(rates))} if rates[0] is not None else {})
 
     primary = folds[0].primary
@@ -257,16 +281,29 @@ def _perturbations(exp: Experiment, faces: Dataset, folds: list[Fold], results: 
     summary: dict = {}
     for name, severities in results[0]["perturbed"]["results"].items():
         for severity in severities:
-            summary.setdefault(name, {})[severity] = summarise(lambda res: (
-                np.asarray(res["perturbed"]["results"][name][severity]["y_pred"]),
-                res["perturbed"]["results"][name][severity].get("detection_rate")))
-    return {"perturbations": {**exp.perturber.describe(exp.detector), "test_set": primary, "clean": clean,
-                              "results": summary},
-            "perturbed_predictions": {
-                fold.name: {"ids": faces.ids[fold.tests[fold.primary][res["perturbed"]["positions"]]].tolist(),
-                            "y_pred": {name: {s: v["y_pred"] for s, v in sev.items()}
-                                       for name, sev in res["perturbed"]["results"].items()}}
-                for fold, res in zip(folds, results)}}
+            summary.setdefault(name, {})[severity] = summarise(
+                lambda res, name=name, severity=severity: (
+                    np.asarray(res["perturbed"]["results"][name][severity]["y_pred"]),
+                    res["perturbed"]["results"][name][severity].get("detection_rate"),
+                )
+            )
+    return {
+        "perturbations": {
+            **exp.perturber.describe(exp.detector),
+            "test_set": primary,
+            "clean": clean,
+            "results": summary,
+        },
+        "perturbed_predictions": {
+            fold.name: {
+                "ids": faces.ids[fold.tests[fold.primary][res["perturbed"]["positions"]]].tolist(),
+                "y_pred": {
+                    name: {s: v["y_pred"] for s, v in sev.items()} for name, sev in res["perturbed"]["results"].items()
+                },
+            }
+            for fold, res in zip(folds, results)
+        },
+    }
 
 
 def _timings(results: list[dict], **stages: float) -> dict:
@@ -274,17 +311,20 @@ def _timings(results: list[dict], **stages: float) -> dict:
     tests = [t for res in results for t in res["tests"].values()]
     predict_s = sum(t["predict_s"] for t in tests)
     n_predicted = sum(len(t["idx"]) for t in tests)
-    return {**{k: round(v, 4) for k, v in stages.items()},
-            "fit_s": round(sum(res["fit_s"] for res in results), 4),
-            "predict_s": round(predict_s, 4),
-            "inference_ms_per_image": round(1000 * predict_s / max(n_predicted, 1), 4)}
+    return {
+        **{k: round(v, 4) for k, v in stages.items()},
+        "fit_s": round(sum(res["fit_s"] for res in results), 4),
+        "predict_s": round(predict_s, 4),
+        "inference_ms_per_image": round(1000 * predict_s / max(n_predicted, 1), 4),
+    }
 
 
 def _counts(dataset: Dataset, faces: Dataset, face_report: dict) -> dict:
     """Images used, subjects, every image skipped (unreadable, or dropped by the detector) with its
     reason, what the config excluded, and the face stage's report."""
-    skipped = list(dataset.skipped) + [{"id": i, "reason": "no face found (dropped by the detector policy)"}
-                                       for i in face_report.get("dropped", [])]
+    skipped = list(dataset.skipped) + [
+        {"id": i, "reason": "no face found (dropped by the detector policy)"} for i in face_report.get("dropped", [])
+    ]
     return {
         "n_images": len(faces),
         "n_subjects": faces.n_subjects or None,

@@ -48,6 +48,8 @@ class Metric(BaseModel):
 
 
 class Metrics(BaseModel):
+    """Accuracy and macro-F1 over folds, and both of the predictions pooled over folds."""
+
     model_config = ConfigDict(extra="forbid")
     accuracy: Metric
     macro_f1: Metric
@@ -111,10 +113,40 @@ class RunRecord(BaseModel):
 
 
 #: the order of a record's fields in its file (those of a run that has none of an optional one are left out)
-FIELDS = ("schema", "run_key", "experiment", "dataset", "protocol", "method", "detector", "model", "perturb",
-          "family", "threads", "config", "data_fingerprint", "classes", "test_set", "n_folds", "metrics",
-          "metrics_by_split", "per_class", "confusion_matrix", "folds", "timings", "n_images", "n_subjects",
-          "skipped", "excluded", "faces", "predictions", "perturbations", "perturbed_predictions", "models", "env")
+FIELDS = (
+    "schema",
+    "run_key",
+    "experiment",
+    "dataset",
+    "protocol",
+    "method",
+    "detector",
+    "model",
+    "perturb",
+    "family",
+    "threads",
+    "config",
+    "data_fingerprint",
+    "classes",
+    "test_set",
+    "n_folds",
+    "metrics",
+    "metrics_by_split",
+    "per_class",
+    "confusion_matrix",
+    "folds",
+    "timings",
+    "n_images",
+    "n_subjects",
+    "skipped",
+    "excluded",
+    "faces",
+    "predictions",
+    "perturbations",
+    "perturbed_predictions",
+    "models",
+    "env",
+)
 OPTIONAL = ("perturbations", "perturbed_predictions", "models")
 
 
@@ -126,8 +158,10 @@ def validate(record: dict, source: str = "record") -> dict:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]).replace("schema_", "schema")
-        raise DataError(f"{source} is not a run record of schema {SCHEMA_VERSION}: {where}: {first['msg']} "
-                        f"({exc.error_count()} problem(s))") from None
+        raise DataError(
+            f"{source} is not a run record of schema {SCHEMA_VERSION}: {where}: {first['msg']} "
+            f"({exc.error_count()} problem(s))"
+        ) from None
     return {k: record[k] for k in FIELDS if k in record and not (k in OPTIONAL and record[k] is None)}
 
 
@@ -136,14 +170,16 @@ def migrate(record: dict, source: str = "record") -> dict:
     A record of a newer version than this code knows is a DataError (update ferbench)."""
     version = record.get("schema", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise DataError(f"{source} has schema {version!r}; this ferbench reads schemas up to {SCHEMA_VERSION}: "
-                        "update ferbench")
+        raise DataError(
+            f"{source} has schema {version!r}; this ferbench reads schemas up to {SCHEMA_VERSION}: update ferbench"
+        )
     for step in range(version, SCHEMA_VERSION):
         record = MIGRATIONS[step](dict(record))
     return validate(record, source)
 
 
 # -- version 1 -> 2 ---------------------------------------------------------------------------------------
+
 
 def _v1_to_v2(record: dict) -> dict:
     from benchmark.records import threads
@@ -195,8 +231,9 @@ def _fraction(swa_epochs: int, epochs: int) -> float:
     return two_decimals if math.floor(two_decimals * epochs + 1e-9) == swa_epochs else exact
 
 
-_ADDED = re.compile(r"(?<!\S)\+(method(?:\.estimator)?\.(?:" + "|".join(ADDED_CNN_KEYS + ADDED_PRETRAINED_KEYS)
-                    + r"))=")
+_ADDED = re.compile(
+    r"(?<!\S)\+(method(?:\.estimator)?\.(?:" + "|".join(ADDED_CNN_KEYS + ADDED_PRETRAINED_KEYS) + r"))="
+)
 
 
 def _current_command(command: str, config: dict) -> str:
@@ -206,8 +243,11 @@ def _current_command(command: str, config: dict) -> str:
     command = _ADDED.sub(r"\1=", command)
     method = config["method"].get("estimator", config["method"])
     if isinstance(method, dict) and "swa_fraction" in method:
-        command = re.sub(r"(?<!\S)(\+?)(method(?:\.estimator)?)\.swa_epochs=\S+",
-                         lambda m: f"{m[2]}.swa_fraction={method['swa_fraction']}", command)
+        command = re.sub(
+            r"(?<!\S)(\+?)(method(?:\.estimator)?)\.swa_epochs=\S+",
+            lambda m: f"{m[2]}.swa_fraction={method['swa_fraction']}",
+            command,
+        )
     return command
 
 

@@ -36,8 +36,9 @@ def check_origins(origins: list[str]) -> None:
 
     for origin in origins:
         if not re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?", origin):
-            raise ConfigError(f"must be an origin such as https://example.org or http://localhost:3000, got {origin!r}",
-                              "cors_origin")
+            raise ConfigError(
+                f"must be an origin such as https://example.org or http://localhost:3000, got {origin!r}", "cors_origin"
+            )
 
 
 def check_free(host: str, port: int) -> None:
@@ -48,16 +49,20 @@ def check_free(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise ConfigError(f"{host!r} is not an address this machine can listen on ({exc.strerror or exc})",
-                          "host") from None
+        raise ConfigError(
+            f"{host!r} is not an address this machine can listen on ({exc.strerror or exc})", "host"
+        ) from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:
-            raise ConfigError(f"{port} on {host} cannot be used ({exc.strerror or exc}): another server holds it, or "
-                              "choose another port=", "port") from None
+            raise ConfigError(
+                f"{port} on {host} cannot be used ({exc.strerror or exc}): another server holds it, or "
+                "choose another port=",
+                "port",
+            ) from None
 
 
 OPTIONS = (
@@ -67,17 +72,29 @@ OPTIONS = (
     Option("detector", None, "face detector; null: the model's own face stage", "choice", ("haar", "mtcnn")),
     Option("tta", "flip", "test-time augmentation of a CNN checkpoint", "choice", ("none", "flip", "affine")),
     Option("max_upload_mb", MAX_UPLOAD_BYTES / MB, "largest image file accepted, in MiB", "float", low=0.001),
-    Option("cors_origin", [], "origins (https://host:port) whose pages may call the API; repeat it or separate "
-           "them with commas", repeat=True),
-    Option("threads", None, "torch and OpenCV CPU threads; null: one per core (1 on a machine shared with other jobs)",
-           "int", low=1),
+    Option(
+        "cors_origin",
+        [],
+        "origins (https://host:port) whose pages may call the API; repeat it or separate them with commas",
+        repeat=True,
+    ),
+    Option(
+        "threads",
+        None,
+        "torch and OpenCV CPU threads; null: one per core (1 on a machine shared with other jobs)",
+        "int",
+        low=1,
+    ),
 )
-EXAMPLES = ("ferbench serve                                   # the shipped model on http://127.0.0.1:8000/",
-            "ferbench serve model=results/runs/<record>.json detector=mtcnn port=8080",
-            "ferbench serve host=0.0.0.0 threads=1            # reachable from other machines: no authentication")
+EXAMPLES = (
+    "ferbench serve                                   # the shipped model on http://127.0.0.1:8000/",
+    "ferbench serve model=results/runs/<record>.json detector=mtcnn port=8080",
+    "ferbench serve host=0.0.0.0 threads=1            # reachable from other machines: no authentication",
+)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m benchmark.serve") -> int:
+    """`ferbench serve`: serves until interrupted; the exit status is 2 for a bad option."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if cli.wants_help(argv):
         print(cli.help_text(prog, "The web page and the REST API of a model on this machine.", OPTIONS, EXAMPLES))
@@ -111,10 +128,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmark.serve")
     app = create_app(pipeline, max_upload_bytes=int(args["max_upload_mb"] * MB), cors_origins=args["cors_origin"])
     host, port = args["host"], args["port"]
     if not is_loopback(host):
-        print(f"warning: listening on {host}: anyone who can reach it can use the API (no authentication)",
-              file=sys.stderr)
-    print(f"model {pipeline.model.name}, detector {pipeline.face_stage.get('detector')}; "
-          f"page on http://{host if ':' not in host else f'[{host}]'}:{port}/", flush=True)
+        print(
+            f"warning: listening on {host}: anyone who can reach it can use the API (no authentication)",
+            file=sys.stderr,
+        )
+    print(
+        f"model {pipeline.model.name}, detector {pipeline.face_stage.get('detector')}; "
+        f"page on http://{host if ':' not in host else f'[{host}]'}:{port}/",
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, limit_concurrency=32)
     return 0
 

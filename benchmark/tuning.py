@@ -34,8 +34,15 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         which keeps an RBF grid on FER2013 within minutes; the refit uses every training image.
     """
 
-    def __init__(self, estimator, param_grid: dict | None = None, inner_k: int = 3, tune_samples: int | None = None,
-                 n_jobs: int = 1, random_state: int = 0):
+    def __init__(
+        self,
+        estimator,
+        param_grid: dict | None = None,
+        inner_k: int = 3,
+        tune_samples: int | None = None,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ):
         self.estimator = estimator
         self.param_grid = param_grid
         self.inner_k = inner_k
@@ -45,8 +52,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
 
     def check_params(self) -> None:
         if self.param_grid is not None and not isinstance(self.param_grid, dict):
-            raise ConfigError(f"must be a mapping of parameter -> list of values, got {self.param_grid!r}",
-                              "param_grid")
+            raise ConfigError(
+                f"must be a mapping of parameter -> list of values, got {self.param_grid!r}", "param_grid"
+            )
         check.number("inner_k", self.inner_k, 2, integer=True)
         check.number("tune_samples", self.tune_samples, 2, integer=True, optional=True)
 
@@ -84,8 +92,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         else:
             data = X[idx], y[idx]
             cv, how = self._inner_cv(y[idx], None if groups is None else np.asarray(groups)[idx])
-        search = GridSearchCV(clone(self.estimator), self.param_grid, cv=cv, refit=False, n_jobs=self.n_jobs,
-                              error_score="raise").fit(*data)
+        search = GridSearchCV(
+            clone(self.estimator), self.param_grid, cv=cv, refit=False, n_jobs=self.n_jobs, error_score="raise"
+        ).fit(*data)
         best = {k: v.item() if isinstance(v, np.generic) else v for k, v in search.best_params_.items()}
         return best, {"selection": how, "selection_score": float(search.best_score_), "tuned_on": int(len(idx))}
 
@@ -100,8 +109,9 @@ class TunedClassifier(ClassifierMixin, BaseEstimator):
         """All training indices, or a stratified subsample of `tune_samples` of them."""
         if self.tune_samples is None or self.tune_samples >= len(y):
             return np.arange(len(y))
-        idx, _ = train_test_split(np.arange(len(y)), train_size=int(self.tune_samples), stratify=y,
-                                  random_state=self.random_state)
+        idx, _ = train_test_split(
+            np.arange(len(y)), train_size=int(self.tune_samples), stratify=y, random_state=self.random_state
+        )
         return np.sort(idx)
 
 

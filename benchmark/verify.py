@@ -22,20 +22,51 @@ DATASETS = ("fer2013", "jaffe", "ckplus", "ferplus")
 
 #: the published totals, for each data set's default settings
 KNOWN = {
-    "fer2013": {"n_images": 35887,
-                "per_split": {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589},
-                "per_class": {"angry": 4953, "disgust": 547, "fear": 5121, "happy": 8989, "sad": 6077,
-                              "surprise": 4002, "neutral": 6198}},
-    "jaffe": {"n_images": 213, "n_subjects": 10,
-              "per_class": {"angry": 30, "disgust": 29, "fear": 32, "happy": 31, "sad": 31, "surprise": 30,
-                            "neutral": 30}},
-    "ferplus": {"n_images": 31373,  # label.csv votes, official majority filter (3,513 + 388 + 436 excluded)
-                "per_split": {"Training": 25045, "PublicTest": 3191, "PrivateTest": 3137},
-                "per_class": {"angry": 2656, "disgust": 157, "fear": 682, "happy": 9038, "sad": 3752,
-                              "surprise": 3941, "neutral": 10996, "contempt": 151}},
-    "ckplus": {"n_images": 981, "n_subjects": 118,
-               "per_class": {"angry": 135, "disgust": 177, "fear": 75, "happy": 207, "sad": 84, "surprise": 249,
-                             "contempt": 54}},
+    "fer2013": {
+        "n_images": 35887,
+        "per_split": {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589},
+        "per_class": {
+            "angry": 4953,
+            "disgust": 547,
+            "fear": 5121,
+            "happy": 8989,
+            "sad": 6077,
+            "surprise": 4002,
+            "neutral": 6198,
+        },
+    },
+    "jaffe": {
+        "n_images": 213,
+        "n_subjects": 10,
+        "per_class": {"angry": 30, "disgust": 29, "fear": 32, "happy": 31, "sad": 31, "surprise": 30, "neutral": 30},
+    },
+    "ferplus": {
+        "n_images": 31373,  # label.csv votes, official majority filter (3,513 + 388 + 436 excluded)
+        "per_split": {"Training": 25045, "PublicTest": 3191, "PrivateTest": 3137},
+        "per_class": {
+            "angry": 2656,
+            "disgust": 157,
+            "fear": 682,
+            "happy": 9038,
+            "sad": 3752,
+            "surprise": 3941,
+            "neutral": 10996,
+            "contempt": 151,
+        },
+    },
+    "ckplus": {
+        "n_images": 981,
+        "n_subjects": 118,
+        "per_class": {
+            "angry": 135,
+            "disgust": 177,
+            "fear": 75,
+            "happy": 207,
+            "sad": 84,
+            "surprise": 249,
+            "contempt": 54,
+        },
+    },
 }
 
 
@@ -55,16 +86,23 @@ def compare(name: str, counts: dict) -> list[str]:
 
 
 OPTIONS = (
-    Option("data_root", None, "the folder holding fer2013/, jaffe/, ckplus/, ferplus/ (null: FERBENCH_DATA, "
-           "else data)"),
-    Option("folder", [], "a folder of one's own (class folders, or a labels file) to load and count; repeatable",
-           repeat=True),
+    Option(
+        "data_root", None, "the folder holding fer2013/, jaffe/, ckplus/, ferplus/ (null: FERBENCH_DATA, else data)"
+    ),
+    Option(
+        "folder",
+        [],
+        "a folder of one's own (class folders, or a labels file) to load and count; repeatable",
+        repeat=True,
+    ),
     Option("subjects", False, "also print the counts per subject and class", "flag"),
 )
-EXAMPLES = ("ferbench verify                                  # the data sets under $FERBENCH_DATA (or data/)",
-            "ferbench verify data_root=~/fer-data subjects=true",
-            "ferbench verify folder=~/my_faces                # a folder of one's own",
-            "ferbench verify dataset.on_bad_image=skip        # a data set option, passed to every data set")
+EXAMPLES = (
+    "ferbench verify                                  # the data sets under $FERBENCH_DATA (or data/)",
+    "ferbench verify data_root=~/fer-data subjects=true",
+    "ferbench verify folder=~/my_faces                # a folder of one's own",
+    "ferbench verify dataset.on_bad_image=skip        # a data set option, passed to every data set",
+)
 
 
 def report(dataset, subjects: bool = False) -> str:
@@ -76,21 +114,36 @@ def report(dataset, subjects: bool = False) -> str:
         if values is None:
             continue
         table = Counter(zip(values.tolist(), dataset.labels.tolist()))
-        rows = [[v, *[table.get((v, c), 0) for c in dataset.classes], sum(table.get((v, c), 0) for c in dataset.classes)]
-                for v in sorted(set(values.tolist()))]
+        rows = [
+            [v, *[table.get((v, c), 0) for c in dataset.classes], sum(table.get((v, c), 0) for c in dataset.classes)]
+            for v in sorted(set(values.tolist()))
+        ]
         lines.append(tabulate(rows, headers=[title, *classes, "total"], tablefmt="github"))
     total = Counter(dataset.labels.tolist())
-    lines.append(tabulate([["all", *[total[c] for c in dataset.classes], len(dataset)]],
-                          headers=["", *classes, "total"], tablefmt="github"))
+    lines.append(
+        tabulate(
+            [["all", *[total[c] for c in dataset.classes], len(dataset)]],
+            headers=["", *classes, "total"],
+            tablefmt="github",
+        )
+    )
     return "\n\n".join(lines)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m benchmark.verify") -> int:
+    """`ferbench verify`; the exit status: 0 every data set found matches, 1 otherwise, 2 a bad option."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if cli.wants_help(argv):
-        print(cli.help_text(prog, "Load every data set found under data_root as the benchmark does and compare its "
-                                  "counts with the published totals.", OPTIONS, EXAMPLES,
-                            notes="dataset.<key>=value words are passed to every data set's config."))
+        print(
+            cli.help_text(
+                prog,
+                "Load every data set found under data_root as the benchmark does and compare its "
+                "counts with the published totals.",
+                OPTIONS,
+                EXAMPLES,
+                notes="dataset.<key>=value words are passed to every data set's config.",
+            )
+        )
         return 0
     try:
         args, _, passed = cli.parse(argv, OPTIONS, passthrough="dataset.")
@@ -113,12 +166,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmark.verify"
             print(f"error: {exc}", file=sys.stderr)
             return 2
     print("## verdict")
-    for name, ok, what in verdicts:
+    for name, _, what in verdicts:
         print(f"{name}: {what}")
     found = [ok for _, ok, _ in verdicts if ok is not None]
     if not found:
-        print("No data set found: set data_root=DIR (or FERBENCH_DATA) to the folder holding fer2013/, jaffe/, ckplus/, "
-              "ferplus/, or name a folder of your own with folder=DIR.")
+        print(
+            "No data set found: set data_root=DIR (or FERBENCH_DATA) to the folder holding fer2013/, jaffe/, ckplus/, "
+            "ferplus/, or name a folder of your own with folder=DIR."
+        )
     return 0 if found and all(found) else 1
 
 
@@ -160,7 +215,10 @@ def _check(name: str, overrides: list[str], subjects: bool = False) -> tuple[boo
     print(report(dataset, subjects))
     counts = dataset.counts()
     if counts.get("skipped"):
-        print(f"skipped files: {counts['skipped']}: " + "; ".join(f"{s['id']}: {s['reason']}" for s in dataset.skipped[:10]))
+        print(
+            f"skipped files: {counts['skipped']}: "
+            + "; ".join(f"{s['id']}: {s['reason']}" for s in dataset.skipped[:10])
+        )
     if counts.get("excluded"):
         print(f"excluded by config: {counts['excluded']}")
     size = f"{counts['n_images']} images" + (f", {counts['n_subjects']} subjects" if "n_subjects" in counts else "")

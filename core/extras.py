@@ -35,5 +35,7 @@ def require(extra: str, feature: str) -> None:
     """Raise ExtraMissing, naming `feature` and how to install `extra`, when a module of it is missing."""
     gone = missing(extra)
     if gone:
-        raise ExtraMissing(f"{feature} needs ferbench's '{extra}' extra ({', '.join(gone)} not installed): "
-                           f"pip install 'ferbench[{extra}]'")
+        raise ExtraMissing(
+            f"{feature} needs ferbench's '{extra}' extra ({', '.join(gone)} not installed): "
+            f"pip install 'ferbench[{extra}]'"
+        )

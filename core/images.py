@@ -75,8 +75,9 @@ def read_image(source, max_pixels: int = MAX_PIXELS) -> Image:
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
             with PILImage.open(stream) as im:  # reads the header only: the size is known before decoding
                 if im.width * im.height > max_pixels:
-                    raise ImageError(f"{name} is {im.width}x{im.height} pixels, more than the {max_pixels:,} "
-                                     "allowed", "too_large")
+                    raise ImageError(
+                        f"{name} is {im.width}x{im.height} pixels, more than the {max_pixels:,} allowed", "too_large"
+                    )
                 im.seek(0)  # the first frame of an animation or a multi-page TIFF
                 upright = ImageOps.exif_transpose(im)  # a loaded copy, rotated as the EXIF orientation says
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
@@ -127,8 +128,12 @@ def _colour_managed(im):
     if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
         return im
     try:
-        return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"),
-                                         outputMode="RGBA" if im.mode == "RGBA" else "RGB")
+        return ImageCms.profileToProfile(
+            im,
+            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+            ImageCms.createProfile("sRGB"),
+            outputMode="RGBA" if im.mode == "RGBA" else "RGB",
+        )
     except (ImageCms.PyCMSError, OSError, ValueError):
         return im  # a broken profile: the plain conversion below
 
@@ -167,15 +172,23 @@ def image_stack(X, side: int | None = None, what: str = "the model") -> np.ndarr
     if X.ndim == 4 and 1 in (X.shape[1], X.shape[3]):
         X = X[:, 0] if X.shape[1] == 1 else X[..., 0]
     if X.ndim == 2:
-        raise ValueError(f"{what} takes a stack of images (N, H, W), got one (H, W) array {X.shape}: "
-                         "pass image[None] for a stack of one")
+        raise ValueError(
+            f"{what} takes a stack of images (N, H, W), got one (H, W) array {X.shape}: "
+            "pass image[None] for a stack of one"
+        )
     if X.ndim != 3:
-        raise ValueError(f"{what} takes grey images (N, H, W), got shape {X.shape}"
-                         + (": convert colour images to grey first" if X.ndim == 4 and 3 in X.shape[1:] else ""))
+        raise ValueError(
+            f"{what} takes grey images (N, H, W), got shape {X.shape}"
+            + (": convert colour images to grey first" if X.ndim == 4 and 3 in X.shape[1:] else "")
+        )
     if X.dtype != np.uint8:
-        raise ValueError(f"{what} takes uint8 grey levels 0-255, got {X.dtype}: convert them (floats in 0-1: "
-                         "np.round(X * 255).astype(np.uint8))")
+        raise ValueError(
+            f"{what} takes uint8 grey levels 0-255, got {X.dtype}: convert them (floats in 0-1: "
+            "np.round(X * 255).astype(np.uint8))"
+        )
     if side is not None and X.shape[1:] != (side, side):
-        raise ValueError(f"{what} was trained on {side}x{side} crops and got {X.shape[2]}x{X.shape[1]} ones: cut "
-                         f"the faces at {side}x{side} (detector.size={side}) or resize them first")
+        raise ValueError(
+            f"{what} was trained on {side}x{side} crops and got {X.shape[2]}x{X.shape[1]} ones: cut "
+            f"the faces at {side}x{side} (detector.size={side}) or resize them first"
+        )
     return np.ascontiguousarray(X)

@@ -49,8 +49,15 @@ def confusion(matrix, labels: list[str], title: str, path: Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     for i, j in np.ndindex(rates.shape):
-        ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=8,
-                color="white" if rates[i, j] > 0.5 else "black")
+        ax.text(
+            j,
+            i,
+            f"{100 * rates[i, j]:.0f}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if rates[i, j] > 0.5 else "black",
+        )
     ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
@@ -63,8 +70,11 @@ def per_epoch(history) -> dict[str, list[float]]:
         history = {k: [epoch.get(k) for epoch in history] for k in history[0]}
     if not isinstance(history, dict):
         return {}
-    return {k: v for k, v in history.items() if k != "epoch" and isinstance(v, list)
-            and all(isinstance(x, (int, float)) for x in v)}
+    return {
+        k: v
+        for k, v in history.items()
+        if k != "epoch" and isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+    }
 
 
 def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path) -> Path:
@@ -72,8 +82,12 @@ def learning_curves(folds: list[dict[str, list[float]]], title: str, path: Path)
     left, accuracies (and F1) on the right; the rest of a history (learning rate, timings) has other
     scales and is left out."""
     fig, (loss_ax, score_ax) = _figure(10.0, 4.0, ncols=2)
-    axis = {name: loss_ax if "loss" in name else score_ax for fold in folds for name in fold
-            if "loss" in name or "acc" in name or "f1" in name}
+    axis = {
+        name: loss_ax if "loss" in name else score_ax
+        for fold in folds
+        for name in fold
+        if "loss" in name or "acc" in name or "f1" in name
+    }
     colors = {name: f"C{i % 10}" for i, name in enumerate(sorted(axis))}
     alpha = 1.0 if len(folds) == 1 else max(0.15, 1.0 / len(folds) ** 0.5)
     for n, fold in enumerate(folds):
@@ -114,8 +128,15 @@ def accuracy_vs_time(points: list[tuple[str, float, float, str]], title: str, pa
     ax.set_title(title, fontsize=9)
     texts = [ax.text(ms, acc, label, fontsize=7) for label, ms, acc, _ in points]
     fig.tight_layout()  # adjustText works in display coordinates: lay the axes out first
-    adjust_text(texts, x=[p[1] for p in points], y=[p[2] for p in points], ax=ax, iter_lim=LABEL_ITERATIONS,
-                expand=(1.1, 1.4), arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
+    adjust_text(
+        texts,
+        x=[p[1] for p in points],
+        y=[p[2] for p in points],
+        ax=ax,
+        iter_lim=LABEL_ITERATIONS,
+        expand=(1.1, 1.4),
+        arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5},
+    )
     return _save(fig, path)
 
 

@@ -23,8 +23,17 @@ def choice(name: str, value, allowed: Collection):
     return value
 
 
-def number(name: str, value, low: float = -math.inf, high: float = math.inf, *, integer: bool = False,
-           low_open: bool = False, high_open: bool = False, optional: bool = False):
+def number(
+    name: str,
+    value,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    integer: bool = False,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+):
     """`value` as an int (`integer`) or float within the bounds, or None when `optional` allows it.
 
     Booleans and values that are not exactly an integer (2.7, "3") are refused, never truncated.
@@ -32,8 +41,10 @@ def number(name: str, value, low: float = -math.inf, high: float = math.inf, *, 
     if value is None and optional:
         return None
     kind = "an integer" if integer else "a number"
-    bounds = [f"{'>' if low_open else '>='} {low:g}" if low > -math.inf else "",
-              f"{'<' if high_open else '<='} {high:g}" if high < math.inf else ""]
+    bounds = [
+        f"{'>' if low_open else '>='} {low:g}" if low > -math.inf else "",
+        f"{'<' if high_open else '<='} {high:g}" if high < math.inf else "",
+    ]
     wanted = " ".join([kind, " and ".join(b for b in bounds if b)]).strip() + (" (or null)" if optional else "")
     try:
         valid = not isinstance(value, (bool, str)) and math.isfinite(float(value))
@@ -42,8 +53,9 @@ def number(name: str, value, low: float = -math.inf, high: float = math.inf, *, 
     except (TypeError, ValueError, OverflowError):
         valid = False
     if valid:
-        valid = (low < converted if low_open else low <= converted) and (converted < high if high_open
-                                                                           else converted <= high)
+        valid = (low < converted if low_open else low <= converted) and (
+            converted < high if high_open else converted <= high
+        )
     if not valid:
         raise ConfigError(f"must be {wanted}, got {value!r}", name)
     return converted
@@ -98,5 +110,8 @@ def _nested(estimator) -> list[tuple[str, object]]:
         return [(f"transformer_list.{i}.1", part) for i, (_, part) in enumerate(estimator.transformer_list)]
     if not hasattr(estimator, "get_params"):
         return []
-    return [(name, value) for name, value in estimator.get_params(deep=False).items()
-            if hasattr(value, "get_params") and not isinstance(value, type)]
+    return [
+        (name, value)
+        for name, value in estimator.get_params(deep=False).items()
+        if hasattr(value, "get_params") and not isinstance(value, type)
+    ]

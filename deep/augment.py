@@ -110,11 +110,11 @@ class BatchAugment:
         sigma = low + (high - low) * torch.rand(n, generator=g)
         chosen = torch.rand(n, generator=g) < self.blur
         taps = torch.arange(-BLUR_RADIUS, BLUR_RADIUS + 1, dtype=torch.float32)
-        kernel = torch.exp(-taps ** 2 / (2 * sigma[:, None] ** 2))
+        kernel = torch.exp(-(taps**2) / (2 * sigma[:, None] ** 2))
         kernel = torch.where(chosen[:, None], kernel / kernel.sum(1, keepdim=True), (taps == 0).float())
         kernel = kernel.repeat_interleave(c, 0).to(x.device, x.dtype)  # one 1-D kernel per image and channel
         y = F.pad(x.reshape(1, n * c, h, w), (BLUR_RADIUS,) * 4, mode="replicate")
-        y = F.conv2d(y, kernel[:, None, None, :], groups=n * c)   # rows, then columns: separable
+        y = F.conv2d(y, kernel[:, None, None, :], groups=n * c)  # rows, then columns: separable
         y = F.conv2d(y, kernel[:, None, :, None], groups=n * c)
         return y.reshape(n, c, h, w)
 
@@ -131,8 +131,9 @@ class BatchAugment:
         top = (torch.rand(n, generator=g) * (h - eh + 1)).long()
         left = (torch.rand(n, generator=g) * (w - ew + 1)).long()
         rows, cols = torch.arange(h), torch.arange(w)
-        inside = (((rows >= top[:, None]) & (rows < (top + eh)[:, None]))[:, :, None]
-                  & ((cols >= left[:, None]) & (cols < (left + ew)[:, None]))[:, None, :])
+        inside = ((rows >= top[:, None]) & (rows < (top + eh)[:, None]))[:, :, None] & (
+            (cols >= left[:, None]) & (cols < (left + ew)[:, None])
+        )[:, None, :]
         inside &= (torch.rand(n, generator=g) < self.erase)[:, None, None]
         return x.masked_fill(inside[:, None].to(x.device), 0.0)
 
@@ -148,14 +149,16 @@ BLUR_SIGMA = (0.3, 1.5)
 BLUR_RADIUS = 3
 
 
-def _theta(angle: torch.Tensor, zoom: torch.Tensor, mirror: torch.Tensor, shift_x: torch.Tensor,
-           shift_y: torch.Tensor) -> torch.Tensor:
+def _theta(
+    angle: torch.Tensor, zoom: torch.Tensor, mirror: torch.Tensor, shift_x: torch.Tensor, shift_y: torch.Tensor
+) -> torch.Tensor:
     """(N, 2, 3) affine matrices for `F.affine_grid`, from per-image rotations (radians), zooms, mirror
     signs (-1 mirrors) and shifts as fractions of the side. theta maps output to input coordinates,
     normalised to [-1, 1], so a shift of s of the side is 2s there."""
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    return torch.stack([torch.stack([cos * mirror, -sin, 2 * shift_x], 1),
-                        torch.stack([sin * mirror, cos, 2 * shift_y], 1)], 1)
+    return torch.stack(
+        [torch.stack([cos * mirror, -sin, 2 * shift_x], 1), torch.stack([sin * mirror, cos, 2 * shift_y], 1)], 1
+    )
 
 
 TTA_MODES = ("none", "flip", "affine")
@@ -163,8 +166,16 @@ TTA_MODES = ("none", "flip", "affine")
 #: (2 px at 48x48) in the four directions, zooms by 1.1 and 0.9, +-7 degree rotations; within the
 #: training augmentation's range. Chosen on FER2013 PublicTest with the fernet model of commit 768ba54, where
 #: each added kind of view helped (the accuracies measured then: this comment as of commit 73afbff).
-TTA_WARPS = ((1 / 24, 0, 1, 0), (-1 / 24, 0, 1, 0), (0, 1 / 24, 1, 0), (0, -1 / 24, 1, 0),
-             (0, 0, 1.1, 0), (0, 0, 0.9, 0), (0, 0, 1, 7), (0, 0, 1, -7))
+TTA_WARPS = (
+    (1 / 24, 0, 1, 0),
+    (-1 / 24, 0, 1, 0),
+    (0, 1 / 24, 1, 0),
+    (0, -1 / 24, 1, 0),
+    (0, 0, 1.1, 0),
+    (0, 0, 0.9, 0),
+    (0, 0, 1, 7),
+    (0, 0, 1, -7),
+)
 
 
 class TestTimeAugment(nn.Module):
@@ -190,8 +201,16 @@ class TestTimeAugment(nn.Module):
         self.n_warps = len(grids)  # a Python int, so that ONNX tracing unrolls the loop without a warning
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        warped = (F.grid_sample(x, self.grids[i].expand(x.shape[0], -1, -1, -1), mode="bilinear",
-                                padding_mode="zeros", align_corners=False) for i in range(self.n_warps))
+        warped = (
+            F.grid_sample(
+                x,
+                self.grids[i].expand(x.shape[0], -1, -1, -1),
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=False,
+            )
+            for i in range(self.n_warps)
+        )
         views = [x, *(v.contiguous(memory_format=_memory_format(x)) for v in warped)]
         if self.flip:
             views += [v.flip(3) for v in views]

@@ -45,8 +45,10 @@ class SeedEnsemble(ClassifierMixin, BaseEstimator):
         own to check: `core.validation.check_params` walks into it)."""
         check.number("n_members", self.n_members, 1, integer=True)
         if self.estimator.get_params().get("seed") is None:
-            raise ConfigError(f"is a {type(self.estimator).__name__}, which has no seed parameter to vary between "
-                              "members", "estimator")
+            raise ConfigError(
+                f"is a {type(self.estimator).__name__}, which has no seed parameter to vary between members",
+                "estimator",
+            )
 
     def fit(self, X, y, groups=None, X_val=None, y_val=None, y_soft=None):
         self.check_params()
@@ -60,9 +62,12 @@ class SeedEnsemble(ClassifierMixin, BaseEstimator):
         self.average_ = Average(self.estimators_)
         self.classes_ = self.average_.classes_
         infos = [getattr(m, "fit_info_", None) or {} for m in self.estimators_]
-        self.fit_info_ = {"n_members": self.n_members, "seeds": seeds,
-                          **{k: sum(i[k] for i in infos) for k in SUMMED if all(k in i for i in infos)},
-                          "members": infos}
+        self.fit_info_ = {
+            "n_members": self.n_members,
+            "seeds": seeds,
+            **{k: sum(i[k] for i in infos) for k in SUMMED if all(k in i for i in infos)},
+            "members": infos,
+        }
         return self
 
     def predict_proba(self, X) -> np.ndarray:

@@ -87,18 +87,49 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
     #: the method family the run record and the leaderboards state
     family = "deep"
 
-    def __init__(self, model="fernet", epochs: int = 66, batch_size: int = 128, lr: float = 0.1,
-                 optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
-                 warmup_epochs: float = 2.0, label_smoothing: float = 0.1, loss: str = "ce", focal_gamma: float = 2.0,
-                 imbalance: str = "none", resample_target: int | None = None, flip: bool = True, shift: float = 0.1,
-                 scale: float = 0.1, rotate: float = 10.0, erase: float = 0.25, contrast: float = 0.0,
-                 brightness: float = 0.0, blur: float = 0.0, noise: float = 0.0, val_fraction: float = 0.1,
-                 patience: int | None = None, swa_fraction: float = 0.25, swa_lr: float = 0.01,
-                 soft_targets: str = "crossentropy",
-                 tta: str | bool = "affine", image_size: int | None = None, init_checkpoint: str | None = None,
-                 seed: int = 0,
-                 device: str = "auto", bf16: bool = True, channels_last: bool = True, compile: bool = False,
-                 n_jobs: int | None = None, verbose: int = 1, run_dir: str | None = None, resume: bool = False):
+    def __init__(
+        self,
+        model="fernet",
+        epochs: int = 66,
+        batch_size: int = 128,
+        lr: float = 0.1,
+        optimizer: str = "sgd",
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        schedule: str = "cosine",
+        warmup_epochs: float = 2.0,
+        label_smoothing: float = 0.1,
+        loss: str = "ce",
+        focal_gamma: float = 2.0,
+        imbalance: str = "none",
+        resample_target: int | None = None,
+        flip: bool = True,
+        shift: float = 0.1,
+        scale: float = 0.1,
+        rotate: float = 10.0,
+        erase: float = 0.25,
+        contrast: float = 0.0,
+        brightness: float = 0.0,
+        blur: float = 0.0,
+        noise: float = 0.0,
+        val_fraction: float = 0.1,
+        patience: int | None = None,
+        swa_fraction: float = 0.25,
+        swa_lr: float = 0.01,
+        soft_targets: str = "crossentropy",
+        tta: str | bool = "affine",
+        image_size: int | None = None,
+        init_checkpoint: str | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        bf16: bool = True,
+        channels_last: bool = True,
+        compile: bool = False,
+        n_jobs: int | None = None,
+        verbose: int = 1,
+        run_dir: str | None = None,
+        resume: bool = False,
+    ):
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -152,8 +183,9 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         check.number("image_size", self.image_size, 8, integer=True, optional=True)
         model_entry(self._model_spec()[0])
         if self.init_checkpoint and find_file(self.init_checkpoint) is None:
-            raise ConfigError(f"is {self.init_checkpoint}, which is not a file here or in the repository",
-                              "init_checkpoint")
+            raise ConfigError(
+                f"is {self.init_checkpoint}, which is not a file here or in the repository", "init_checkpoint"
+            )
 
     def fit(self, X, y, groups=None, X_val=None, y_val=None, y_soft=None):
         self.check_params()  # before any work, not after training
@@ -182,14 +214,33 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             self.model_ = rt.place(model)
             val = None if X_va is None else (torch.from_numpy(X_va), torch.from_numpy(y_va).long())
             checkpoint = self._checkpoint(X_tr, y_tr, soft, X_va, y_va)
-            summary = train(self.model_, torch.from_numpy(X_tr), torch.from_numpy(y_tr).long(), val,
-                            len(self.classes_), cfg, rt, (self.mean_, self.std_), self._augment(), run,
-                            y_soft=None if soft is None else torch.from_numpy(soft), checkpoint=checkpoint)
+            summary = train(
+                self.model_,
+                torch.from_numpy(X_tr),
+                torch.from_numpy(y_tr).long(),
+                val,
+                len(self.classes_),
+                cfg,
+                rt,
+                (self.mean_, self.std_),
+                self._augment(),
+                run,
+                y_soft=None if soft is None else torch.from_numpy(soft),
+                checkpoint=checkpoint,
+            )
             macs = macs_per_image(self.model_, self.image_shape_)
         self.history_ = summary["history"]  # per-epoch rows: in the run record, for its learning curves
-        self.fit_info_ = {"selection": selection, "n_train": len(X_tr), "n_val": 0 if X_va is None else len(X_va),
-                          **summary, "parameters": count_parameters(self.model_), "macs_per_image": macs,
-                          "device": str(rt.device), **transfer, "run_dir": None if run is None else str(run)}
+        self.fit_info_ = {
+            "selection": selection,
+            "n_train": len(X_tr),
+            "n_val": 0 if X_va is None else len(X_va),
+            **summary,
+            "parameters": count_parameters(self.model_),
+            "macs_per_image": macs,
+            "device": str(rt.device),
+            **transfer,
+            "run_dir": None if run is None else str(run),
+        }
         if run is not None:  # the file's digest names it in the run record (a file cannot hold its own)
             self.fit_info_["model_sha256"] = sha256(self.save(run / "model.pt"))
         return self
@@ -235,8 +286,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         cv, k = inner_splitter(k, groups, self.seed)
         how = f"inner stratified split (1/{k})" if groups is None else "inner split by subject"
         if k < 2:
-            raise ConfigError("an inner validation split needs at least 2 subjects (or 2 images of a class) in the "
-                              "training part; set method.val_fraction=0 to train without one")
+            raise ConfigError(
+                "an inner validation split needs at least 2 subjects (or 2 images of a class) in the "
+                "training part; set method.val_fraction=0 to train without one"
+            )
         train_idx, val_idx = next(cv.split(y, y, groups))
         if groups is not None:
             how += f" ({len(np.unique(groups[val_idx]))} of {len(np.unique(groups))} subjects)"
@@ -255,8 +308,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         idx = np.searchsorted(self.classes_, labels).clip(0, len(self.classes_) - 1)
         unknown = self.classes_[idx] != labels
         if unknown.any():
-            raise ValueError(f"validation labels {sorted(set(labels[unknown].tolist()))} are not among the "
-                             f"training classes {self.classes_.tolist()}")
+            raise ValueError(
+                f"validation labels {sorted(set(labels[unknown].tolist()))} are not among the "
+                f"training classes {self.classes_.tolist()}"
+            )
         return idx
 
     def _model_spec(self) -> tuple[str, dict]:
@@ -278,11 +333,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         source = CNNClassifier(**ckpt["params"])._model_spec()[0]
         if source != name:
             raise ConfigError(f"init_checkpoint {self.init_checkpoint} holds a '{source}' model, not '{name}'")
-        state, new = match_head_classes(model, ckpt["state_dict"], head_prefix(name), ckpt["classes"],
-                                        classes.tolist())
+        state, new = match_head_classes(model, ckpt["state_dict"], head_prefix(name), ckpt["classes"], classes.tolist())
         load_except_head(model, state, head_prefix(name))
-        return model, {"init_checkpoint": str(self.init_checkpoint),
-                       "init_sha256": sha256(find_file(self.init_checkpoint)), "new_classes": new}
+        return model, {
+            "init_checkpoint": str(self.init_checkpoint),
+            "init_sha256": sha256(find_file(self.init_checkpoint)),
+            "new_classes": new,
+        }
 
     @property
     def tta_mode(self) -> str:
@@ -304,9 +361,13 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         rt = self._runtime()
         rt.place(self.model_)
         with rt.cpu_threads():
-            return predict_proba(self.model_, torch.from_numpy(self._input_images(X, fitted=True)), rt,
-                                 (self.mean_, self.std_),
-                                 tta=self.tta_mode).numpy()
+            return predict_proba(
+                self.model_,
+                torch.from_numpy(self._input_images(X, fitted=True)),
+                rt,
+                (self.mean_, self.std_),
+                tta=self.tta_mode,
+            ).numpy()
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(1)]
@@ -317,12 +378,16 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         `metadata` (JSON values: e.g. the face stage the training crops came from), or the loaded
         model's own (`metadata_`). Written atomically; read back with `load`."""
         check_is_fitted(self, "model_")
-        checkpoint = {"format": CHECKPOINT_FORMAT, "params": self.get_params(deep=False),
-                      "classes": self.classes_.tolist(), "norm": [self.mean_, self.std_],
-                      "image_shape": list(self.image_shape_),
-                      "state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
-                      "fit_info": self.fit_info_,
-                      "metadata": dict(metadata if metadata is not None else getattr(self, "metadata_", {}))}
+        checkpoint = {
+            "format": CHECKPOINT_FORMAT,
+            "params": self.get_params(deep=False),
+            "classes": self.classes_.tolist(),
+            "norm": [self.mean_, self.std_],
+            "image_shape": list(self.image_shape_),
+            "state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+            "fit_info": self.fit_info_,
+            "metadata": dict(metadata if metadata is not None else getattr(self, "metadata_", {})),
+        }
         return write_atomic(path, lambda f: torch.save(checkpoint, f), binary=True)
 
     @classmethod
@@ -371,8 +436,9 @@ def _read_checkpoint(path) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"checkpoint not found: {path}") from None
     except Exception as err:  # a corrupt file, another format (a record, an ONNX file): unreadable by torch
-        raise ConfigError(f"{path} is not a ferbench CNNClassifier checkpoint (torch cannot read it: "
-                          f"{type(err).__name__})") from None
+        raise ConfigError(
+            f"{path} is not a ferbench CNNClassifier checkpoint (torch cannot read it: {type(err).__name__})"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not a ferbench CNNClassifier checkpoint (format {CHECKPOINT_FORMAT})")
     return ckpt

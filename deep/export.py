@@ -54,13 +54,26 @@ def export_onnx(estimator, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces its successor
-        torch.onnx.export(deployed, (example,), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["images"], output_names=["probabilities"],
-                          dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}})
+        torch.onnx.export(
+            deployed,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["images"],
+            output_names=["probabilities"],
+            dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
+        )
     proto = onnx.load(str(path))
-    onnx.helper.set_model_props(proto, {"classes": json.dumps(estimator.classes_.tolist()), "producer": "ferbench",
-                                        "image_size": json.dumps(estimator.image_size),
-                                        "metadata": json.dumps(getattr(estimator, "metadata_", {}))})
+    onnx.helper.set_model_props(
+        proto,
+        {
+            "classes": json.dumps(estimator.classes_.tolist()),
+            "producer": "ferbench",
+            "image_size": json.dumps(estimator.image_size),
+            "metadata": json.dumps(getattr(estimator, "metadata_", {})),
+        },
+    )
     onnx.save(proto, str(path))
     return path
 

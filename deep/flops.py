@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_parameters(model: nn.Module) -> int:
+    """The number of parameters of `model`."""
     return sum(p.numel() for p in model.parameters())
 
 

@@ -37,8 +37,11 @@ def epoch_indices(y: np.ndarray, mode: str, rng: np.random.Generator, target: in
     if mode == "sampler":
         p = 1.0 / counts[y]
         return rng.choice(n, size=n, replace=True, p=p / p.sum())
-    per_class = {"oversample": counts.max(), "undersample": counts[counts > 0].min(),
-                 "hybrid": target or int(np.median(counts[counts > 0]))}[mode]
+    per_class = {
+        "oversample": counts.max(),
+        "undersample": counts[counts > 0].min(),
+        "hybrid": target or int(np.median(counts[counts > 0])),
+    }[mode]
     picked = []
     for c in np.flatnonzero(counts):
         idx = np.flatnonzero(y == c)

@@ -89,8 +89,11 @@ class TrainConfig:
         check.flag("compile", self.compile)
         check.choice("soft_targets", self.soft_targets, SOFT_TARGETS)
         if self.swa_epochs and (self.swa_lr <= 0 or self.schedule not in ("cosine", "none")):
-            raise ConfigError(f"needs a positive swa_lr (got {self.swa_lr}) and schedule cosine or none (got "
-                              f"'{self.schedule}') for weight averaging; swa_fraction=0 turns it off", "swa_fraction")
+            raise ConfigError(
+                f"needs a positive swa_lr (got {self.swa_lr}) and schedule cosine or none (got "
+                f"'{self.schedule}') for weight averaging; swa_fraction=0 turns it off",
+                "swa_fraction",
+            )
 
     @property
     def swa_epochs(self) -> int:
@@ -119,8 +122,11 @@ class Runtime:
         if check.choice("device", device, ("auto", "cpu", "cuda")) == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"is cuda, but torch sees no CUDA device (this torch build: {torch.__version__}); "
-                              "use device=auto or cpu", "device")
+            raise ConfigError(
+                f"is cuda, but torch sees no CUDA device (this torch build: {torch.__version__}); "
+                "use device=auto or cpu",
+                "device",
+            )
         threads = check.number("n_jobs", threads, 1, integer=True, optional=True)
         return cls(torch.device(device), check.flag("bf16", bf16), check.flag("channels_last", channels_last), threads)
 
@@ -139,7 +145,7 @@ class Runtime:
     def input_batches(self, images: torch.Tensor, mean: float, std: float):
         """`inputs` over consecutive batches of EVAL_BATCH images (for passes without gradients)."""
         for start in range(0, len(images), EVAL_BATCH):
-            yield self.inputs(images[start:start + EVAL_BATCH], mean, std)
+            yield self.inputs(images[start : start + EVAL_BATCH], mean, std)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -155,9 +161,20 @@ class Runtime:
             torch.set_num_threads(before)
 
 
-def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None,
-          n_classes: int, cfg: TrainConfig, rt: Runtime, norm: tuple[float, float], augment: BatchAugment,
-          run_dir: Path | None = None, y_soft: torch.Tensor | None = None, checkpoint: Path | None = None) -> dict:
+def train(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    n_classes: int,
+    cfg: TrainConfig,
+    rt: Runtime,
+    norm: tuple[float, float],
+    augment: BatchAugment,
+    run_dir: Path | None = None,
+    y_soft: torch.Tensor | None = None,
+    checkpoint: Path | None = None,
+) -> dict:
     """Train `model` (already placed) in place on uint8 images `X` and class indices `y` (0..n_classes-1).
 
     `y_soft` (N, n_classes) float class distributions, when given, are the targets instead of `y`
@@ -176,12 +193,24 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
     """
     rng = np.random.default_rng(cfg.seed)
     y_np = y.numpy()
-    plans = [_batches(imbalance.epoch_indices(y_np, cfg.imbalance, rng, cfg.resample_target), cfg.batch_size)
-             for _ in range(cfg.epochs)]
+    plans = [
+        _batches(imbalance.epoch_indices(y_np, cfg.imbalance, rng, cfg.resample_target), cfg.batch_size)
+        for _ in range(cfg.epochs)
+    ]
     opt = _optimizer(model, cfg)
-    epoch_pass = _EpochPass(torch.compile(model) if cfg.compile else model, X, y, _criterion(cfg, y_np, n_classes),
-                            opt, _scheduler(opt, cfg, steps_per_epoch=len(plans[0])), rt, norm, augment,
-                            torch.Generator().manual_seed(cfg.seed), cfg)
+    epoch_pass = _EpochPass(
+        torch.compile(model) if cfg.compile else model,
+        X,
+        y,
+        _criterion(cfg, y_np, n_classes),
+        opt,
+        _scheduler(opt, cfg, steps_per_epoch=len(plans[0])),
+        rt,
+        norm,
+        augment,
+        torch.Generator().manual_seed(cfg.seed),
+        cfg,
+    )
     best = _BestEpoch(model)
     swa = AveragedModel(model) if cfg.swa_epochs else None
     targets = _loss_targets(y, y_soft, cfg)
@@ -207,10 +236,14 @@ def train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, val: tuple[torch.T
         if val is not None and cfg.patience is not None and epoch - best.epoch >= cfg.patience:
             break
     train_seconds = sum(r["train_seconds"] for r in epoch_pass.passes)
-    summary = {"history": history, "epochs_run": len(history),
-               "best_epoch": best.epoch if val is not None else len(history),
-               "best_val_acc": best.score[0] if val is not None else None, "train_seconds": train_seconds,
-               "images_per_s": sum(r["seen"] for r in epoch_pass.passes) / train_seconds}
+    summary = {
+        "history": history,
+        "epochs_run": len(history),
+        "best_epoch": best.epoch if val is not None else len(history),
+        "best_val_acc": best.score[0] if val is not None else None,
+        "train_seconds": train_seconds,
+        "images_per_s": sum(r["seen"] for r in epoch_pass.passes) / train_seconds,
+    }
     if swa is not None and swa.n_averaged > 0:  # not when early stopping came first
         summary["swa"] = _weight_average(swa, X, val, rt, norm)
         if val is None or (summary["swa"]["val_acc"], -summary["swa"]["val_loss"]) >= best.score:
@@ -233,12 +266,18 @@ class _TrainingState:
     def save(self, epoch: int) -> None:
         if self.path is None:
             return
-        state = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                 "scheduler": None if self.epoch_pass.sched is None else self.epoch_pass.sched.state_dict(),
-                 "swa": None if self.swa is None else self.swa.state_dict(),
-                 "best": {"score": self.best.score, "epoch": self.best.epoch, "state": self.best.state},
-                 "history": self.history, "passes": self.epoch_pass.passes,
-                 "generator": self.epoch_pass.generator.get_state(), "torch_rng": torch.get_rng_state()}
+        state = {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": None if self.epoch_pass.sched is None else self.epoch_pass.sched.state_dict(),
+            "swa": None if self.swa is None else self.swa.state_dict(),
+            "best": {"score": self.best.score, "epoch": self.best.epoch, "state": self.best.state},
+            "history": self.history,
+            "passes": self.epoch_pass.passes,
+            "generator": self.epoch_pass.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
         write_atomic(self.path, lambda f: torch.save(state, f), binary=True)
 
     def restore(self) -> int:
@@ -252,8 +291,11 @@ class _TrainingState:
             self.epoch_pass.sched.load_state_dict(state["scheduler"])
         if state["swa"] is not None:
             self.swa.load_state_dict(state["swa"])
-        self.best.score, self.best.epoch, self.best.state = (tuple(state["best"]["score"]), state["best"]["epoch"],
-                                                            state["best"]["state"])
+        self.best.score, self.best.epoch, self.best.state = (
+            tuple(state["best"]["score"]),
+            state["best"]["epoch"],
+            state["best"]["state"],
+        )
         self.history[:] = state["history"]
         self.epoch_pass.passes[:] = state["passes"]
         self.epoch_pass.generator.set_state(state["generator"])
@@ -269,8 +311,20 @@ class _EpochPass:
     """One training pass over an epoch's batches: augmentation, optimisation steps, the per-step
     schedule; the per-epoch (plateau) schedule after validation."""
 
-    def __init__(self, model, X, y, criterion, opt, sched, rt: Runtime, norm, augment: BatchAugment,
-                 generator: torch.Generator, cfg: TrainConfig):
+    def __init__(
+        self,
+        model,
+        X,
+        y,
+        criterion,
+        opt,
+        sched,
+        rt: Runtime,
+        norm,
+        augment: BatchAugment,
+        generator: torch.Generator,
+        cfg: TrainConfig,
+    ):
         self.model, self.X, self.y, self.opt, self.sched = model, X, y, opt, sched
         self.criterion = criterion.to(rt.device)
         self.rt, self.norm, self.augment, self.generator, self.cfg = rt, norm, augment, generator, cfg
@@ -285,7 +339,8 @@ class _EpochPass:
         loss_sum, correct = torch.zeros((), device=rt.device), torch.zeros((), device=rt.device)
         for idx in _progress(batches, f"epoch {epoch}/{self.cfg.epochs}", self.cfg.verbose > 0):
             xb = self.augment(rt.inputs(self.X[idx], *self.norm), self.generator).contiguous(
-                memory_format=rt.memory_format)
+                memory_format=rt.memory_format
+            )
             yb = self.y[idx].to(rt.device)
             tb = yb if targets is self.y else targets[idx].to(rt.device)
             loss, logits = train_step(self.model, xb, tb, self.criterion, self.opt, rt)
@@ -296,8 +351,16 @@ class _EpochPass:
         seen = sum(len(idx) for idx in batches)
         train_s = time.perf_counter() - t0
         self.passes.append({"seen": seen, "train_seconds": train_s})
-        return {"epoch": epoch, "loss": loss_sum.item() / seen, "acc": correct.item() / seen, "val_loss": None,
-                "val_acc": None, "lr": lr, "seconds": 0.0, "images_per_s": seen / train_s}
+        return {
+            "epoch": epoch,
+            "loss": loss_sum.item() / seen,
+            "acc": correct.item() / seen,
+            "val_loss": None,
+            "val_acc": None,
+            "lr": lr,
+            "seconds": 0.0,
+            "images_per_s": seen / train_s,
+        }
 
     def end_of_epoch(self, row: dict, validated: bool) -> None:
         if self.per_epoch_schedule:
@@ -310,8 +373,10 @@ def _loss_targets(y: torch.Tensor, y_soft: torch.Tensor | None, cfg: TrainConfig
     if y_soft is None:
         return lambda epoch: y
     if cfg.loss == "focal":
-        raise ConfigError("is focal, which takes one label an image: use loss=ce with class distributions "
-                          "(FER+ train_labels=soft)", "loss")
+        raise ConfigError(
+            "is focal, which takes one label an image: use loss=ce with class distributions (FER+ train_labels=soft)",
+            "loss",
+        )
     if cfg.soft_targets == "crossentropy":
         return lambda epoch: y_soft
     rng, cumulative = np.random.default_rng([cfg.seed, 1]), np.cumsum(y_soft.numpy(), axis=1)
@@ -336,8 +401,9 @@ class _BestEpoch:
             self.model.load_state_dict(self.state)
 
 
-def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
-               opt: torch.optim.Optimizer, rt: Runtime) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module, opt: torch.optim.Optimizer, rt: Runtime
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on a normalised (augmented) batch; returns the detached loss and logits."""
     with rt.autocast():
         logits = model(x)
@@ -349,8 +415,9 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, X: torch.Tensor, rt: Runtime, norm: tuple[float, float],
-                  tta: str = "none") -> torch.Tensor:
+def predict_proba(
+    model: nn.Module, X: torch.Tensor, rt: Runtime, norm: tuple[float, float], tta: str = "none"
+) -> torch.Tensor:
     """Class probabilities (float32, on the CPU) for uint8 images `X`, averaged over the test-time
     views `tta` names (`deep.augment.TestTimeAugment`)."""
     model.eval()
@@ -362,16 +429,24 @@ def predict_proba(model: nn.Module, X: torch.Tensor, rt: Runtime, norm: tuple[fl
     return torch.cat(out)
 
 
-def _val_scores(model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], rt: Runtime,
-                norm: tuple[float, float]) -> dict:
+def _val_scores(
+    model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], rt: Runtime, norm: tuple[float, float]
+) -> dict:
     """Validation accuracy and cross-entropy (no test-time augmentation)."""
     proba = predict_proba(model, val[0], rt, norm)
-    return {"val_loss": F.nll_loss(proba.clamp_min(1e-12).log(), val[1]).item(),
-            "val_acc": (proba.argmax(1) == val[1]).float().mean().item()}
+    return {
+        "val_loss": F.nll_loss(proba.clamp_min(1e-12).log(), val[1]).item(),
+        "val_acc": (proba.argmax(1) == val[1]).float().mean().item(),
+    }
 
 
-def _weight_average(swa: AveragedModel, X: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None,
-                    rt: Runtime, norm: tuple[float, float]) -> dict:
+def _weight_average(
+    swa: AveragedModel,
+    X: torch.Tensor,
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    rt: Runtime,
+    norm: tuple[float, float],
+) -> dict:
     """Batch-norm statistics for the averaged weights, from one pass over the (unaugmented)
     training images: the running statistics of the averaged epochs belong to other weights."""
     with rt.autocast():
@@ -388,7 +463,7 @@ def _batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     if len(order) <= batch_size:
         return [order]
     n = len(order) // batch_size
-    return np.split(order[:n * batch_size], n)
+    return np.split(order[: n * batch_size], n)
 
 
 def _criterion(cfg: TrainConfig, y: np.ndarray, n_classes: int) -> nn.Module:
@@ -403,8 +478,10 @@ def _criterion(cfg: TrainConfig, y: np.ndarray, n_classes: int) -> nn.Module:
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """No weight decay on biases and normalisation parameters (1-D tensors): decaying them only hurts."""
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
     return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer](groups, lr=cfg.lr)
@@ -419,21 +496,25 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: in
     floor = cfg.swa_lr / cfg.lr if cfg.swa_epochs else 0.0
     warmup = min(int(cfg.warmup_epochs * steps_per_epoch), anneal - 1)
     if cfg.schedule == "cosine":
+
         def factor(step: int) -> float:
             if step >= anneal:
                 return floor
             if step < warmup:
                 return (step + 1) / warmup
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, anneal - warmup)))
+
         return torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if cfg.schedule == "none" and cfg.swa_epochs:
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 if step < anneal else floor)
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
-                                                   pct_start=max(warmup, 1) / total if total > 1 else 0.5)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=total, pct_start=max(warmup, 1) / total if total > 1 else 0.5
+        )
     if cfg.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=PLATEAU_FACTOR,
-                                                          patience=PLATEAU_PATIENCE)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
+        )
     return None
 
 
@@ -450,8 +531,11 @@ def _progress(batches: list, desc: str, enabled: bool):
 def _report(row: dict, cfg: TrainConfig, run_dir: Path | None, history: list[dict]) -> None:
     if cfg.verbose:
         val = f" val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f}" if row["val_acc"] is not None else ""
-        print(f"epoch {row['epoch']}/{cfg.epochs} loss {row['loss']:.4f} acc {row['acc']:.4f}{val} "
-              f"lr {row['lr']:.3g} {row['seconds']:.1f}s {row['images_per_s']:.0f} img/s", flush=True)
+        print(
+            f"epoch {row['epoch']}/{cfg.epochs} loss {row['loss']:.4f} acc {row['acc']:.4f}{val} "
+            f"lr {row['lr']:.3g} {row['seconds']:.1f}s {row['images_per_s']:.0f} img/s",
+            flush=True,
+        )
     if run_dir is not None:
         write_history(run_dir, history)
 
@@ -468,5 +552,6 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     from core import plots  # matplotlib, only for runs that write a run_dir
 
-    plots.learning_curves([plots.per_epoch(history)], f"{run_dir.parent.name}/{run_dir.name}",
-                          run_dir / "learning_curves.png")
+    plots.learning_curves(
+        [plots.per_epoch(history)], f"{run_dir.parent.name}/{run_dir.name}", run_dir / "learning_curves.png"
+    )

@@ -36,8 +36,10 @@ def screenshot(explain: str = "") -> bytes:
         photo.write_bytes(encode(astronaut(), "PNG"))
         driver = chromium_driver(WIDTH, HEIGHT)
         try:
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                   {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+            )
             driver.get(url + "/")
             WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "model-info").text.startswith("Model"))
             if explain:
@@ -50,10 +52,13 @@ def screenshot(explain: str = "") -> bytes:
 
 
 def main() -> None:
+    """Write docs/web-page.png and docs/web-explain.png."""
     for name, explain in (("web-page.png", ""), ("web-explain.png", "occlusion")):
         out = ROOT / "docs" / name
         image = Image.open(io.BytesIO(screenshot(explain))).convert("RGB")
-        image = image.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)  # keeps the class colours
+        image = image.quantize(
+            256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )  # keeps the class colours
         image.save(out, optimize=True)
         print(f"wrote {out} ({image.width}x{image.height}, {out.stat().st_size / 1024:.0f} kB)")
 

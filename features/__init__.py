@@ -7,5 +7,4 @@ from .hog import HOGFeatures
 from .lbp import LBPHistogram, local_binary_pattern_stack
 from .pixels import PixelFeatures
 
-__all__ = ["GaborBank", "HOGFeatures", "LBPHistogram", "PixelFeatures",
-           "local_binary_pattern_stack", "resize_stack"]
+__all__ = ["GaborBank", "HOGFeatures", "LBPHistogram", "PixelFeatures", "local_binary_pattern_stack", "resize_stack"]

@@ -26,8 +26,10 @@ def check_stack(X) -> np.ndarray:
     """
     X = np.asarray(X)
     if X.ndim != 3:
-        raise ValueError(f"expected a stack of grayscale images of shape (N, H, W), got an array "
-                         f"of shape {X.shape}; wrap a single image as X[None]")
+        raise ValueError(
+            f"expected a stack of grayscale images of shape (N, H, W), got an array "
+            f"of shape {X.shape}; wrap a single image as X[None]"
+        )
     if X.dtype.kind not in "biuf":
         raise ValueError(f"expected a numeric image stack, got dtype {X.dtype}")
     if min(X.shape) == 0:
@@ -112,8 +114,10 @@ class StackTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X = check_stack(X)
         fitted = getattr(self, "image_shape_", None)
         if fitted is not None and X.shape[1:] != tuple(fitted):
-            raise ValueError(f"{type(self).__name__} was fitted on {fitted[1]}x{fitted[0]} images and got "
-                             f"{X.shape[2]}x{X.shape[1]} ones: cut the faces at the same size")
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {fitted[1]}x{fitted[0]} images and got "
+                f"{X.shape[2]}x{X.shape[1]} ones: cut the faces at the same size"
+            )
         return self._transform(X)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:

@@ -30,8 +30,7 @@ from ._base import (
 
 # scipy.ndimage boundary modes (what skimage.filters.gabor passes on) and the numpy.pad mode that
 # extends an image the same way, however wide the padding.
-_PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap",
-              "constant": "constant"}
+_PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap", "constant": "constant"}
 
 # Per-chunk working memory: the complex64 products and inverse transforms of every kernel.
 _CHUNK_BYTES = 32 << 20
@@ -57,8 +56,16 @@ class GaborBank(StackTransformer):
     then orientation, then cell (row-major).
     """
 
-    def __init__(self, frequencies=(0.25, 0.177, 0.125, 0.088, 0.0625), n_orientations=8,
-                 bandwidth=1.0, n_stds=3, grid=(6, 6), mode="reflect", n_jobs=1):
+    def __init__(
+        self,
+        frequencies=(0.25, 0.177, 0.125, 0.088, 0.0625),
+        n_orientations=8,
+        bandwidth=1.0,
+        n_stds=3,
+        grid=(6, 6),
+        mode="reflect",
+        n_jobs=1,
+    ):
         self.frequencies = frequencies
         self.n_orientations = n_orientations
         self.bandwidth = bandwidth
@@ -88,26 +95,31 @@ class GaborBank(StackTransformer):
         n, h, w = X.shape
         # Cell means as two small matrix products: pooled = row_pool @ magnitude @ col_pool.T
         row_pool, col_pool = _mean_pool_matrix(h, rows), _mean_pool_matrix(w, cols)
-        pooled = [row_pool @ np.abs(response) @ col_pool.T
-                  for response in self._filter(to_unit_float(X))]
+        pooled = [row_pool @ np.abs(response) @ col_pool.T for response in self._filter(to_unit_float(X))]
         return np.concatenate(pooled, axis=0).reshape(n, -1)
 
     def _filter(self, X: np.ndarray):
         """Yield the complex responses of consecutive chunks of the float32 stack X."""
         self.check_params()
         n, h, w = X.shape
-        bank = _bank(tuple(float(f) for f in self.frequencies), int(self.n_orientations),
-                     float(self.bandwidth), float(self.n_stds), h, w)
+        bank = _bank(
+            tuple(float(f) for f in self.frequencies),
+            int(self.n_orientations),
+            float(self.bandwidth),
+            float(self.n_stds),
+            h,
+            w,
+        )
         bytes_per_image = sum(spectra.size for spectra, _ in bank) * 8
         for part in chunks(n, bytes_per_image, _CHUNK_BYTES):
-            yield np.concatenate([_filter_group(X[part], spectra, pad, _PAD_MODES[self.mode],
-                                                self.n_jobs)
-                                  for spectra, pad in bank], axis=1)
+            yield np.concatenate(
+                [_filter_group(X[part], spectra, pad, _PAD_MODES[self.mode], self.n_jobs) for spectra, pad in bank],
+                axis=1,
+            )
 
 
 @functools.lru_cache(maxsize=4)
-def _bank(frequencies: tuple, n_orientations: int, bandwidth: float, n_stds: float,
-          h: int, w: int) -> tuple:
+def _bank(frequencies: tuple, n_orientations: int, bandwidth: float, n_stds: float, h: int, w: int) -> tuple:
     """Kernel spectra for (h, w) images: one group per frequency, as ((k, Lh, Lw) complex64
     spectra, (pad_rows, pad_cols)) pairs, cached per bank and image size.
 
@@ -119,16 +131,14 @@ def _bank(frequencies: tuple, n_orientations: int, bandwidth: float, n_stds: flo
     thetas = np.arange(n_orientations) * np.pi / n_orientations
     bank = []
     for frequency in frequencies:
-        kernels = [gabor_kernel(frequency, theta=theta, bandwidth=bandwidth, n_stds=n_stds)
-                   for theta in thetas]
+        kernels = [gabor_kernel(frequency, theta=theta, bandwidth=bandwidth, n_stds=n_stds) for theta in thetas]
         pad_rows = max(k.shape[0] for k in kernels) // 2
         pad_cols = max(k.shape[1] for k in kernels) // 2
-        shape = (scipy.fft.next_fast_len(h + 2 * pad_rows),
-                 scipy.fft.next_fast_len(w + 2 * pad_cols))
+        shape = (scipy.fft.next_fast_len(h + 2 * pad_rows), scipy.fft.next_fast_len(w + 2 * pad_cols))
         boxes = np.zeros((len(kernels), *shape), dtype=np.complex128)
         for box, kernel in zip(boxes, kernels):
             top, left = pad_rows - kernel.shape[0] // 2, pad_cols - kernel.shape[1] // 2
-            box[top:top + kernel.shape[0], left:left + kernel.shape[1]] = kernel
+            box[top : top + kernel.shape[0], left : left + kernel.shape[1]] = kernel
         spectra = scipy.fft.fft2(boxes).astype(np.complex64)
         spectra.flags.writeable = False
         bank.append((spectra, (pad_rows, pad_cols)))
@@ -149,8 +159,8 @@ def _filter_group(X: np.ndarray, spectra: np.ndarray, pad: tuple, pad_mode: str,
     image_spectra = scipy.fft.fft2(padded, s=spectra.shape[1:], workers=workers)
     product = image_spectra[:, None] * spectra
     columns = scipy.fft.ifft(product, axis=-2, overwrite_x=True, workers=workers)
-    valid_rows = columns[:, :, 2 * pad_rows:2 * pad_rows + h]
-    return scipy.fft.ifft(valid_rows, axis=-1, workers=workers)[..., 2 * pad_cols:2 * pad_cols + w]
+    valid_rows = columns[:, :, 2 * pad_rows : 2 * pad_rows + h]
+    return scipy.fft.ifft(valid_rows, axis=-1, workers=workers)[..., 2 * pad_cols : 2 * pad_cols + w]
 
 
 def _mean_pool_matrix(size: int, n_cells: int) -> np.ndarray:

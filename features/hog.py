@@ -25,8 +25,7 @@ class HOGFeatures(StackTransformer):
     makes the descriptor (nearly) independent of the intensity scale.
     """
 
-    def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
-                 block_norm="L2-Hys", n_jobs=1):
+    def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys", n_jobs=1):
         self.orientations = orientations
         self.pixels_per_cell = pixels_per_cell
         self.cells_per_block = cells_per_block
@@ -40,15 +39,18 @@ class HOGFeatures(StackTransformer):
         check.choice("block_norm", self.block_norm, BLOCK_NORMS)
 
     def _transform(self, X):
-        params = dict(orientations=self.orientations,
-                      pixels_per_cell=tuple(self.pixels_per_cell),
-                      cells_per_block=tuple(self.cells_per_block),
-                      block_norm=self.block_norm)
+        params = dict(
+            orientations=self.orientations,
+            pixels_per_cell=tuple(self.pixels_per_cell),
+            cells_per_block=tuple(self.cells_per_block),
+            block_norm=self.block_norm,
+        )
         n_parts = min(len(X), joblib.effective_n_jobs(self.n_jobs))
         if n_parts == 1:  # no worker processes to start
             return _hog_stack(X, params)
         parts = joblib.Parallel(n_jobs=self.n_jobs)(
-            joblib.delayed(_hog_stack)(part, params) for part in np.array_split(X, n_parts))
+            joblib.delayed(_hog_stack)(part, params) for part in np.array_split(X, n_parts)
+        )
         return np.concatenate(parts)
 
 

@@ -85,8 +85,8 @@ def _neighbour_bits(X: np.ndarray, P: int, R: float) -> np.ndarray:
     row_offsets, col_offsets = _neighbour_offsets(P, R)
     pad = int(np.ceil(max(np.abs(row_offsets).max(), np.abs(col_offsets).max())))
     padded = np.zeros((len(X), h + 2 * pad, w + 2 * pad))  # float64, zeros outside the image
-    padded[:, pad:pad + h, pad:pad + w] = X
-    centre = padded[:, pad:pad + h, pad:pad + w]
+    padded[:, pad : pad + h, pad : pad + w] = X
+    centre = padded[:, pad : pad + h, pad : pad + w]
 
     # Interpolating along the columns first gives, for one column offset, the values of every
     # padded row: a neighbour's top and bottom rows are two row-shifted slices of it, and
@@ -97,12 +97,12 @@ def _neighbour_bits(X: np.ndarray, P: int, R: float) -> np.ndarray:
     for p, (row_offset, col_offset) in enumerate(zip(row_offsets, col_offsets)):
         if col_offset not in along_columns:
             lo, hi, fraction = _axis_sampling(w, col_offset)
-            along_columns[col_offset] = _lerp(padded[:, :, pad + lo:pad + lo + w],
-                                              padded[:, :, pad + hi:pad + hi + w], fraction)
+            along_columns[col_offset] = _lerp(
+                padded[:, :, pad + lo : pad + lo + w], padded[:, :, pad + hi : pad + hi + w], fraction
+            )
         rows = along_columns[col_offset]
         lo, hi, fraction = _axis_sampling(h, row_offset)
-        neighbour = _lerp(rows[:, pad + lo:pad + lo + h], rows[:, pad + hi:pad + hi + h],
-                          fraction[:, None])
+        neighbour = _lerp(rows[:, pad + lo : pad + lo + h], rows[:, pad + hi : pad + hi + h], fraction[:, None])
         np.greater_equal(neighbour, centre, out=bits[p])
     return bits
 
@@ -193,7 +193,7 @@ _PATTERNS = {
 _MAX_TABLE_BITS = 16
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _code_table(P: int, method: str) -> np.ndarray:
     """`method`'s code for each of the 2**P 'default' codes (bit patterns), read-only."""
     patterns = ((np.arange(2**P) >> np.arange(P)[:, None]) & 1).astype(bool)

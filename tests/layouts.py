@@ -13,13 +13,29 @@ from PIL import Image
 
 # -- FER2013 -----------------------------------------------------------------------------------------
 #: (emotion, Usage) of CSV rows 0..11; rows 2 and 10/11 catch a lexical sort of '<row>.png'
-FER_ROWS = [(3, "Training"), (0, "Training"), (6, "Training"), (2, "Training"), (5, "Training"), (1, "Training"),
-            (4, "Training"), (0, "Training"), (3, "PublicTest"), (6, "PublicTest"), (2, "PrivateTest"),
-            (5, "PrivateTest")]
+FER_ROWS = [
+    (3, "Training"),
+    (0, "Training"),
+    (6, "Training"),
+    (2, "Training"),
+    (5, "Training"),
+    (1, "Training"),
+    (4, "Training"),
+    (0, "Training"),
+    (3, "PublicTest"),
+    (6, "PublicTest"),
+    (2, "PrivateTest"),
+    (5, "PrivateTest"),
+]
 #: (folder, class, file name) of a Kaggle-style upload, in the order a loader must return them
-FER_KAGGLE = [("train", "neutral", "Training_3.jpg"), ("train", "angry", "Training_5.jpg"),
-              ("train", "happy", "Training_12.jpg"), ("test", "surprise", "PublicTest_2.jpg"),
-              ("test", "sad", "PublicTest_7.jpg"), ("test", "fear", "PrivateTest_1.jpg")]
+FER_KAGGLE = [
+    ("train", "neutral", "Training_3.jpg"),
+    ("train", "angry", "Training_5.jpg"),
+    ("train", "happy", "Training_12.jpg"),
+    ("test", "surprise", "PublicTest_2.jpg"),
+    ("test", "sad", "PublicTest_7.jpg"),
+    ("test", "fear", "PrivateTest_1.jpg"),
+]
 
 
 def gray(value: int, size: tuple[int, int] = (48, 48)) -> np.ndarray:
@@ -64,8 +80,12 @@ def write_fer_kaggle(root: Path) -> list[str]:
 
 # -- JAFFE -------------------------------------------------------------------------------------------
 #: file names in name order, with (subject, expression code); KA.AN1.39 is written as a palette TIFF
-JAFFE_FILES = [("KA.AN1.39.tiff", "KA", "AN"), ("KA.HA1.29.tiff", "KA", "HA"), ("KL.NE1.155.tif", "KL", "NE"),
-               ("KL.SU2.165.tiff", "KL", "SU")]
+JAFFE_FILES = [
+    ("KA.AN1.39.tiff", "KA", "AN"),
+    ("KA.HA1.29.tiff", "KA", "HA"),
+    ("KL.NE1.155.tif", "KL", "NE"),
+    ("KL.SU2.165.tiff", "KL", "SU"),
+]
 
 
 def jaffe_image(i: int) -> np.ndarray:
@@ -93,9 +113,13 @@ def write_jaffe(root: Path, subfolder: bool = False) -> list[str]:
 
 # -- CK+ ---------------------------------------------------------------------------------------------
 #: (class folder, file name) of CK+48 crops, in load order (class folder, then name)
-CK48_FILES = [("anger", "S010_004_00000017.png"), ("anger", "S010_004_00000018.png"),
-              ("contempt", "S138_008_00000007.png"), ("happy", "S005_001_00000011.png"),
-              ("happy", "S010_006_00000015.png")]
+CK48_FILES = [
+    ("anger", "S010_004_00000017.png"),
+    ("anger", "S010_004_00000018.png"),
+    ("contempt", "S138_008_00000007.png"),
+    ("happy", "S005_001_00000011.png"),
+    ("happy", "S010_006_00000015.png"),
+]
 
 
 def write_ck48(root: Path, in_root: bool = False) -> list[str]:
@@ -178,6 +202,8 @@ def write_ferplus_folders(root: Path) -> None:
 def write_ferplus_csv(root: Path) -> None:
     """fer2013new.csv beside FER2013's fer2013.csv, row r of one being row r of the other."""
     write_ferplus_new_csv(root)
-    lines = ["emotion,pixels,Usage"] + [f"0,{' '.join([str(ferplus_value(row))] * 48 * 48)},{usage}"
-                                       for row, (usage, _, _, _) in enumerate(FERPLUS_ROWS)]
+    lines = ["emotion,pixels,Usage"] + [
+        f"0,{' '.join([str(ferplus_value(row))] * 48 * 48)},{usage}"
+        for row, (usage, _, _, _) in enumerate(FERPLUS_ROWS)
+    ]
     (root / "fer2013.csv").write_text("\n".join(lines) + "\n")

@@ -32,8 +32,14 @@ def test_default_run_prints_table_and_writes_record_then_skips(tmp_path):
 
 
 def test_multirun_sweep_writes_one_record_per_job(tmp_path):
-    out = cli("benchmark", "-m", f"results_dir={tmp_path}", "dataset.n_subjects=5", "dataset.per_class=2",
-              "protocol=subject_kfold,loso")
+    out = cli(
+        "benchmark",
+        "-m",
+        f"results_dir={tmp_path}",
+        "dataset.n_subjects=5",
+        "dataset.per_class=2",
+        "protocol=subject_kfold,loso",
+    )
     assert out.returncode == 0, out.stderr
     names = sorted(p.name.split("__")[1] for p in tmp_path.glob("*.json"))
     assert names == ["loso", "subject_kfold"]
@@ -42,12 +48,15 @@ def test_multirun_sweep_writes_one_record_per_job(tmp_path):
         assert json.loads(path.read_text())["env"]["command"].endswith(f"protocol={protocol}")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["dataset=nope"], "dataset has no option 'nope'"),
-    (["method=nope"], "method has no option 'nope'"),
-    (["dataset=jaffe", "protocol=official"], "protocol=official needs an official"),
-    ([*SMALL, "protocol=subject_kfold", "protocol.k=20"], "use 2 <= k <= 3"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["dataset=nope"], "dataset has no option 'nope'"),
+        (["method=nope"], "method has no option 'nope'"),
+        (["dataset=jaffe", "protocol=official"], "protocol=official needs an official"),
+        ([*SMALL, "protocol=subject_kfold", "protocol.k=20"], "use 2 <= k <= 3"),
+    ],
+)
 def test_invalid_choices_fail_with_what_is_allowed(tmp_path, args, message):
     out = cli("benchmark", f"results_dir={tmp_path}", f"data_root={tmp_path}/none", *args)
     assert out.returncode != 0
@@ -78,16 +87,26 @@ def _small_jaffe(root: Path) -> None:
     for s, subject in enumerate(("KA", "KL")):
         for e, expression in enumerate(("AN", "HA", "NE")):
             for n in (1, 2):
-                save(root / f"{subject}.{expression}{n}.{100 + 10 * s + 2 * e + n}.tiff", jaffe_image(6 * s + 2 * e + n))
+                save(
+                    root / f"{subject}.{expression}{n}.{100 + 10 * s + 2 * e + n}.tiff", jaffe_image(6 * s + 2 * e + n)
+                )
 
 
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]])
 def test_a_failing_job_does_not_end_the_sweep(tmp_path, launcher):
     """ckplus/ is missing: its jobs fail and are listed at the end (exit 1); the jaffe jobs still run."""
     _small_jaffe(tmp_path / "data" / "jaffe")
-    out = cli("benchmark", "-m", "dataset=ckplus,jaffe", "method=pixels_svm", "protocol.k=2",
-              f"data_root={tmp_path / 'data'}", f"results_dir={tmp_path / 'runs'}",
-              f"hydra.sweep.dir={tmp_path / 'sweep'}", *launcher)
+    out = cli(
+        "benchmark",
+        "-m",
+        "dataset=ckplus,jaffe",
+        "method=pixels_svm",
+        "protocol.k=2",
+        f"data_root={tmp_path / 'data'}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *launcher,
+    )
     assert out.returncode == 1, out.stderr
     assert [p.name.split("__")[0] for p in (tmp_path / "runs").glob("*.json")] == ["jaffe"]
     assert "1 job(s) of the sweep failed" in out.stderr and "dataset=ckplus" in out.stderr
@@ -98,8 +117,15 @@ def test_a_folder_of_ones_own_runs_and_is_verified(tmp_path):
     from tests.test_datasets import write_folder
 
     write_folder(tmp_path / "mine", ["happy", "sad", "neutral"], subjects=("A01", "B02", "C03", "D04"))
-    out = cli("benchmark", "dataset=folder", f"dataset.root={tmp_path / 'mine'}", "dataset.name=mine",
-              "detector.size=32", "protocol.k=2", f"results_dir={tmp_path / 'runs'}")
+    out = cli(
+        "benchmark",
+        "dataset=folder",
+        f"dataset.root={tmp_path / 'mine'}",
+        "dataset.name=mine",
+        "detector.size=32",
+        "protocol.k=2",
+        f"results_dir={tmp_path / 'runs'}",
+    )
     assert out.returncode == 0, out.stderr
     assert [p.name.split("__")[0] for p in (tmp_path / "runs").glob("*.json")] == ["mine"]
     verified = cli("benchmark.verify", f"data_root={tmp_path / 'none'}", f"folder={tmp_path / 'mine'}")
@@ -112,8 +138,15 @@ def test_the_cross_protocol_runs_from_the_command_line(tmp_path):
 
     layouts.write_fer_csv(tmp_path / "data" / "fer2013")
     layouts.write_jaffe(tmp_path / "data" / "jaffe")
-    out = cli("benchmark", "dataset=fer2013", "protocol=cross", "method=pixels_svm", f"data_root={tmp_path / 'data'}",
-              f"results_dir={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}")
+    out = cli(
+        "benchmark",
+        "dataset=fer2013",
+        "protocol=cross",
+        "method=pixels_svm",
+        f"data_root={tmp_path / 'data'}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    )
     assert out.returncode == 0, out.stderr
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
     assert record["protocol"] == "cross" and set(record["metrics_by_split"]) == {"jaffe"}
@@ -149,61 +182,73 @@ def test_every_help_prints_usage_options_and_examples(command, capsys):
         assert "lbp_svm" in out and "results_dir=results/runs" in out
 
 
-@pytest.mark.parametrize("module", ["benchmark", "benchmark.predict", "benchmark.serve", "benchmark.report",
-                                    "benchmark.verify", "benchmark.records"])
+@pytest.mark.parametrize(
+    "module",
+    ["benchmark", "benchmark.predict", "benchmark.serve", "benchmark.report", "benchmark.verify", "benchmark.records"],
+)
 def test_the_python_m_forms_print_the_same_help(module, tmp_path):
     out = cli(module, "--help", cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.startswith("usage: python -m ") and "examples:" in out.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "method=lbp_svn"], "method=lbp_svn: method has no option 'lbp_svn'; did you mean lbp_svm"),
-    (["run", "dataset=jaffee"], "dataset has no option 'jaffee'; did you mean jaffe?"),
-    (["run", "method=lbp_svm", "method.C=1"], "no key method.C in this config; did you mean "
-                                              "method.classifier.estimator.steps.svm.C?"),
-    (["run", "method=lbp_svm", "+method.C=1"], "method.C is not a setting of benchmark.methods.FeatureClassifier; "
-                                               "its settings: features, classifier"),
-    (["run", "+seed=2"], "+seed adds a key, and seed is there already: write seed=2"),
-    (["run", "seed=1.5"], "error: seed must be an integer, got 1.5"),
-    (["run", "protocol.k=2.5"], "error: protocol.k must be an integer, got 2.5"),
-    (["run", "redo=no"], "error: redo must be true or false (or 1 / 0), got 'no'"),
-    (["run", "redo=off"], "error: redo must be true or false (or 1 / 0), got 'off'"),
-    (["run", "save_model=no"], "error: save_model must be true or false (or 1 / 0), got 'no'"),
-    (["run", "clasifier@method.classifier=linear_svm"], "no config group 'clasifier'; did you mean classifier?"),
-    (["predict", "photo.jpg", "modle=x.pt"], "error: unknown option 'modle'; did you mean model?"),
-    (["predict", "photo.jpg", "--model", "x.pt"], "'--model' is not how options are given here: write model=x.pt"),
-    (["predict", "photo.jpg", "tta=flp"], "tta must be one of none | flip | affine, got 'flp'; did you mean flip?"),
-    (["predict", "photo.jpg", "every=0"], "error: every must be an integer >= 1, got 0"),
-    (["serve", "prot=8080"], "error: unknown option 'prot'; did you mean port?"),
-    (["serve", "--port", "8080"], "write port=8080"),
-    (["serve", "port=http"], "error: port must be an integer >= 1 and <= 65535, got 'http'"),
-    (["verify", "subjects=maybe"], "error: subjects must be true or false (or 1 / 0), got 'maybe'"),
-    (["verify", "dataset.on_bad_imag=skip"], "did you mean dataset.on_bad_image?"),
-    (["report", "reprot_dir=x"], "error: unknown option 'reprot_dir'; did you mean report_dir"),
-    (["records", "data_rot=x"], "error: unknown option 'data_rot'; did you mean data_root?"),
-    (["rnu"], "error: unknown command 'rnu'; did you mean run?"),
-    (["run", "~seed"], "error: seed is needed by dataset.seed: it cannot be removed"),
-    (["run", "model=vgg"], "error: model: this run has none to change; it comes with method=cnn"),
-    (["run", "perturb=standard"], "error: perturb: this run has none to change; +perturb=<option> adds one"),
-    (["run", "method"], "error: 'method' is not key=value: write method=<value>"),
-    (["run", "=x"], "error: '=x' has no key: write key=value"),
-    (["run", "seed=0=1"], "error: 'seed=0=1' is not a key=value Hydra reads (mismatched input"),
-    (["run", "--foo"], "error: unknown flag '--foo' (did you mean --info or --cfg?)"),
-    (["run", "--model", "vgg"], "error: '--model' is not how a run is given its settings: write model=vgg"),
-    (["run", "--cfg", "jobs"], "error: --cfg takes job, hydra or all, got 'jobs'"),
-    (["run", "-m", "method=lbp_svm,hog_svm", "--cfg", "job"], "error: --cfg prints the config of one run and -m"),
-    (["run", "hydra/launcher=rey"], "hydra/launcher has no option 'rey'; did you mean ray?"),
-    (["run", "method=lbp_svm", "method=hog_svm"], "error: method is given twice (method=lbp_svm and method=hog_svm)"),
-    (["run", "+perturb=standard", "+perturb=standard"], "error: perturb is given twice"),
-    (["run", "data_root="], "error: data_root is empty; its default is "),
-    (["serve", "host="], "error: host is empty; its default is 127.0.0.1"),
-    (["serve", "port=0"], "error: port must be an integer >= 1 and <= 65535, got 0"),
-    (["serve", "cors_origin=foo"], "error: cors_origin must be an origin such as https://example.org"),
-    (["serve", "host=not-a-host.invalid"], "error: host 'not-a-host.invalid' is not an address this machine can"),
-    (["predict", "photo.jpg", "smooth=1"], "error: smooth must be a number >= 0 and <= 0.99, got 1"),
-    (["predict", "photo.jpg", "out="], "error: out is empty; its default is predictions"),
-    (["report", "report_dir="], "error: report_dir is empty; its default is results"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "method=lbp_svn"], "method=lbp_svn: method has no option 'lbp_svn'; did you mean lbp_svm"),
+        (["run", "dataset=jaffee"], "dataset has no option 'jaffee'; did you mean jaffe?"),
+        (
+            ["run", "method=lbp_svm", "method.C=1"],
+            "no key method.C in this config; did you mean method.classifier.estimator.steps.svm.C?",
+        ),
+        (
+            ["run", "method=lbp_svm", "+method.C=1"],
+            "method.C is not a setting of benchmark.methods.FeatureClassifier; its settings: features, classifier",
+        ),
+        (["run", "+seed=2"], "+seed adds a key, and seed is there already: write seed=2"),
+        (["run", "seed=1.5"], "error: seed must be an integer, got 1.5"),
+        (["run", "protocol.k=2.5"], "error: protocol.k must be an integer, got 2.5"),
+        (["run", "redo=no"], "error: redo must be true or false (or 1 / 0), got 'no'"),
+        (["run", "redo=off"], "error: redo must be true or false (or 1 / 0), got 'off'"),
+        (["run", "save_model=no"], "error: save_model must be true or false (or 1 / 0), got 'no'"),
+        (["run", "clasifier@method.classifier=linear_svm"], "no config group 'clasifier'; did you mean classifier?"),
+        (["predict", "photo.jpg", "modle=x.pt"], "error: unknown option 'modle'; did you mean model?"),
+        (["predict", "photo.jpg", "--model", "x.pt"], "'--model' is not how options are given here: write model=x.pt"),
+        (["predict", "photo.jpg", "tta=flp"], "tta must be one of none | flip | affine, got 'flp'; did you mean flip?"),
+        (["predict", "photo.jpg", "every=0"], "error: every must be an integer >= 1, got 0"),
+        (["serve", "prot=8080"], "error: unknown option 'prot'; did you mean port?"),
+        (["serve", "--port", "8080"], "write port=8080"),
+        (["serve", "port=http"], "error: port must be an integer >= 1 and <= 65535, got 'http'"),
+        (["verify", "subjects=maybe"], "error: subjects must be true or false (or 1 / 0), got 'maybe'"),
+        (["verify", "dataset.on_bad_imag=skip"], "did you mean dataset.on_bad_image?"),
+        (["report", "reprot_dir=x"], "error: unknown option 'reprot_dir'; did you mean report_dir"),
+        (["records", "data_rot=x"], "error: unknown option 'data_rot'; did you mean data_root?"),
+        (["rnu"], "error: unknown command 'rnu'; did you mean run?"),
+        (["run", "~seed"], "error: seed is needed by dataset.seed: it cannot be removed"),
+        (["run", "model=vgg"], "error: model: this run has none to change; it comes with method=cnn"),
+        (["run", "perturb=standard"], "error: perturb: this run has none to change; +perturb=<option> adds one"),
+        (["run", "method"], "error: 'method' is not key=value: write method=<value>"),
+        (["run", "=x"], "error: '=x' has no key: write key=value"),
+        (["run", "seed=0=1"], "error: 'seed=0=1' is not a key=value Hydra reads (mismatched input"),
+        (["run", "--foo"], "error: unknown flag '--foo' (did you mean --info or --cfg?)"),
+        (["run", "--model", "vgg"], "error: '--model' is not how a run is given its settings: write model=vgg"),
+        (["run", "--cfg", "jobs"], "error: --cfg takes job, hydra or all, got 'jobs'"),
+        (["run", "-m", "method=lbp_svm,hog_svm", "--cfg", "job"], "error: --cfg prints the config of one run and -m"),
+        (["run", "hydra/launcher=rey"], "hydra/launcher has no option 'rey'; did you mean ray?"),
+        (
+            ["run", "method=lbp_svm", "method=hog_svm"],
+            "error: method is given twice (method=lbp_svm and method=hog_svm)",
+        ),
+        (["run", "+perturb=standard", "+perturb=standard"], "error: perturb is given twice"),
+        (["run", "data_root="], "error: data_root is empty; its default is "),
+        (["serve", "host="], "error: host is empty; its default is 127.0.0.1"),
+        (["serve", "port=0"], "error: port must be an integer >= 1 and <= 65535, got 0"),
+        (["serve", "cors_origin=foo"], "error: cors_origin must be an origin such as https://example.org"),
+        (["serve", "host=not-a-host.invalid"], "error: host 'not-a-host.invalid' is not an address this machine can"),
+        (["predict", "photo.jpg", "smooth=1"], "error: smooth must be a number >= 0 and <= 0.99, got 1"),
+        (["predict", "photo.jpg", "out="], "error: out is empty; its default is predictions"),
+        (["report", "report_dir="], "error: report_dir is empty; its default is results"),
+    ],
+)
 def test_every_wrong_word_is_one_line_with_the_closest_names(args, message, tmp_path, monkeypatch, capsys):
     """In this process (the words are refused before Hydra or any work starts); +method.C, refused when
     its method is built, goes through a whole `ferbench run`."""
@@ -250,8 +295,11 @@ def test_every_committed_command_passes_the_checks_unchanged():
 
     commands = {}
     for path in sorted((ROOT / "results" / "runs").glob("*.json")):
-        words = [w for w in shlex.split(json.loads(path.read_text())["env"]["command"])[3:]
-                 if w.partition("=")[0].rsplit(".", 1)[-1] not in RECIPE_KEYS]
+        words = [
+            w
+            for w in shlex.split(json.loads(path.read_text())["env"]["command"])[3:]
+            if w.partition("=")[0].rsplit(".", 1)[-1] not in RECIPE_KEYS
+        ]
         commands.setdefault(tuple(words), path.name)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):  # one Hydra for all of them
         for words, name in commands.items():
@@ -275,8 +323,13 @@ def test_verify_ends_with_a_verdict_per_data_set(tmp_path):
     assert verdict[0] == f"fer2013: not found at {tmp_path / 'none' / 'fer2013'}"
     assert verdict[4].startswith(f"folder {tmp_path / 'mine'}: loaded (") and "no published totals" in verdict[4]
     assert "| subject " not in out.stdout  # per-subject tables on request
-    with_subjects = ferbench("verify", f"data_root={tmp_path / 'none'}", f"folder={tmp_path / 'mine'}", "subjects=true",
-                             r"dataset.subject_pattern='^([A-Z]\d\d)_'")  # only the folder has this key
+    with_subjects = ferbench(
+        "verify",
+        f"data_root={tmp_path / 'none'}",
+        f"folder={tmp_path / 'mine'}",
+        "subjects=true",
+        r"dataset.subject_pattern='^([A-Z]\d\d)_'",
+    )  # only the folder has this key
     assert with_subjects.returncode == 0, with_subjects.stderr
     assert "| subject " in with_subjects.stdout and "(4 images, 2 subjects;" in with_subjects.stdout
 
@@ -290,12 +343,14 @@ def test_the_report_lists_what_it_changed_and_touches_no_readme_unless_told(tmp_
     assert first.returncode == 0, first.stderr
     assert f"new      {tmp_path / 'report' / 'README.md'}" in first.stdout
     assert readme.read_text().endswith("old\n<!-- results:end -->\n")  # not named: not touched
-    second = ferbench("report", f"results_dir={runs}", f"report_dir={tmp_path / 'report'}", "readme=README.md",
-                      cwd=tmp_path)
+    second = ferbench(
+        "report", f"results_dir={runs}", f"report_dir={tmp_path / 'report'}", "readme=README.md", cwd=tmp_path
+    )
     assert "report up to date" not in second.stdout and "changed  README.md" in second.stdout
     assert "synthetic" not in readme.read_text()  # the smoke test never enters a README's headline
-    third = ferbench("report", f"results_dir={runs}", f"report_dir={tmp_path / 'report'}", "readme=README.md",
-                     cwd=tmp_path)
+    third = ferbench(
+        "report", f"results_dir={runs}", f"report_dir={tmp_path / 'report'}", "readme=README.md", cwd=tmp_path
+    )
     assert third.stdout.strip() == "report up to date: no file changed"
 
 
@@ -320,8 +375,11 @@ def test_a_missing_extra_is_one_line_that_names_it(monkeypatch):
     monkeypatch.setattr(extras, "find_spec", lambda name: None if name in ("mtcnn", "fastapi") else real(name))
     from benchmark.faces import MTCNNDetector
 
-    with pytest.raises(FerbenchError, match=r"^detector=mtcnn needs ferbench's 'mtcnn' extra \(mtcnn not installed\): "
-                                            r"pip install 'ferbench\[mtcnn\]'$"):
+    with pytest.raises(
+        FerbenchError,
+        match=r"^detector=mtcnn needs ferbench's 'mtcnn' extra \(mtcnn not installed\): "
+        r"pip install 'ferbench\[mtcnn\]'$",
+    ):
         MTCNNDetector()
     from benchmark.serve import main
 
@@ -341,8 +399,17 @@ def test_the_report_never_replaces_a_readme_it_did_not_write(tmp_path, capsys):
     (project / "README.md").write_text("# My project\n")
     assert ferbench_cli.main(["report", f"results_dir={tmp_path / 'runs'}", f"report_dir={project}"]) == 2
     assert "holds a README.md the report did not write" in capsys.readouterr().err
-    assert ferbench_cli.main(["report", f"results_dir={tmp_path / 'runs'}", f"report_dir={tmp_path / 'out'}",
-                              f"readme={tmp_path / 'missing.md'}"]) == 2
+    assert (
+        ferbench_cli.main(
+            [
+                "report",
+                f"results_dir={tmp_path / 'runs'}",
+                f"report_dir={tmp_path / 'out'}",
+                f"readme={tmp_path / 'missing.md'}",
+            ]
+        )
+        == 2
+    )
     assert "missing.md is not there" in capsys.readouterr().err
     assert sorted(p.name for p in project.iterdir()) == ["README.md"] and not (tmp_path / "out").exists()
     assert (project / "README.md").read_text() == "# My project\n"

@@ -12,8 +12,9 @@ from tests.helpers import make_config
 def test_crop_settings_are_the_face_detectors_defaults():
     """conf/detector/crop/default.yaml (shared by haar and mtcnn) states FaceDetector's defaults."""
     crop = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "detector" / "crop" / "default.yaml"))
-    defaults = {name: p.default for name, p in inspect.signature(FaceDetector.__init__).parameters.items()
-                if name != "self"}
+    defaults = {
+        name: p.default for name, p in inspect.signature(FaceDetector.__init__).parameters.items() if name != "self"
+    }
     assert set(crop) == set(defaults)
     assert crop.pop("cache_dir") == "${cache_dir}"  # the top-level setting, whose default is the code's
     assert crop == {k: v for k, v in defaults.items() if k != "cache_dir"}
@@ -28,11 +29,15 @@ def test_each_detector_file_states_its_class_defaults():
         own = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "detector" / f"{name}.yaml"))
         own.pop("defaults")
         assert own.pop("_target_") == f"benchmark.faces.{detector.__name__}"
-        defaults = {n: p.default for n, p in inspect.signature(detector.__init__).parameters.items()
-                    if n not in ("self", "common")}
+        defaults = {
+            n: p.default
+            for n, p in inspect.signature(detector.__init__).parameters.items()
+            if n not in ("self", "common")
+        }
         assert set(own) == set(defaults), name
-        assert all(list(own[k]) == list(defaults[k]) if isinstance(own[k], list) else own[k] == defaults[k]
-                   for k in own), name
+        assert all(
+            list(own[k]) == list(defaults[k]) if isinstance(own[k], list) else own[k] == defaults[k] for k in own
+        ), name
 
 
 def test_both_detectors_compose_the_crop_settings():

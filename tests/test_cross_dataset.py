@@ -22,8 +22,14 @@ def data_root(tmp_path):
 
 
 def run(tmp_path, data_root, *overrides, spy=False):
-    overrides = ["dataset=fer2013", "protocol=cross", f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}",
-                 f"cache_dir={tmp_path / 'cache'}", *overrides]
+    overrides = [
+        "dataset=fer2013",
+        "protocol=cross",
+        f"data_root={data_root}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        *overrides,
+    ]
     cfg = make_config(overrides)
     if spy:
         cfg.method = {"_target_": "tests.test_robustness.Spy"}
@@ -38,8 +44,10 @@ def test_no_target_image_reaches_fit_or_selection(tmp_path, data_root):
     assert sorted(int(image[0, 0]) for image in fitted) == sorted(layouts.fer_value(r) for r in training_rows)
     assert all((image == image[0, 0]).all() for image in fitted)  # FER2013's flat images, not a target's
     fold = record["folds"][0]
-    assert fold["source"] == "fer2013" and fold["classes"] == {"ckplus": ["angry", "happy"],
-                                                                "jaffe": ["angry", "happy", "surprise", "neutral"]}
+    assert fold["source"] == "fer2013" and fold["classes"] == {
+        "ckplus": ["angry", "happy"],
+        "jaffe": ["angry", "happy", "surprise", "neutral"],
+    }
     assert set(record["metrics_by_split"]) == {"ckplus", "jaffe"} and record["test_set"] == "ckplus"
     assert fold["ckplus"]["n"] == 4 and fold["jaffe"]["n"] == 4  # CK+'s contempt left out: FER2013 has none
     assert record["excluded"] == {"not a class of fer2013, or not tested on (ckplus)": 1}
@@ -55,8 +63,15 @@ class TransferSpy(Spy):
 
 def run_transfer(tmp_path, data_root, init_checkpoint):
     """JAFFE -> FER2013 with a TransferSpy that starts from `init_checkpoint`; the record's fold."""
-    overrides = ["dataset=jaffe", "detector=haar", "protocol=cross", "protocol.targets=[fer2013]",
-                 f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"]
+    overrides = [
+        "dataset=jaffe",
+        "detector=haar",
+        "protocol=cross",
+        "protocol.targets=[fer2013]",
+        f"data_root={data_root}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
     cfg = make_config(overrides)
     cfg.method = {"_target_": "tests.test_cross_dataset.TransferSpy", "init_checkpoint": init_checkpoint}
     return runner.run(cfg, choices(overrides))[0]["folds"][0]
@@ -106,8 +121,14 @@ def test_starting_models_are_traced_through_records_and_any_suffix_case(tmp_path
     from benchmark.cross_dataset import learned_from
 
     fine_tuned = tmp_path / "ckplus__cross__cnn_transfer.json"  # a record of a model fine-tuned from FER2013's
-    fine_tuned.write_text(json.dumps({"dataset": "ckplus", "config": {"method": {
-        "init_checkpoint": "results/models/fer2013__fernet/fit-000/model.pt"}}}))
+    fine_tuned.write_text(
+        json.dumps(
+            {
+                "dataset": "ckplus",
+                "config": {"method": {"init_checkpoint": "results/models/fer2013__fernet/fit-000/model.pt"}},
+            }
+        )
+    )
     assert learned_from({"model": f"{fine_tuned}:cross"}) == {"ckplus", "fer2013"}
     assert learned_from({"init_checkpoint": "results/models/ferplus__fernet/fit-000/MODEL.PT"}) == {"ferplus"}
     assert learned_from({"model": {"name": "fernet"}, "init_checkpoint": None}) == set()  # an architecture
@@ -137,8 +158,13 @@ def test_the_cross_dataset_page_sets_each_method_s_matrix_beside_its_own_scores(
 
 
 def test_leave_one_data_set_out_over_merged_data_sets(tmp_path, data_root):
-    overrides = ["dataset=merged", "protocol=loso", f"data_root={data_root}", f"results_dir={tmp_path / 'runs'}",
-                 f"cache_dir={tmp_path / 'cache'}"]
+    overrides = [
+        "dataset=merged",
+        "protocol=loso",
+        f"data_root={data_root}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
     record, _, _ = runner.run(make_config(overrides), choices(overrides))
     folds = {f["name"]: f for f in record["folds"]}
     assert set(folds) == {"subject_fer2013", "subject_ckplus", "subject_jaffe"}

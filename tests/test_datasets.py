@@ -82,8 +82,13 @@ def test_fer_missing_root_names_all_layouts(tmp_path):
     with pytest.raises(DataError) as error:
         FER2013(tmp_path / "nowhere").load()
     message = str(error.value)
-    for expected in ("fer2013.csv", "icml_face_data.csv", "<Usage>/<label 0-6>/<row>.png", "train|test/",
-                     "Facial Expression Recognition Challenge"):
+    for expected in (
+        "fer2013.csv",
+        "icml_face_data.csv",
+        "<Usage>/<label 0-6>/<row>.png",
+        "train|test/",
+        "Facial Expression Recognition Challenge",
+    ):
         assert expected in message
 
 
@@ -92,14 +97,18 @@ def test_fer_unknown_layout_is_a_config_error(tmp_path):
         FER2013(tmp_path, layout="hdf5")
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("3," + " ".join(["7"] * 2303) + ",Training", "2303 pixel values, expected 2304"),
-    ("7," + " ".join(["7"] * 2304) + ",Training", "unknown emotion code (line 14: '7'"),
-    ("3," + " ".join(["7"] * 2304) + ",Validation", "unknown Usage (line 14: 'Validation'"),
-    ("3," + " ".join(["x"] * 2304) + ",Training", "not space-separated integers"),
-    ("3," + " ".join(["300"] * 2304) + ",Training", "outside 0-255"),
-    ("3,Training", "wrong number of fields (line 14: 2 fields, expected 3)"),
-], ids=["short", "label", "usage", "text", "range", "fields"])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("3," + " ".join(["7"] * 2303) + ",Training", "2303 pixel values, expected 2304"),
+        ("7," + " ".join(["7"] * 2304) + ",Training", "unknown emotion code (line 14: '7'"),
+        ("3," + " ".join(["7"] * 2304) + ",Validation", "unknown Usage (line 14: 'Validation'"),
+        ("3," + " ".join(["x"] * 2304) + ",Training", "not space-separated integers"),
+        ("3," + " ".join(["300"] * 2304) + ",Training", "outside 0-255"),
+        ("3,Training", "wrong number of fields (line 14: 2 fields, expected 3)"),
+    ],
+    ids=["short", "label", "usage", "text", "range", "fields"],
+)
 def test_fer_bad_csv_row(tmp_path, line, reason):
     path = layouts.write_fer_csv(tmp_path)
     with path.open("a") as f:
@@ -114,15 +123,28 @@ def test_fer_csv_without_the_columns_fails(tmp_path):
         FER2013(tmp_path).load()
 
 
-@pytest.mark.parametrize("damage, item_id, reason", [
-    (lambda root: corrupt(root / "Training/3/0.png"), "Training/3/0.png", "unreadable or corrupt"),
-    (lambda root: layouts.save(root / "Training/3/0.png", layouts.gray(1, (40, 40))), "Training/3/0.png",
-     "wrong image size (40x40, expected 48x48)"),
-    (lambda root: layouts.save(root / "Training/7/99.png", layouts.gray(1)), "Training/7/99.png",
-     "unknown label folder ('7'"),
-    (lambda root: layouts.save(root / "Training/3/copy.png", layouts.gray(1)), "Training/3/copy.png",
-     "does not match <Usage>/<label>/<row>.png"),
-], ids=["corrupt", "size", "label", "name"])
+@pytest.mark.parametrize(
+    "damage, item_id, reason",
+    [
+        (lambda root: corrupt(root / "Training/3/0.png"), "Training/3/0.png", "unreadable or corrupt"),
+        (
+            lambda root: layouts.save(root / "Training/3/0.png", layouts.gray(1, (40, 40))),
+            "Training/3/0.png",
+            "wrong image size (40x40, expected 48x48)",
+        ),
+        (
+            lambda root: layouts.save(root / "Training/7/99.png", layouts.gray(1)),
+            "Training/7/99.png",
+            "unknown label folder ('7'",
+        ),
+        (
+            lambda root: layouts.save(root / "Training/3/copy.png", layouts.gray(1)),
+            "Training/3/copy.png",
+            "does not match <Usage>/<label>/<row>.png",
+        ),
+    ],
+    ids=["corrupt", "size", "label", "name"],
+)
 def test_fer_bad_tree_file(tmp_path, damage, item_id, reason):
     layouts.write_fer_tree(tmp_path)
     damage(tmp_path)
@@ -132,8 +154,11 @@ def test_fer_bad_tree_file(tmp_path, damage, item_id, reason):
 def test_fer_kaggle_name_without_split_prefix(tmp_path):
     layouts.write_fer_kaggle(tmp_path)
     layouts.save(tmp_path / "test/sad/Validation_3.jpg", layouts.gray(1))
-    data = expect_bad(lambda policy: FER2013(tmp_path, on_bad_image=policy), "test/sad/Validation_3.jpg",
-                      "does not match <Training|PublicTest|PrivateTest>_<n>.jpg")
+    data = expect_bad(
+        lambda policy: FER2013(tmp_path, on_bad_image=policy),
+        "test/sad/Validation_3.jpg",
+        "does not match <Training|PublicTest|PrivateTest>_<n>.jpg",
+    )
     assert len(data) == 6
 
 
@@ -155,13 +180,17 @@ def test_jaffe_missing_root_names_the_pattern(tmp_path):
         JAFFE(tmp_path).load()
 
 
-@pytest.mark.parametrize("file, image, reason", [
-    ("KA.XX1.99.tiff", np.zeros((256, 256), np.uint8), "unknown expression code ('XX'"),
-    ("KA_AN1.tiff", np.zeros((256, 256), np.uint8), "does not match <SUBJECT>.<EXPR><n>.<id>.tiff"),
-    ("KA.AN9.99.png", np.zeros((256, 256), np.uint8), "does not match"),
-    ("KA.AN9.99.tiff", np.zeros((128, 256), np.uint8), "wrong image size (256x128, expected 256x256)"),
-    ("KA.AN9.99.tiff", None, "unreadable or corrupt"),
-], ids=["code", "name", "suffix", "size", "corrupt"])
+@pytest.mark.parametrize(
+    "file, image, reason",
+    [
+        ("KA.XX1.99.tiff", np.zeros((256, 256), np.uint8), "unknown expression code ('XX'"),
+        ("KA_AN1.tiff", np.zeros((256, 256), np.uint8), "does not match <SUBJECT>.<EXPR><n>.<id>.tiff"),
+        ("KA.AN9.99.png", np.zeros((256, 256), np.uint8), "does not match"),
+        ("KA.AN9.99.tiff", np.zeros((128, 256), np.uint8), "wrong image size (256x128, expected 256x256)"),
+        ("KA.AN9.99.tiff", None, "unreadable or corrupt"),
+    ],
+    ids=["code", "name", "suffix", "size", "corrupt"],
+)
 def test_jaffe_bad_file(tmp_path, file, image, reason):
     layouts.write_jaffe(tmp_path)
     if image is None:
@@ -198,16 +227,32 @@ def test_ck48_rejects_options_it_cannot_honour(tmp_path):
             CKPlus(tmp_path, **options).load()
 
 
-@pytest.mark.parametrize("damage, item_id, reason", [
-    (lambda root: corrupt(root / "CK+48/happy/S005_001_00000011.png"), "CK+48/happy/S005_001_00000011.png",
-     "unreadable or corrupt"),
-    (lambda root: layouts.save(root / "CK+48/happy/S005_001_00000011.png", layouts.gray(1, (64, 64))),
-     "CK+48/happy/S005_001_00000011.png", "wrong image size (64x64, expected 48x48)"),
-    (lambda root: layouts.save(root / "CK+48/neutral/S005_001_00000001.png", layouts.gray(1)),
-     "CK+48/neutral/S005_001_00000001.png", "unknown class folder ('neutral'"),
-    (lambda root: layouts.save(root / "CK+48/happy/S5_1_11.png", layouts.gray(1)), "CK+48/happy/S5_1_11.png",
-     "does not match S###_###_########.png"),
-], ids=["corrupt", "size", "class", "name"])
+@pytest.mark.parametrize(
+    "damage, item_id, reason",
+    [
+        (
+            lambda root: corrupt(root / "CK+48/happy/S005_001_00000011.png"),
+            "CK+48/happy/S005_001_00000011.png",
+            "unreadable or corrupt",
+        ),
+        (
+            lambda root: layouts.save(root / "CK+48/happy/S005_001_00000011.png", layouts.gray(1, (64, 64))),
+            "CK+48/happy/S005_001_00000011.png",
+            "wrong image size (64x64, expected 48x48)",
+        ),
+        (
+            lambda root: layouts.save(root / "CK+48/neutral/S005_001_00000001.png", layouts.gray(1)),
+            "CK+48/neutral/S005_001_00000001.png",
+            "unknown class folder ('neutral'",
+        ),
+        (
+            lambda root: layouts.save(root / "CK+48/happy/S5_1_11.png", layouts.gray(1)),
+            "CK+48/happy/S5_1_11.png",
+            "does not match S###_###_########.png",
+        ),
+    ],
+    ids=["corrupt", "size", "class", "name"],
+)
 def test_ck48_bad_file(tmp_path, damage, item_id, reason):
     layouts.write_ck48(tmp_path)
     damage(tmp_path)
@@ -247,14 +292,18 @@ def test_ck_original_in_original_subfolder(tmp_path):
     assert len(CKPlus(tmp_path, layout="original").load()) == 6
 
 
-@pytest.mark.parametrize("text, reason", [("abc", "found 'abc'"), ("   9.0000000e+00", "code 0-7"),
-                                          ("   2.5000000e+00", "code 0-7")], ids=["text", "range", "fraction"])
+@pytest.mark.parametrize(
+    "text, reason",
+    [("abc", "found 'abc'"), ("   9.0000000e+00", "code 0-7"), ("   2.5000000e+00", "code 0-7")],
+    ids=["text", "range", "fraction"],
+)
 def test_ck_original_bad_emotion_file(tmp_path, text, reason):
     layouts.write_ck_original(tmp_path)
     label = tmp_path / "Emotion/S005/001/S005_001_00000005_emotion.txt"
     label.write_text(text)
-    data = expect_bad(lambda policy: CKPlus(tmp_path, on_bad_image=policy),
-                      "Emotion/S005/001/S005_001_00000005_emotion.txt", reason)
+    data = expect_bad(
+        lambda policy: CKPlus(tmp_path, on_bad_image=policy), "Emotion/S005/001/S005_001_00000005_emotion.txt", reason
+    )
     assert data.subjects.tolist() == ["S010"] * 3
 
 
@@ -262,8 +311,11 @@ def test_ck_original_label_without_frames(tmp_path):
     layouts.write_ck_original(tmp_path)
     for frame in (tmp_path / "cohn-kanade-images/S005/001").iterdir():
         frame.unlink()
-    expect_bad(lambda policy: CKPlus(tmp_path, on_bad_image=policy),
-               "Emotion/S005/001/S005_001_00000005_emotion.txt", "no frames for this sequence (cohn-kanade-images/S005/001/)")
+    expect_bad(
+        lambda policy: CKPlus(tmp_path, on_bad_image=policy),
+        "Emotion/S005/001/S005_001_00000005_emotion.txt",
+        "no frames for this sequence (cohn-kanade-images/S005/001/)",
+    )
 
 
 def test_ck_missing_root_names_both_layouts(tmp_path):
@@ -288,8 +340,15 @@ def test_real_jaffe():
     data = JAFFE(root).load()
     assert len(data) == 213 and data.n_subjects == 10 and not data.skipped
     counts = data.counts()
-    assert counts["per_class"] == {"angry": 30, "disgust": 29, "fear": 32, "happy": 31, "sad": 31, "surprise": 30,
-                                   "neutral": 30}
+    assert counts["per_class"] == {
+        "angry": 30,
+        "disgust": 29,
+        "fear": 32,
+        "happy": 31,
+        "sad": 31,
+        "surprise": 30,
+        "neutral": 30,
+    }
     assert counts["per_subject"]["KA"] == 23 and counts["per_subject"]["KR"] == 20
     # KA files are palette TIFFs: the loaded values are the raw palette indices (identity grey ramp)
     with Image.open(root / "KA.AN1.39.tiff") as im:
@@ -301,8 +360,15 @@ def test_real_jaffe():
 def test_real_ck48():
     data = CKPlus(real_data_dir("ckplus")).load()
     assert len(data) == 981 and data.n_subjects == 118 and data.images.shape == (981, 48, 48)
-    assert data.counts()["per_class"] == {"angry": 135, "disgust": 177, "fear": 75, "happy": 207, "sad": 84,
-                                          "surprise": 249, "contempt": 54}
+    assert data.counts()["per_class"] == {
+        "angry": 135,
+        "disgust": 177,
+        "fear": 75,
+        "happy": 207,
+        "sad": 84,
+        "surprise": 249,
+        "contempt": 54,
+    }
     sequences = Counter(tuple(i.split("/")[-1].split("_")[:2]) for i in data.ids)
     assert len(sequences) == 327 and set(sequences.values()) == {3}
 
@@ -340,6 +406,7 @@ def test_real_fer2013_is_in_csv_order(real_fer2013):
 
 # -- FER+ ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("layout", ["folders", "csv"])
 def test_ferplus_majority_labels_exclusions_and_splits(tmp_path, layout):
     from benchmark.datasets.ferplus import FERPlus
@@ -360,8 +427,10 @@ def test_ferplus_majority_labels_exclusions_and_splits(tmp_path, layout):
     assert data.splits.tolist() == [usage for _, usage, _ in kept]
     assert [int(image[0, 0]) for image in data.images] == [ferplus_value(row) for row, _, _ in kept]
     missing_rows = 1 if layout == "folders" else 0  # the row without an image is not even read there
-    assert data.excluded == {"no majority of the votes for an emotion (PrivateTest)": 1,
-                             "no majority of the votes for an emotion (Training)": 3 - missing_rows}
+    assert data.excluded == {
+        "no majority of the votes for an emotion (PrivateTest)": 1,
+        "no majority of the votes for an emotion (Training)": 3 - missing_rows,
+    }
     np.testing.assert_array_equal(data.soft_labels.argmax(1), data.labels)  # one-hot under majority
 
 
@@ -386,8 +455,9 @@ def test_ferplus_votes_from_fer2013new_and_bad_files(tmp_path):
     from tests.layouts import write_ferplus_folders
 
     write_ferplus_folders(tmp_path)
-    (tmp_path / "FER2013Valid" / "label.csv").write_text('fer0000005.png,"(0, 0, 48, 48)",0,0,0,0,0,0,0,0,0,10\n'
-                                                         'fer0000006.png,"(0, 0, 48, 48)",2,0,0,0,8,0,0,0,0,0\n')
+    (tmp_path / "FER2013Valid" / "label.csv").write_text(
+        'fer0000005.png,"(0, 0, 48, 48)",0,0,0,0,0,0,0,0,0,10\nfer0000006.png,"(0, 0, 48, 48)",2,0,0,0,8,0,0,0,0,0\n'
+    )
     by_label_csv, by_new = FERPlus(tmp_path).load(), FERPlus(tmp_path, votes="fer2013new").load()
     assert len(by_new) == len(by_label_csv) + 1  # fer0000005 has surprise votes in fer2013new.csv only
     with pytest.raises(ConfigError, match="votes must be one of label_csv | fer2013new".replace("|", r"\|")):
@@ -439,6 +509,7 @@ def test_a_data_set_image_stored_sideways_is_read_upright(tmp_path, suffix):
 
 # -- any folder ------------------------------------------------------------------------------------
 
+
 def write_folder(root, names, split=None, subjects=("A01", "B02")):
     for n, name in enumerate(names):
         for s, subject in enumerate(subjects):
@@ -448,7 +519,9 @@ def write_folder(root, names, split=None, subjects=("A01", "B02")):
 def test_folder_maps_the_usual_spellings_and_reads_any_size(tmp_path):
     from benchmark.datasets.folder import ImageFolder
 
-    write_folder(tmp_path, ["Anger", "happiness", "Sadness", "surprised", "fearful", "disgusted", "NEUTRAL", "contempt"])
+    write_folder(
+        tmp_path, ["Anger", "happiness", "Sadness", "surprised", "fearful", "disgusted", "NEUTRAL", "contempt"]
+    )
     data = ImageFolder(tmp_path).load()
     assert data.class_names == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
     assert len(data) == 16 and data.images.shape == (16, 40, 40) and data.splits is None and data.subjects is None
@@ -462,8 +535,9 @@ def test_folder_splits_and_subjects(tmp_path):
     data = ImageFolder(tmp_path, subject_pattern=r"^([A-Z]\d\d)_").load()
     assert sorted(set(data.splits.tolist())) == ["PrivateTest", "PublicTest", "Training"]
     assert sorted(set(data.subjects.tolist())) == ["A01", "B02"]
-    (tmp_path / "train" / "happy" / "nosubject.png").write_bytes((tmp_path / "train" / "happy").iterdir().__next__()
-                                                                  .read_bytes())
+    (tmp_path / "train" / "happy" / "nosubject.png").write_bytes(
+        (tmp_path / "train" / "happy").iterdir().__next__().read_bytes()
+    )
     with pytest.raises(DataError, match="no subject id in the file name"):
         ImageFolder(tmp_path, subject_pattern=r"^([A-Z]\d\d)_").load()
 

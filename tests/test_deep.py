@@ -156,17 +156,18 @@ def test_photometric_augmentation_changes_grey_levels_as_documented():
     constant = torch.full((4, 1, 16, 16), 0.7)  # replicate padding: a flat image stays flat to its edges
     torch.testing.assert_close(BatchAugment(**geometric, blur=1.0)(constant, g()), constant)
     rgb = torch.stack([torch.zeros(8, 16, 16), x[:8, 0], torch.ones(8, 16, 16)], 1)  # one kernel per image,
-    blurred_rgb = BatchAugment(**geometric, blur=1.0)(rgb, g())                       # the same for its channels
+    blurred_rgb = BatchAugment(**geometric, blur=1.0)(rgb, g())  # the same for its channels
     torch.testing.assert_close(blurred_rgb[:, 0], rgb[:, 0])
     torch.testing.assert_close(blurred_rgb[:, 2], rgb[:, 2])
     torch.testing.assert_close(blurred_rgb[:, 1:2], BatchAugment(**geometric, blur=1.0)(x[:8], g()))
     erased = BatchAugment(**{**geometric, "erase": 1.0}, brightness=2.0)(x, g())  # erasing comes after:
-    assert ((erased == 0).flatten(1).sum(1) >= 1).all()                            # its patches stay mean grey
+    assert ((erased == 0).flatten(1).sum(1) >= 1).all()  # its patches stay mean grey
     noisy = BatchAugment(**geometric, noise=1.0)(x, g())
     added = (noisy - x).std(dim=(1, 2, 3))
     assert (added <= 1.3).all() and added.std() > 0.1
-    full = BatchAugment(flip=True, shift=0.1, scale=0.1, rotate=10, erase=0.5, contrast=0.3, brightness=0.5,
-                        blur=0.5, noise=0.2)
+    full = BatchAugment(
+        flip=True, shift=0.1, scale=0.1, rotate=10, erase=0.5, contrast=0.3, brightness=0.5, blur=0.5, noise=0.2
+    )
     torch.testing.assert_close(full(x, g()), full(x, g()))  # seeded: the same batch twice
     for bad in (dict(contrast=1.0), dict(brightness=-0.1), dict(blur=1.5), dict(noise="0.1")):
         with pytest.raises(ConfigError):
@@ -218,8 +219,10 @@ def test_resampling_modes_give_the_class_counts_they_promise():
 def test_focal_loss_with_gamma_zero_is_cross_entropy():
     logits, target = torch.randn(8, 5), torch.randint(0, 5, (8,))
     w = torch.rand(5)
-    torch.testing.assert_close(imbalance.FocalLoss(0.0, w, 0.1)(logits, target),
-                               nn.CrossEntropyLoss(weight=w, label_smoothing=0.1)(logits, target))
+    torch.testing.assert_close(
+        imbalance.FocalLoss(0.0, w, 0.1)(logits, target),
+        nn.CrossEntropyLoss(weight=w, label_smoothing=0.1)(logits, target),
+    )
     assert imbalance.FocalLoss(2.0)(logits, target) < nn.CrossEntropyLoss()(logits, target)
 
 
@@ -265,8 +268,9 @@ def test_inner_split_keeps_each_subject_on_one_side(data):
 
 def test_given_validation_set_selects_the_epoch(data):
     val = Synthetic(n_subjects=2, per_class=2, seed=5).load()
-    est = CNNClassifier(**{**FAST, "epochs": 2}, tta=False).fit(data.images, data.labels, groups=data.subjects,
-                                                                X_val=val.images, y_val=val.labels)
+    est = CNNClassifier(**{**FAST, "epochs": 2}, tta=False).fit(
+        data.images, data.labels, groups=data.subjects, X_val=val.images, y_val=val.labels
+    )
     info = est.fit_info_
     assert info["selection"] == f"validation set ({len(val.images)} images)"
     assert info["n_train"] == len(data.images) and info["n_val"] == len(val.images)
@@ -280,10 +284,14 @@ def test_early_stopping_counts_epochs_from_the_best(data):
     assert est.fit_info_["epochs_run"] == min(5, est.fit_info_["best_epoch"] + 1) == len(est.history_)
 
 
-@pytest.mark.parametrize("options", [dict(optimizer="adamw", lr=1e-3, schedule="onecycle", imbalance="oversample"),
-                                     dict(optimizer="adam", lr=1e-3, schedule="plateau", loss="focal",
-                                          imbalance="class_weight"),
-                                     dict(schedule="none", imbalance="sampler", model="seed_cnn")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(optimizer="adamw", lr=1e-3, schedule="onecycle", imbalance="oversample"),
+        dict(optimizer="adam", lr=1e-3, schedule="plateau", loss="focal", imbalance="class_weight"),
+        dict(schedule="none", imbalance="sampler", model="seed_cnn"),
+    ],
+)
 def test_optimizers_schedules_and_imbalance_options_train(data, options):
     est = CNNClassifier(**{**FAST, "epochs": 2}, **options).fit(data.images, data.labels)
     assert all(np.isfinite(r["loss"]) for r in est.history_)
@@ -298,20 +306,26 @@ def test_weight_averaging_holds_swa_lr_and_keeps_the_mean_of_the_last_epochs(dat
         update(self, model)
 
     monkeypatch.setattr("deep.train.AveragedModel.update_parameters", spy)
-    est = CNNClassifier(**{**FAST, "epochs": 5}, swa_fraction=0.5, swa_lr=0.02, val_fraction=0).fit(data.images,
-                                                                                                   data.labels)
+    est = CNNClassifier(**{**FAST, "epochs": 5}, swa_fraction=0.5, swa_lr=0.02, val_fraction=0).fit(
+        data.images, data.labels
+    )
     lrs = [row["lr"] for row in est.history_]
     assert lrs[0] < lrs[1] and lrs[2] > 0.02 and lrs[3:] == pytest.approx([0.02, 0.02])  # half of 5, rounded down
-    assert len(snapshots) == 2 and est.fit_info_["swa"] == {"epochs_averaged": 2, "val_loss": None, "val_acc": None,
-                                                             "selected": True}
+    assert len(snapshots) == 2 and est.fit_info_["swa"] == {
+        "epochs_averaged": 2,
+        "val_loss": None,
+        "val_acc": None,
+        "selected": True,
+    }
     for name, value in est.model_.named_parameters():  # without validation data the average is kept
         torch.testing.assert_close(value, (snapshots[0][name] + snapshots[1][name]) / 2)
 
 
 def test_weight_average_competes_with_the_best_epoch_on_validation_data(data):
     val = Synthetic(n_subjects=2, per_class=2, seed=5).load()
-    est = CNNClassifier(**{**FAST, "epochs": 3}, swa_fraction=0.67, tta="none").fit(data.images, data.labels,
-                                                                              X_val=val.images, y_val=val.labels)
+    est = CNNClassifier(**{**FAST, "epochs": 3}, swa_fraction=0.67, tta="none").fit(
+        data.images, data.labels, X_val=val.images, y_val=val.labels
+    )
     info, swa = est.fit_info_, est.fit_info_["swa"]
     best = (info["best_val_acc"], -est.history_[info["best_epoch"] - 1]["val_loss"])  # ties go to the lower loss
     assert swa["epochs_averaged"] == 2 and swa["selected"] == ((swa["val_acc"], -swa["val_loss"]) >= best)
@@ -320,9 +334,17 @@ def test_weight_average_competes_with_the_best_epoch_on_validation_data(data):
 
 
 def test_bad_options_are_config_errors(data):
-    for bad in (dict(optimizer="rmsprop"), dict(schedule="step"), dict(imbalance="smote"), dict(val_fraction=1.0),
-                dict(tta="ten_crop"), dict(swa_fraction=1), dict(swa_fraction=-0.1),
-                dict(epochs=4, swa_lr=0), dict(epochs=4, schedule="onecycle")):
+    for bad in (
+        dict(optimizer="rmsprop"),
+        dict(schedule="step"),
+        dict(imbalance="smote"),
+        dict(val_fraction=1.0),
+        dict(tta="ten_crop"),
+        dict(swa_fraction=1),
+        dict(swa_fraction=-0.1),
+        dict(epochs=4, swa_lr=0),
+        dict(epochs=4, schedule="onecycle"),
+    ):
         with pytest.raises(ConfigError):
             CNNClassifier(**{**FAST, **bad}).fit(data.images, data.labels)
 
@@ -382,10 +404,26 @@ def test_model_group_is_selected_from_the_top_level():
 
 
 def test_cnn_method_runs_from_the_command_line(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "benchmark", "method=cnn", "model=seed_cnn", "method.epochs=1",
-                          "method.n_jobs=1", "method.verbose=0", "dataset.n_subjects=3", "dataset.per_class=2",
-                          "protocol.k=2", f"results_dir={tmp_path}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmark",
+            "method=cnn",
+            "model=seed_cnn",
+            "method.epochs=1",
+            "method.n_jobs=1",
+            "method.verbose=0",
+            "dataset.n_subjects=3",
+            "dataset.per_class=2",
+            "protocol.k=2",
+            f"results_dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())
@@ -406,12 +444,15 @@ def test_image_size_resizes_for_fit_predict_and_onnx(data, tmp_path):
 def test_seed_ensemble_averages_members_from_successive_seeds(data):
     val = Synthetic(n_subjects=2, per_class=2, seed=5).load()
     template = CNNClassifier(**FAST, seed=3)
-    ens = SeedEnsemble(template, n_members=2).fit(data.images, data.labels, groups=data.subjects,
-                                                  X_val=val.images, y_val=val.labels)
-    alone = [CNNClassifier(**FAST, seed=s).fit(data.images, data.labels, X_val=val.images, y_val=val.labels)
-             for s in (3, 4)]
-    np.testing.assert_allclose(ens.predict_proba(data.images),
-                               np.mean([m.predict_proba(data.images) for m in alone], axis=0), atol=1e-6)
+    ens = SeedEnsemble(template, n_members=2).fit(
+        data.images, data.labels, groups=data.subjects, X_val=val.images, y_val=val.labels
+    )
+    alone = [
+        CNNClassifier(**FAST, seed=s).fit(data.images, data.labels, X_val=val.images, y_val=val.labels) for s in (3, 4)
+    ]
+    np.testing.assert_allclose(
+        ens.predict_proba(data.images), np.mean([m.predict_proba(data.images) for m in alone], axis=0), atol=1e-6
+    )
     info = ens.fit_info_
     assert info["seeds"] == [3, 4] and template.seed == 3  # the template is not fitted or changed
     assert [m["selection"] for m in info["members"]] == [f"validation set ({len(val.images)} images)"] * 2
@@ -432,10 +473,26 @@ def test_bad_ensemble_sizes_are_config_errors(data):
 
 
 def test_ensemble_method_runs_from_the_command_line_and_plots_every_member(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "benchmark", "method=cnn_ensemble", "model=seed_cnn",
-                          "method.estimator.epochs=1", "method.estimator.n_jobs=1", "method.estimator.verbose=0",
-                          "dataset.n_subjects=3", "dataset.per_class=2", "protocol.k=2", f"results_dir={tmp_path}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmark",
+            "method=cnn_ensemble",
+            "model=seed_cnn",
+            "method.estimator.epochs=1",
+            "method.estimator.n_jobs=1",
+            "method.estimator.verbose=0",
+            "dataset.n_subjects=3",
+            "dataset.per_class=2",
+            "protocol.k=2",
+            f"results_dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())

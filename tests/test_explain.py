@@ -28,8 +28,8 @@ from benchmark.inference.explain import (
     overlay,
     to_image,
 )
-from core.composites import Average, LogitAdjust
 from benchmark.methods import FeatureClassifier
+from core.composites import Average, LogitAdjust
 from core.errors import ConfigError
 from core.labels import CLASS_NAMES, HAPPY
 from deep.estimator import CNNClassifier
@@ -160,8 +160,11 @@ def test_gradcam_of_a_logit_adjusted_cnn_is_the_cnns_and_of_an_average_the_mean_
     reversed_.classes_ = est.classes_[::-1]  # the second's columns in reverse order
     reverse = gradcam(other, crops, 6 - targets)
     expected = (gradcam(est, crops, targets) + reverse) / 2
-    np.testing.assert_allclose(gradcam(Average([est, reversed_]), crops, targets),
-                               expected / expected.max(axis=(1, 2), keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        gradcam(Average([est, reversed_]), crops, targets),
+        expected / expected.max(axis=(1, 2), keepdims=True),
+        atol=1e-6,
+    )
     mixed_member = copy.copy(other)
     mixed_member.classes_ = np.r_[est.classes_[::-1][:-1], 7]  # no angry, contempt instead: angry gets the first's map
     mixed = Average([est, mixed_member])
@@ -169,8 +172,9 @@ def test_gradcam_of_a_logit_adjusted_cnn_is_the_cnns_and_of_an_average_the_mean_
     first = gradcam(est, crops[:2], [0, 3])
     second = gradcam(other, crops[1:], [3, 6])  # happy and contempt in its reversed columns
     expected = np.stack([first[0], (first[1] + second[0]) / 2, second[1]])
-    np.testing.assert_allclose(gradcam(mixed, crops, targets), expected / expected.max(axis=(1, 2), keepdims=True),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        gradcam(mixed, crops, targets), expected / expected.max(axis=(1, 2), keepdims=True), atol=1e-6
+    )
 
     class NotACNN:  # a member Grad-CAM does not explain (an SVM's, say): refused before any work
         classes_ = est.classes_
@@ -209,7 +213,7 @@ def test_occlusion_finds_the_region_a_model_reads():
     for m in maps:
         assert np.unravel_index(m.argmax(), m.shape) in {(y, x) for y in range(30, 40) for x in range(10, 20)}
         far = np.ones(m.shape, bool)
-        far[30 - 7:40 + 7, 10 - 7:20 + 7] = False  # no 8x8 window over these pixels touches the region
+        far[30 - 7 : 40 + 7, 10 - 7 : 20 + 7] = False  # no 8x8 window over these pixels touches the region
         assert (m[far] == 0).all() and m[REGION].min() > 0
     assert (occlusion(_region_model, crops, [0, 0]) == 0).all()  # hiding the region only lowers class 1
 
@@ -260,15 +264,16 @@ def _hiding_drops(est, crop: np.ndarray, corners: np.ndarray) -> np.ndarray:
     p = est.predict_proba(crop[None])[0]
     copies = np.repeat(crop[None], len(corners), axis=0)
     for copy_, (y, x) in zip(copies, corners):
-        copy_[y:y + WINDOW, x:x + WINDOW] = round(crop.mean())
+        copy_[y : y + WINDOW, x : x + WINDOW] = round(crop.mean())
     return p.max() - est.predict_proba(copies)[:, p.argmax()]
 
 
 def _top_window(heat: np.ndarray) -> tuple[int, int]:
     """Top-left corner of the WINDOW-square holding the most heat (the first one on ties)."""
     n = heat.shape[0] - WINDOW + 1
-    sums = cv2.boxFilter(heat.astype(np.float32), -1, (WINDOW, WINDOW), normalize=False, anchor=(0, 0),
-                         borderType=cv2.BORDER_CONSTANT)[:n, :n]
+    sums = cv2.boxFilter(
+        heat.astype(np.float32), -1, (WINDOW, WINDOW), normalize=False, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+    )[:n, :n]
     return np.unravel_index(sums.argmax(), sums.shape)
 
 
@@ -286,13 +291,16 @@ def test_the_seed0_model_sees_a_happy_face(astronaut):
     assert est.classes_[est.predict_proba(crop[None]).argmax()] == HAPPY
 
 
-GRADCAM_MISSES = ("Grad-CAM on fernet's last stage (6x6) peaks on the nose and upper lip, one cell above the "
-                  "mouth: hiding that region raises P(happy) (z about -1.8), where occlusion and LIME point at the "
-                  "mouth. Expected to fail; strict, so it reports when the model or the method changes that.")
+GRADCAM_MISSES = (
+    "Grad-CAM on fernet's last stage (6x6) peaks on the nose and upper lip, one cell above the "
+    "mouth: hiding that region raises P(happy) (z about -1.8), where occlusion and LIME point at the "
+    "mouth. Expected to fail; strict, so it reports when the model or the method changes that."
+)
 
 
-@pytest.mark.parametrize("method", [
-    pytest.param("gradcam", marks=pytest.mark.xfail(strict=True, reason=GRADCAM_MISSES)), "occlusion"])
+@pytest.mark.parametrize(
+    "method", [pytest.param("gradcam", marks=pytest.mark.xfail(strict=True, reason=GRADCAM_MISSES)), "occlusion"]
+)
 def test_hiding_the_top_region_of_a_map_lowers_the_prediction(astronaut, method):
     """The map's top WINDOW-square, hidden, lowers the predicted class's probability by at least 2
     standard deviations more than the mean of random squares. Merely "more than the mean" would
@@ -325,7 +333,7 @@ def test_to_image_puts_a_crops_map_back_where_the_crop_was_cut():
     y, x = np.unravel_index(pasted.argmax(), pasted.shape)
     assert np.hypot(x - blob[0], y - blob[1]) <= 4
     covered = to_image(np.ones((48, 48), np.float32), square.to_image(48), image.shape)
-    assert covered.sum() == pytest.approx(90 ** 2, rel=0.03)  # the square's area, nothing outside it
+    assert covered.sum() == pytest.approx(90**2, rel=0.03)  # the square's area, nothing outside it
     assert covered[95, 170] == 1
     assert covered[:, :100].max() == 0 and covered[:, 240:].max() == 0  # its corners reach x = 106 to 234
 

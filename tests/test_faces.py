@@ -51,6 +51,7 @@ def dark_blob_centres(image: np.ndarray) -> np.ndarray:
 
 # -- alignment -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("angle", [-25.0, 0.0, 12.0, 30.0])
 def test_alignment_levels_tilted_eyes_and_fixes_their_place(angle):
     image = np.full((240, 240), 220, dtype=np.uint8)
@@ -108,6 +109,7 @@ def test_faces_without_usable_eyes_are_cut_from_their_box():
 
 # -- policies, report, cache -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("policy", ["center_crop", "whole_image", "drop"])
 def test_no_face_policy(tmp_path, policy):
     image = gradient()
@@ -133,9 +135,30 @@ def test_report_is_json_with_every_parameter(tmp_path):
     _, report = detector(dataset([gradient()]))
     decoded = json.loads(json.dumps(report))
     assert decoded == report
-    for key in ("detector", "cascade", "eye_cascades", "size", "margin", "align", "select", "on_no_face",
-                "equalize", "clahe_clip", "clahe_tile", "denoise", "denoise_strength", "n_images", "n_detected",
-                "detection_rate", "no_face", "not_aligned", "n_not_aligned", "policy", "dropped", "cache"):
+    for key in (
+        "detector",
+        "cascade",
+        "eye_cascades",
+        "size",
+        "margin",
+        "align",
+        "select",
+        "on_no_face",
+        "equalize",
+        "clahe_clip",
+        "clahe_tile",
+        "denoise",
+        "denoise_strength",
+        "n_images",
+        "n_detected",
+        "detection_rate",
+        "no_face",
+        "not_aligned",
+        "n_not_aligned",
+        "policy",
+        "dropped",
+        "cache",
+    ):
         assert key in report, key
     assert report["detector"] == "haar" and report["equalize"] == "clahe" and report["cache"] == "miss"
 
@@ -150,8 +173,15 @@ def test_cache_hit_skips_detection(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("faces/haar-*.npz"))) == 1
 
 
-@pytest.mark.parametrize("change", [{"min_neighbors": 4}, {"select": "most_confident"}, {"align": False},
-                                    {"cascade": "haarcascade_frontalface_alt2.xml"}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"min_neighbors": 4},
+        {"select": "most_confident"},
+        {"align": False},
+        {"cascade": "haarcascade_frontalface_alt2.xml"},
+    ],
+)
 def test_detection_parameters_change_the_key(tmp_path, change):
     ds = dataset([gradient()])
     HaarDetector(cache_dir=tmp_path)(ds)
@@ -214,6 +244,7 @@ def test_unwritable_cache_still_detects(tmp_path):
 
 # -- preprocessing ---------------------------------------------------------------------------------
 
+
 def test_preprocessing():
     rng = np.random.default_rng(0)
     flat = np.clip(rng.normal(120, 12, (3, 48, 48)), 0, 255).astype(np.uint8)
@@ -227,30 +258,37 @@ def test_preprocessing():
 
 # -- config ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"on_no_face": "skip"}, "center_crop | whole_image | drop"),
-    ({"size": 4}, "size must be an integer >= 8"),
-    ({"size": 95.5}, "size must be an integer >= 8"),
-    ({"margin": -0.1}, "margin must be a number >= 0"),
-    ({"select": "first"}, "largest | most_confident"),
-    ({"equalize": "yes"}, "none | hist | clahe"),
-    ({"denoise": "yes"}, "true or false"),
-    ({"center_fraction": 0}, "center_fraction must be a number > 0 and <= 1"),
-    ({"cascade": "nope.xml"}, "haarcascade_frontalface_alt2.xml"),
-    ({"eye_cascades": [], "align": True}, "at least one eye cascade"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"on_no_face": "skip"}, "center_crop | whole_image | drop"),
+        ({"size": 4}, "size must be an integer >= 8"),
+        ({"size": 95.5}, "size must be an integer >= 8"),
+        ({"margin": -0.1}, "margin must be a number >= 0"),
+        ({"select": "first"}, "largest | most_confident"),
+        ({"equalize": "yes"}, "none | hist | clahe"),
+        ({"denoise": "yes"}, "true or false"),
+        ({"center_fraction": 0}, "center_fraction must be a number > 0 and <= 1"),
+        ({"cascade": "nope.xml"}, "haarcascade_frontalface_alt2.xml"),
+        ({"eye_cascades": [], "align": True}, "at least one eye cascade"),
+    ],
+)
 def test_bad_haar_config(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("|", r"\|")):
         HaarDetector(cache_dir=None, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"min_face_size": 40}, "min_face_size must be an integer >= 1 and <= 20"),
-    ({"thresholds": [0.6, 0.7]}, "3 numbers"),
-    ({"thresholds": 0.7}, "3 numbers"),
-    ({"thresholds": [0.6, 0.7, 1.5]}, "thresholds must be a number > 0 and <= 1"),
-    ({"on_no_face": "ignore"}, "center_crop | whole_image | drop"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_face_size": 40}, "min_face_size must be an integer >= 1 and <= 20"),
+        ({"thresholds": [0.6, 0.7]}, "3 numbers"),
+        ({"thresholds": 0.7}, "3 numbers"),
+        ({"thresholds": [0.6, 0.7, 1.5]}, "thresholds must be a number > 0 and <= 1"),
+        ({"on_no_face": "ignore"}, "center_crop | whole_image | drop"),
+    ],
+)
 def test_bad_mtcnn_config(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("|", r"\|")):
         MTCNNDetector(cache_dir=None, **kwargs)
@@ -279,18 +317,21 @@ def test_no_detector_unchanged():
 
 
 def test_tensorflow_is_imported_only_by_mtcnn():
-    script = ("import sys, numpy as np\n"
-              "from benchmark.datasets.base import Dataset\n"
-              "from benchmark.faces import HaarDetector, MTCNNDetector, NoDetector\n"
-              "ds = Dataset('s', np.full((2, 64, 64), 90, np.uint8), np.zeros(2), np.array(['a', 'b']))\n"
-              "HaarDetector(cache_dir=None)(ds); NoDetector()(ds); MTCNNDetector(cache_dir=None)\n"
-              "print(sorted(m for m in ('tensorflow', 'mtcnn', 'keras') if m in sys.modules))\n")
+    script = (
+        "import sys, numpy as np\n"
+        "from benchmark.datasets.base import Dataset\n"
+        "from benchmark.faces import HaarDetector, MTCNNDetector, NoDetector\n"
+        "ds = Dataset('s', np.full((2, 64, 64), 90, np.uint8), np.zeros(2), np.array(['a', 'b']))\n"
+        "HaarDetector(cache_dir=None)(ds); NoDetector()(ds); MTCNNDetector(cache_dir=None)\n"
+        "print(sorted(m for m in ('tensorflow', 'mtcnn', 'keras') if m in sys.modules))\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
 
 # -- real data ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def jaffe():
@@ -320,8 +361,12 @@ def test_haar_on_jaffe(haar_on_jaffe, jaffe):
 def test_haar_eye_angle_follows_a_rotated_face(jaffe):
     # three neutral faces, turned 12 degrees counter-clockwise: the eye line must turn with them
     pick = [i for i, name in enumerate(jaffe.ids) if ".NE1." in name][:3]
-    turn = lambda im: cv2.warpAffine(im, cv2.getRotationMatrix2D((128, 128), 12, 1.0), (256, 256),  # noqa: E731
-                                     borderMode=cv2.BORDER_REPLICATE)
+    turn = lambda im: cv2.warpAffine(
+        im,
+        cv2.getRotationMatrix2D((128, 128), 12, 1.0),
+        (256, 256),  # noqa: E731
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     detector = HaarDetector(cache_dir=None)
     upright = detector.detect(jaffe.images[pick]).eyes
     turned = detector.detect(np.stack([turn(jaffe.images[i]) for i in pick])).eyes
@@ -332,8 +377,13 @@ def test_haar_eye_angle_follows_a_rotated_face(jaffe):
 @pytest.mark.real_data
 def test_drop_removes_only_faceless_images(jaffe):
     blank = np.full((1, 256, 256), 128, dtype=np.uint8)
-    mixed = Dataset("mixed", np.concatenate([jaffe.images[:4], blank]), np.r_[jaffe.labels[:4], 0],
-                    np.r_[jaffe.ids[:4], ["blank"]], np.r_[jaffe.subjects[:4], ["none"]])
+    mixed = Dataset(
+        "mixed",
+        np.concatenate([jaffe.images[:4], blank]),
+        np.r_[jaffe.labels[:4], 0],
+        np.r_[jaffe.ids[:4], ["blank"]],
+        np.r_[jaffe.subjects[:4], ["none"]],
+    )
     faces, report = HaarDetector(on_no_face="drop", cache_dir=None)(mixed)
     assert report["dropped"] == report["no_face"] == ["blank"]
     np.testing.assert_array_equal(faces.ids, jaffe.ids[:4])

@@ -44,16 +44,14 @@ def test_lbp_codes_equal_skimage(P, R, method, stack):
     if method in ("default", "ror") and P > 16:
         P = 18  # still past the lookup table, with a code range that stays practical
     X = STACKS[stack]
-    np.testing.assert_array_equal(local_binary_pattern_stack(X, P, R, method),
-                                  skimage_lbp(X, P, R, method))
+    np.testing.assert_array_equal(local_binary_pattern_stack(X, P, R, method), skimage_lbp(X, P, R, method))
 
 
 def test_lbp_codes_equal_skimage_on_float_images():
     X = RNG.random((2, 20, 20))
     X[:, ::2] = 0.5  # ties again
     for method in ("default", "uniform", "nri_uniform"):
-        np.testing.assert_array_equal(local_binary_pattern_stack(X, 8, 1.5, method),
-                                      skimage_lbp(X, 8, 1.5, method))
+        np.testing.assert_array_equal(local_binary_pattern_stack(X, 8, 1.5, method), skimage_lbp(X, 8, 1.5, method))
 
 
 def test_lbp_radius_is_used_in_double_precision():
@@ -66,8 +64,9 @@ def test_lbp_radius_is_used_in_double_precision():
     image = np.zeros((5, 5))
     image[1, 2] = 1.0
     image[2, 3] = -(1 - fr) * (1 - fc) / (fr * fc)
-    np.testing.assert_array_equal(local_binary_pattern_stack(image[None], 8, R),
-                                  skimage_lbp(image[None], 8, R, "default"))
+    np.testing.assert_array_equal(
+        local_binary_pattern_stack(image[None], 8, R), skimage_lbp(image[None], 8, R, "default")
+    )
 
 
 def cell_edges(size, n):
@@ -82,9 +81,15 @@ def test_lbp_histogram_equals_per_cell_numpy_histograms():
     expected = []
     for codes in skimage_lbp(X, 8, 1, "uniform"):
         re, ce = cell_edges(X.shape[1], rows), cell_edges(X.shape[2], cols)
-        expected.append(np.concatenate([
-            np.histogram(codes[re[i]:re[i + 1], ce[j]:ce[j + 1]], bins=10, range=(0, 10))[0]
-            for i in range(rows) for j in range(cols)]))
+        expected.append(
+            np.concatenate(
+                [
+                    np.histogram(codes[re[i] : re[i + 1], ce[j] : ce[j + 1]], bins=10, range=(0, 10))[0]
+                    for i in range(rows)
+                    for j in range(cols)
+                ]
+            )
+        )
     np.testing.assert_array_equal(features.transform(X), np.array(expected))
 
 
@@ -103,9 +108,11 @@ GABOR_SMALL = dict(frequencies=(0.3, 0.1), n_orientations=3, bandwidth=1.2, n_st
 def skimage_gabor(image, bank, mode):
     """skimage.filters.gabor's (real, imag) for every kernel of the bank, in the bank's order."""
     thetas = np.arange(bank["n_orientations"]) * np.pi / bank["n_orientations"]
-    return [skimage.filters.gabor(image, f, theta=t, bandwidth=bank["bandwidth"],
-                                  n_stds=bank["n_stds"], mode=mode)
-            for f in bank["frequencies"] for t in thetas]
+    return [
+        skimage.filters.gabor(image, f, theta=t, bandwidth=bank["bandwidth"], n_stds=bank["n_stds"], mode=mode)
+        for f in bank["frequencies"]
+        for t in thetas
+    ]
 
 
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant"])
@@ -139,18 +146,20 @@ def test_gabor_features_are_cell_means_of_the_magnitude():
     for image, row in zip(X, features):
         pairs = skimage_gabor(image / 255.0, GABOR_SMALL, "reflect")
         magnitudes = [np.hypot(real, imag) for real, imag in pairs]
-        expected = [m[re[i]:re[i + 1], ce[j]:ce[j + 1]].mean()
-                    for m in magnitudes for i in range(rows) for j in range(cols)]
+        expected = [
+            m[re[i] : re[i + 1], ce[j] : ce[j + 1]].mean() for m in magnitudes for i in range(rows) for j in range(cols)
+        ]
         np.testing.assert_allclose(row, expected, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_hog_equals_skimage(n_jobs):
     X = RNG.integers(0, 256, (3, 48, 40), dtype=np.uint8)
-    features = HOGFeatures(orientations=8, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
-                           n_jobs=n_jobs).transform(X)
-    expected = [skimage.feature.hog(im, orientations=8, pixels_per_cell=(8, 8),
-                                    cells_per_block=(2, 2), block_norm="L2-Hys") for im in X]
+    features = HOGFeatures(orientations=8, pixels_per_cell=(8, 8), cells_per_block=(2, 2), n_jobs=n_jobs).transform(X)
+    expected = [
+        skimage.feature.hog(im, orientations=8, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys")
+        for im in X
+    ]
     np.testing.assert_allclose(features, np.array(expected, dtype=np.float32))
 
 
@@ -158,8 +167,7 @@ def test_hog_equals_skimage(n_jobs):
 def test_pixels_equal_per_image_resize(size):
     X = RANDOM
     interpolation = cv2.INTER_AREA if size < 29 else cv2.INTER_LINEAR
-    expected = [cv2.resize(im.astype(np.float32) / 255, (size, size), interpolation=interpolation)
-                for im in X]
+    expected = [cv2.resize(im.astype(np.float32) / 255, (size, size), interpolation=interpolation) for im in X]
     features = PixelFeatures(size=size).transform(X)
     np.testing.assert_allclose(features, np.array(expected).reshape(len(X), -1), rtol=1e-6)
     assert features.min() >= 0 and features.max() <= 1
@@ -177,8 +185,9 @@ TRANSFORMERS = {
     "lbp": LBPHistogram(P=8, R=1, grid=(4, 4)),
     "gabor": GaborBank(frequencies=(0.25, 0.125), n_orientations=4, grid=(4, 4)),
     "hog": HOGFeatures(),
-    "lbp+gabor": FeatureUnion([("lbp", LBPHistogram(grid=(4, 4))),
-                               ("gabor", GaborBank(frequencies=(0.2,), grid=(4, 4)))]),
+    "lbp+gabor": FeatureUnion(
+        [("lbp", LBPHistogram(grid=(4, 4))), ("gabor", GaborBank(frequencies=(0.2,), grid=(4, 4)))]
+    ),
 }
 WIDTHS = {"pixels": 256, "lbp": 160, "gabor": 128, "hog": 324, "lbp+gabor": 160 + 128}
 
@@ -212,10 +221,16 @@ def test_shape_and_dtype(name):
     assert len(fitted.get_feature_names_out()) == WIDTHS[name]
 
 
-@pytest.mark.parametrize("transformer", [
-    PixelFeatures(size=20), LBPHistogram(P=4, R=2.0, method="ror", grid=[3, 2], normalize=False),
-    LBPHistogram(scales=[[8, 1], [16, 2]]), GaborBank(frequencies=[0.2], mode="wrap", n_jobs=2),
-    HOGFeatures(orientations=6, pixels_per_cell=[4, 4], block_norm="L1", n_jobs=2)])
+@pytest.mark.parametrize(
+    "transformer",
+    [
+        PixelFeatures(size=20),
+        LBPHistogram(P=4, R=2.0, method="ror", grid=[3, 2], normalize=False),
+        LBPHistogram(scales=[[8, 1], [16, 2]]),
+        GaborBank(frequencies=[0.2], mode="wrap", n_jobs=2),
+        HOGFeatures(orientations=6, pixels_per_cell=[4, 4], block_norm="L1", n_jobs=2),
+    ],
+)
 def test_clone_round_trip(transformer):
     X = RNG.integers(0, 256, (3, 24, 24), dtype=np.uint8)
     twin = clone(transformer)
@@ -227,24 +242,43 @@ def test_clone_round_trip(transformer):
 @pytest.mark.parametrize("name", ["pixels", "gabor"])
 def test_uint8_and_unit_float_images_agree(name):
     X = RNG.integers(0, 256, (3, 32, 32), dtype=np.uint8)
-    np.testing.assert_allclose(TRANSFORMERS[name].transform(X / 255.0),
-                               TRANSFORMERS[name].transform(X), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        TRANSFORMERS[name].transform(X / 255.0), TRANSFORMERS[name].transform(X), rtol=1e-5, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("name", ["pixels", "lbp", "gabor", "hog"])
-@pytest.mark.parametrize("bad", [np.zeros((32, 32)), np.zeros((2, 32, 32, 3)),
-                                 np.full((2, 32, 32), np.nan), np.zeros((0, 32, 32)),
-                                 np.full((2, 32, 32), "a")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((32, 32)),
+        np.zeros((2, 32, 32, 3)),
+        np.full((2, 32, 32), np.nan),
+        np.zeros((0, 32, 32)),
+        np.full((2, 32, 32), "a"),
+    ],
+)
 def test_bad_input_raises(name, bad):
     with pytest.raises(ValueError):
         TRANSFORMERS[name].transform(bad)
 
 
-@pytest.mark.parametrize("transformer", [
-    LBPHistogram(method="var"), LBPHistogram(P=0), LBPHistogram(P=32, method="default"),
-    LBPHistogram(P=7.5), LBPHistogram(grid=(0, 2)), LBPHistogram(grid=(64, 2)),
-    GaborBank(mode="edge"), GaborBank(frequencies=()), GaborBank(n_orientations=0),
-    GaborBank(grid=(2,)), PixelFeatures(size=0)])
+@pytest.mark.parametrize(
+    "transformer",
+    [
+        LBPHistogram(method="var"),
+        LBPHistogram(P=0),
+        LBPHistogram(P=32, method="default"),
+        LBPHistogram(P=7.5),
+        LBPHistogram(grid=(0, 2)),
+        LBPHistogram(grid=(64, 2)),
+        GaborBank(mode="edge"),
+        GaborBank(frequencies=()),
+        GaborBank(n_orientations=0),
+        GaborBank(grid=(2,)),
+        PixelFeatures(size=0),
+    ],
+)
 def test_bad_parameters_raise(transformer):
     with pytest.raises(ValueError):
         transformer.transform(RANDOM)

@@ -37,8 +37,22 @@ def pipeline():
 
 # -- reading images -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode, fmt", [("RGB", "JPEG"), ("RGB", "PNG"), ("RGB", "WEBP"), ("RGB", "BMP"), ("RGB", "TIFF"),
-                                       ("RGBA", "PNG"), ("P", "PNG"), ("L", "PNG"), ("CMYK", "JPEG"), ("1", "PNG")])
+
+@pytest.mark.parametrize(
+    "mode, fmt",
+    [
+        ("RGB", "JPEG"),
+        ("RGB", "PNG"),
+        ("RGB", "WEBP"),
+        ("RGB", "BMP"),
+        ("RGB", "TIFF"),
+        ("RGBA", "PNG"),
+        ("P", "PNG"),
+        ("L", "PNG"),
+        ("CMYK", "JPEG"),
+        ("1", "PNG"),
+    ],
+)
 def test_every_common_mode_reads_as_8bit_rgb_and_grey(mode, fmt):
     image = read_image(encode(PILImage.fromarray(ASTRONAUT).convert(mode), fmt))
     assert image.rgb.shape == (512, 512, 3) and image.gray.shape == (512, 512)
@@ -70,11 +84,14 @@ def test_exif_orientation_is_applied_for_every_format(fmt):
     assert image.gray[:10, :10].mean() > 200 and image.gray[-10:, -10:].mean() < 50
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"this is not an image", "unsupported"),
-    (encode(PILImage.fromarray(ASTRONAUT), "PNG")[:5000], "corrupt"),
-    (encode(PILImage.new("1", (30000, 30000)), "PNG"), "too_large"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"this is not an image", "unsupported"),
+        (encode(PILImage.fromarray(ASTRONAUT), "PNG")[:5000], "corrupt"),
+        (encode(PILImage.new("1", (30000, 30000)), "PNG"), "too_large"),
+    ],
+)
 def test_bad_images_are_refused_with_their_reason(data, reason):
     with pytest.raises(ImageError) as err:
         read_image(data)
@@ -82,6 +99,7 @@ def test_bad_images_are_refused_with_their_reason(data, reason):
 
 
 # -- models ----------------------------------------------------------------------------------------
+
 
 def test_shipped_model_carries_its_classes_size_and_framing():
     model = load_model()
@@ -120,11 +138,16 @@ def test_logit_adjustment_is_refused_without_probabilities_or_a_frequency_per_cl
 
     model = load_model(shipped()["model"], tta="none")
     prior = {c: 1 / 7 for c in model.classes}
-    for bad, key in [({**prior, "angry": 0}, "class_prior.angry"), ({**prior, "sad": float("nan")}, "class_prior.sad"),
-                     ({**prior, "fear": "0.2"}, "class_prior.fear"), ({**prior, "happy": True}, "class_prior.happy"),
-                     ({**prior, "surprise": float("inf")}, "class_prior.surprise"), (None, "class_prior"),
-                     ({c: p for c, p in prior.items() if c != "fear"}, "class_prior"),
-                     ({**prior, "contempt": 0.5}, "class_prior")]:
+    for bad, key in [
+        ({**prior, "angry": 0}, "class_prior.angry"),
+        ({**prior, "sad": float("nan")}, "class_prior.sad"),
+        ({**prior, "fear": "0.2"}, "class_prior.fear"),
+        ({**prior, "happy": True}, "class_prior.happy"),
+        ({**prior, "surprise": float("inf")}, "class_prior.surprise"),
+        (None, "class_prior"),
+        ({c: p for c, p in prior.items() if c != "fear"}, "class_prior"),
+        ({**prior, "contempt": 0.5}, "class_prior"),
+    ]:
         with pytest.raises(ConfigError) as err:
             logit_adjusted(model, bad, 0.5)
         assert err.value.key == f"logit_adjust.{key}", bad
@@ -146,11 +169,15 @@ def test_logit_adjustment_is_refused_without_probabilities_or_a_frequency_per_cl
     assert np.isfinite(tiny).all() and tiny[0, 1] > 0.999  # no underflow to 0 / 0: disgust, divided by 1e-400
 
 
-@pytest.mark.parametrize("block, message", [
-    ({"tau": 0.5}, "logit_adjust must be a mapping with tau"), (0.5, "logit_adjust must be a mapping with tau"),
-    ({"tau": 0.5, "record": "nope.json"}, "logit_adjust.record .*nope.json is not there"),
-    ({"tau": -1, "record": "{record}"}, "logit_adjust.tau must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        ({"tau": 0.5}, "logit_adjust must be a mapping with tau"),
+        (0.5, "logit_adjust must be a mapping with tau"),
+        ({"tau": 0.5, "record": "nope.json"}, "logit_adjust.record .*nope.json is not there"),
+        ({"tau": -1, "record": "{record}"}, "logit_adjust.tau must be a number >= 0"),
+    ],
+)
 def test_a_malformed_logit_adjust_block_in_the_manifest_says_what_is_wrong(tmp_path, monkeypatch, block, message):
     import yaml
 
@@ -188,6 +215,7 @@ def test_a_skops_file_with_foreign_types_is_not_loaded(tmp_path):
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
+
 
 def test_the_astronaut_smiles(pipeline):
     faces = pipeline(ASTRONAUT)
@@ -230,13 +258,21 @@ def test_a_sideways_phone_photo_is_read_upright(pipeline):
 
 # -- models saved by runs ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["pixels_svm", "lbp_svm"])
 def test_a_run_saves_its_models_and_its_record_loads_them(tmp_path, method):
     from benchmark import runner
     from tests.helpers import choices, make_config
 
-    overrides = ["dataset.n_subjects=3", "dataset.per_class=4", "protocol.k=2", f"method={method}",
-                 f"results_dir={tmp_path / 'runs'}", "save_model=true", f"models_dir={tmp_path / 'models'}"]
+    overrides = [
+        "dataset.n_subjects=3",
+        "dataset.per_class=4",
+        "protocol.k=2",
+        f"method={method}",
+        f"results_dir={tmp_path / 'runs'}",
+        "save_model=true",
+        f"models_dir={tmp_path / 'models'}",
+    ]
     if method == "lbp_svm":
         overrides += ["method.classifier.param_grid.svm__C=[1.0]", "method.classifier.param_grid.svm__gamma=[1.0]"]
     record, path, _ = runner.run(make_config(overrides), choices(overrides))
@@ -270,14 +306,21 @@ def test_a_record_whose_model_is_elsewhere_or_never_saved_says_which(tmp_path):
 
 # -- the command line --------------------------------------------------------------------------------
 
+
 def test_predict_a_folder_writes_json_and_annotated_images_and_counts_bad_files(tmp_path):
     photos = tmp_path / "photos"
     (photos / "sub").mkdir(parents=True)
     PILImage.fromarray(ASTRONAUT).save(photos / "astronaut.jpg")
     PILImage.fromarray(np.full((60, 80), 200, np.uint8)).save(photos / "sub" / "wall.png")
     (photos / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
-    out = subprocess.run([sys.executable, "-m", "benchmark.predict", str(photos), f"out={tmp_path / 'out'}", "tta=none"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark.predict", str(photos), f"out={tmp_path / 'out'}", "tta=none"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
+    )
     assert out.returncode == 1, out.stderr  # one file could not be read
     assert "2 of 3 done, 1 could not be read" in out.stdout and "Traceback" not in out.stderr
     result = json.loads((tmp_path / "out" / "photos" / "astronaut.json").read_text())
@@ -287,16 +330,20 @@ def test_predict_a_folder_writes_json_and_annotated_images_and_counts_bad_files(
     assert len((tmp_path / "out" / "summary.csv").read_text().splitlines()) == 4
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nowhere.jpg"], "no such file or folder"),
-    (["x.jpg", "colour=red"], "unknown option 'colour'"),
-    (["x.jpg", "every=0"], "every must be an integer >= 1, got 0"),
-    (["x.jpg", "explain=shap"], "explain must be one of gradcam | occlusion | lime"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nowhere.jpg"], "no such file or folder"),
+        (["x.jpg", "colour=red"], "unknown option 'colour'"),
+        (["x.jpg", "every=0"], "every must be an integer >= 1, got 0"),
+        (["x.jpg", "explain=shap"], "explain must be one of gradcam | occlusion | lime"),
+    ],
+)
 def test_predict_refuses_bad_arguments_in_one_line(tmp_path, args, message):
     PILImage.fromarray(ASTRONAUT).save(tmp_path / "x.jpg")
-    out = subprocess.run([sys.executable, "-m", "benchmark.predict", *args], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark.predict", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
 
 
@@ -316,10 +363,17 @@ def test_predict_refuses_gradcam_for_a_model_it_cannot_explain_before_any_photo(
 def test_predict_a_video_writes_an_annotated_video_and_a_time_aligned_csv(tmp_path):
     frames = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, (512, 512))
     for i in range(20):
-        frames.write(np.full((512, 512, 3), 90, np.uint8) if 8 <= i < 12 else cv2.cvtColor(ASTRONAUT, cv2.COLOR_RGB2BGR))
+        frames.write(
+            np.full((512, 512, 3), 90, np.uint8) if 8 <= i < 12 else cv2.cvtColor(ASTRONAUT, cv2.COLOR_RGB2BGR)
+        )
     frames.release()
-    out = subprocess.run([sys.executable, "-m", "benchmark.predict", str(tmp_path / "clip.mp4"), f"out={tmp_path / 'out'}",
-                          "every=2"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark.predict", str(tmp_path / "clip.mp4"), f"out={tmp_path / 'out'}", "every=2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     rows = (tmp_path / "out" / "clip.csv").read_text().splitlines()
     assert len(rows) == 21 and rows[0].startswith("frame,time_s,face_id")
@@ -329,6 +383,7 @@ def test_predict_a_video_writes_an_annotated_video_and_a_time_aligned_csv(tmp_pa
 
 
 # -- every model checks what it is given against what it was trained on ------------------------------
+
 
 @pytest.fixture(scope="module")
 def trained_models(tmp_path_factory):
@@ -397,8 +452,14 @@ def test_an_average_of_models_spans_the_union_of_their_classes(tmp_path):
     from benchmark import runner
     from tests.helpers import choices, make_config
 
-    overrides = ["dataset.n_subjects=3", "dataset.per_class=3", "method=pretrained", "protocol.k=2",
-                 f"method.model=[{paths[0]},{paths[1]}]", f"results_dir={tmp_path / 'runs'}"]
+    overrides = [
+        "dataset.n_subjects=3",
+        "dataset.per_class=3",
+        "method=pretrained",
+        "protocol.k=2",
+        f"method.model=[{paths[0]},{paths[1]}]",
+        f"results_dir={tmp_path / 'runs'}",
+    ]
     record, _, _ = runner.run(make_config(overrides), choices(overrides))
     assert record["config"]["method"]["model"] == [str(p) for p in paths] and record["family"] == "deep"
 
@@ -416,8 +477,10 @@ def test_logit_adjustment_divides_by_the_training_labels_class_frequencies():
     adjusted = Pretrained(model, tta="none", logit_adjust=1.0).fit(images, y)
     prior = (counts + 1) / (counts + 1).sum()
     np.testing.assert_allclose(adjusted.model_.estimator.class_prior, prior)  # its model, logit-adjusted
-    assert adjusted.family == "deep" and Pretrained(model).set_params(tta="flip").fit(images, y).model_.estimator \
-        .tta_mode == "flip", "set_params before fit is what fit loads (family read without loading)"
+    assert (
+        adjusted.family == "deep"
+        and Pretrained(model).set_params(tta="flip").fit(images, y).model_.estimator.tta_mode == "flip"
+    ), "set_params before fit is what fit loads (family read without loading)"
     expected = plain / prior
     np.testing.assert_allclose(adjusted.predict_proba(images), expected / expected.sum(1, keepdims=True), rtol=1e-5)
     assert adjusted.fit_info_["class_prior"]["disgust"] == round(1 / (counts + 1).sum(), 6)

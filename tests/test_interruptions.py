@@ -20,10 +20,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def sweep_args(tmp_path: Path, *extra: str) -> list[str]:
     """Four jobs on a small JAFFE-named set, with the Haar detector and its cache."""
-    return [sys.executable, "-m", "benchmark", "-m", "dataset=jaffe", "detector=haar", "detector.size=32",
-            "protocol.k=2", "method=pixels_svm", "seed=0,1,2,3", f"data_root={tmp_path / 'data'}",
-            f"results_dir={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}",
-            f"hydra.sweep.dir={tmp_path / 'sweeps'}/${{now:%H-%M-%S-%f}}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "benchmark",
+        "-m",
+        "dataset=jaffe",
+        "detector=haar",
+        "detector.size=32",
+        "protocol.k=2",
+        "method=pixels_svm",
+        "seed=0,1,2,3",
+        f"data_root={tmp_path / 'data'}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={tmp_path / 'sweeps'}/${{now:%H-%M-%S-%f}}",
+        *extra,
+    ]
 
 
 def check_intact(tmp_path: Path) -> dict[str, bytes]:
@@ -65,8 +78,16 @@ def test_a_killed_sweep_leaves_nothing_half_written_and_finishes_when_run_again(
 def test_two_sweeps_at_once_leave_one_sweeps_records(tmp_path):
     _small_jaffe(tmp_path / "data" / "jaffe")
     joblib = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    processes = [subprocess.Popen(sweep_args(tmp_path, *joblib), cwd=ROOT, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, env={**os.environ}) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            sweep_args(tmp_path, *joblib),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ},
+        )
+        for _ in range(2)
+    ]
     for process in processes:
         assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-2000:]
     records = check_intact(tmp_path)

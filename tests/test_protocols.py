@@ -67,9 +67,16 @@ def test_loso_tests_a_held_out_subject_only_on_classes_the_others_have():
     folds = {f.name: f for f in LOSO().folds(ds)}
     ck = folds["subject_ckplus"]
     assert ck.tests["test"].tolist() == [4, 5] and ck.meta["untested"] == {"contempt": 2}
-    assert all("untested" not in f.meta and len(f.tests["test"]) == 2 for n, f in folds.items() if n != "subject_ckplus")
-    alone = Dataset("merged", np.zeros((6, 4, 4), np.uint8), np.array([0, 1, 0, 1, 7, 7]), np.arange(6).astype(str),
-                    np.array(["a", "a", "b", "b", "c", "c"]))
+    assert all(
+        "untested" not in f.meta and len(f.tests["test"]) == 2 for n, f in folds.items() if n != "subject_ckplus"
+    )
+    alone = Dataset(
+        "merged",
+        np.zeros((6, 4, 4), np.uint8),
+        np.array([0, 1, 0, 1, 7, 7]),
+        np.arange(6).astype(str),
+        np.array(["a", "a", "b", "b", "c", "c"]),
+    )
     with pytest.raises(DataError, match="every image of subject c is of a class no other subject has"):
         LOSO().folds(alone)
 

@@ -13,9 +13,20 @@ PRETRAINED = "benchmark.methods.Pretrained"
 
 
 def test_run_key_ignores_paths_but_not_values():
-    base = {"seed": 0, "results_dir": "a", "data_root": "x", "dataset": {"root": "x/jaffe", "on_bad_image": "raise"},
-            "method": {"steps": {"svm": {"C": 1.0}}}}
-    moved = {**base, "results_dir": "b", "data_root": "y", "redo": True, "dataset": {"root": "y/jaffe", "on_bad_image": "raise"}}
+    base = {
+        "seed": 0,
+        "results_dir": "a",
+        "data_root": "x",
+        "dataset": {"root": "x/jaffe", "on_bad_image": "raise"},
+        "method": {"steps": {"svm": {"C": 1.0}}},
+    }
+    moved = {
+        **base,
+        "results_dir": "b",
+        "data_root": "y",
+        "redo": True,
+        "dataset": {"root": "y/jaffe", "on_bad_image": "raise"},
+    }
     changed = {**base, "method": {"steps": {"svm": {"C": 2.0}}}}
     assert records.run_key(base) == records.run_key(moved)
     assert records.run_key(base) != records.run_key(changed)
@@ -91,14 +102,17 @@ def _composed(record: dict) -> dict:
 
     words = shlex.split(record["env"]["command"])
     assert words[:3] == ["python", "-m", "benchmark"], record["env"]["command"]
-    overrides = [w for w in words[3:] if w not in ("-m", "--multirun")
-                 and w.partition("=")[0].rsplit(".", 1)[-1] not in RECIPE_KEYS]
+    overrides = [
+        w
+        for w in words[3:]
+        if w not in ("-m", "--multirun") and w.partition("=")[0].rsplit(".", 1)[-1] not in RECIPE_KEYS
+    ]
     composed = OmegaConf.to_container(compose_config(overrides), resolve=True)
     nested = "estimator" in record["config"]["method"]  # an ensemble: the recipe is its member's
     get = (lambda c: c["method"]["estimator"]) if nested else (lambda c: c["method"])
     pins = _recipe_pins(get(record["config"]), get(composed), "method.estimator" if nested else "method")
     if record["method"] == "pretrained":  # its defaults are the shipped model's (conf/method/pretrained.yaml):
-        ran = record["config"]["method"]   # a record made before they were, or while another was shipped,
+        ran = record["config"]["method"]  # a record made before they were, or while another was shipped,
         for key, neutral in {"model": None, "tta": None, **records.NEUTRAL[PRETRAINED]}.items():  # ran these
             value = ran.get(key, neutral)
             if value != composed["method"].get(key) and not any(w.startswith(f"method.{key}=") for w in overrides):
@@ -123,8 +137,17 @@ def test_a_cnn_record_is_only_reused_with_the_thread_count_it_was_computed_with(
     from core.errors import ConfigError
     from tests.helpers import choices, make_config
 
-    base = ["dataset.n_subjects=3", "dataset.per_class=2", "protocol.k=2", "method=cnn", "method.epochs=1",
-            "method.batch_size=16", "method.verbose=0", "method.tta=none", f"results_dir={tmp_path}"]
+    base = [
+        "dataset.n_subjects=3",
+        "dataset.per_class=2",
+        "protocol.k=2",
+        "method=cnn",
+        "method.epochs=1",
+        "method.batch_size=16",
+        "method.verbose=0",
+        "method.tta=none",
+        f"results_dir={tmp_path}",
+    ]
     record, path, computed = runner.run(make_config([*base, "method.n_jobs=1"]), choices(base))
     assert computed and record["threads"] == 1
     assert runner.run(make_config([*base, "method.n_jobs=1"]), choices(base))[2] is False  # found again
@@ -133,6 +156,7 @@ def test_a_cnn_record_is_only_reused_with_the_thread_count_it_was_computed_with(
 
 
 # -- the schema, its migrations, and run keys that new options do not move ------------------------------
+
 
 def _committed(name_part: str) -> tuple[Path, dict]:
     path = next(p for p in sorted(RUNS.glob("*.json")) if name_part in p.name)
@@ -157,9 +181,11 @@ def _as_version_1(record: dict, tta=True, swa_epochs: int | None = 16, added: st
 
 def test_a_record_of_each_older_shape_loads_in_the_current_one(tmp_path):
     _, current = _committed("fernet__73c8f72ab0f2")  # the shipped model's: 66 epochs, 0.25 of them averaged
-    shapes = {"swa_epochs": _as_version_1(current, tta=True, swa_epochs=16, added=" +method.noise=0.1"),
-              "no_swa": _as_version_1(current, tta=False, swa_epochs=None),
-              "schema_1": {**_as_version_1(current), "schema": 1}}
+    shapes = {
+        "swa_epochs": _as_version_1(current, tta=True, swa_epochs=16, added=" +method.noise=0.1"),
+        "no_swa": _as_version_1(current, tta=False, swa_epochs=None),
+        "schema_1": {**_as_version_1(current), "schema": 1},
+    }
     for name, old in shapes.items():
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(old))
@@ -174,11 +200,15 @@ def test_a_record_of_each_older_shape_loads_in_the_current_one(tmp_path):
     assert loaded["swa_epochs"]["config"]["method"]["swa_fraction"] == 0.25, "16 of 66 epochs: what 0.25 averages"
     assert loaded["swa_epochs"]["config"]["method"]["tta"] == "flip"
     assert loaded["swa_epochs"]["env"]["command"].endswith(" method.noise=0.1"), "set, no longer added with +"
-    assert loaded["no_swa"]["config"]["method"]["swa_fraction"] == 0 and loaded["no_swa"]["config"]["method"]["tta"] == "none"
+    assert (
+        loaded["no_swa"]["config"]["method"]["swa_fraction"] == 0
+        and loaded["no_swa"]["config"]["method"]["tta"] == "none"
+    )
     # the same recipe spelled either way has one run key (which the report groups seeds by)
     same = json.loads(json.dumps(loaded["swa_epochs"]["config"]))
-    assert records.run_key(same) == records.run_key({**current["config"], "method": {**current["config"]["method"],
-                                                                                     "tta": "flip"}})
+    assert records.run_key(same) == records.run_key(
+        {**current["config"], "method": {**current["config"]["method"], "tta": "flip"}}
+    )
 
 
 def test_a_record_of_another_shape_is_an_error_that_names_the_field(tmp_path):
@@ -200,7 +230,7 @@ def test_every_committed_record_has_the_current_shape_and_its_configs_key():
         raw = json.loads(path.read_text())
         assert raw == records.load(path), f"{path.name}: run `ferbench records` to rewrite it"
         assert raw["run_key"] == records.run_key(raw["config"]), path.name
-        assert path.name.split(".")[0].endswith(raw["run_key"][:records.KEY_CHARS]), path.name
+        assert path.name.split(".")[0].endswith(raw["run_key"][: records.KEY_CHARS]), path.name
 
 
 def test_an_option_added_at_its_neutral_value_moves_no_committed_key(tmp_path, monkeypatch):
@@ -253,6 +283,7 @@ def test_upgrade_renames_a_record_to_its_current_key_and_keeps_a_second_run_asid
 
 # -- named experiments -------------------------------------------------------------------------------------
 
+
 def test_every_experiment_finds_its_committed_record_which_names_it():
     from benchmark import experiments
 
@@ -270,8 +301,10 @@ def test_every_committed_model_has_its_experiment():
     from benchmark.config import compose_config
 
     models = {p.name for p in (RUNS.parent / "models").iterdir() if p.is_dir()}
-    made = {str(compose_config([f"+experiment={n}"]).method.get("run_dir") or "").rsplit("/", 1)[-1]
-            for n in experiments.names()}
+    made = {
+        str(compose_config([f"+experiment={n}"]).method.get("run_dir") or "").rsplit("/", 1)[-1]
+        for n in experiments.names()
+    }
     assert models <= made, f"models without an experiment: {sorted(models - made)}"
 
 
@@ -279,7 +312,14 @@ def test_a_run_of_an_experiment_finds_its_record_without_recomputing():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "+experiment=fer2013_fernet_seed2",
-                          "method.n_jobs=2"], cwd=RUNS.parent.parent, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark.cli", "run", "+experiment=fer2013_fernet_seed2", "method.n_jobs=2"],
+        cwd=RUNS.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
-    assert "fer2013__official__cnn__none__fernet__73c8f72ab0f2.json (an identical run was already recorded" in out.stdout
+    assert (
+        "fer2013__official__cnn__none__fernet__73c8f72ab0f2.json (an identical run was already recorded" in out.stdout
+    )

@@ -23,8 +23,12 @@ from core.errors import ConfigError
 from tests.helpers import choices, make_config
 
 TINY = ["dataset.n_subjects=4", "dataset.per_class=4", "protocol.k=4"]
-OFFICIAL = ["dataset.n_subjects=4", "dataset.per_class=4", "dataset._target_=tests.test_report.SplitSynthetic",
-            "protocol=official"]
+OFFICIAL = [
+    "dataset.n_subjects=4",
+    "dataset.per_class=4",
+    "dataset._target_=tests.test_report.SplitSynthetic",
+    "protocol=official",
+]
 
 
 class SplitSynthetic(Synthetic):
@@ -91,11 +95,15 @@ def _all_rows(records) -> dict:
 
 
 def _files(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".md", ".png")}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix in (".md", ".png")
+    }
 
 
 # -- statistics ------------------------------------------------------------------------------------
+
 
 def test_wilson_interval_known_value():
     lo, hi = stats.wilson_interval(70, 100)
@@ -145,6 +153,7 @@ def test_paired_tests_refuse_different_folds_or_images(runs, tmp_path):
 
 # -- leaderboards ----------------------------------------------------------------------------------
 
+
 def test_cv_leaderboard(generated):
     text = (generated / "leaderboards" / "synthetic__kfold.md").read_text()
     rows = [line for line in text.splitlines() if re.match(r"\| \d ", line)]
@@ -180,23 +189,39 @@ def test_each_config_is_a_row_named_by_how_it_differs(runs):
     assert other.record["config"]["method"]["steps"]["pca"]["n_components"] == 0.9
     assert other.label == "pixels_svm [n_components=0.9]"
     assert leaderboard.difference(main.record["config"], other.record["config"]) == "n_components=0.95"
-    assert leaderboard.difference({"method": {"a": {"k": 1}, "b": {"k": 2}}}, {"method": {"a": {"k": 3}}}) == \
-        "method.a.k=1, method.b.k=2", "a name two changed settings share is given in full"
+    assert (
+        leaderboard.difference({"method": {"a": {"k": 1}, "b": {"k": 2}}}, {"method": {"a": {"k": 3}}})
+        == "method.a.k=1, method.b.k=2"
+    ), "a name two changed settings share is given in full"
     assert leaderboard.difference({"m": {"x": 1}}, {"m": {"x": 1, "y": [1.5, None]}}) == "y=unset"
-    assert leaderboard.difference({"m": {"y": [1.5, None], "x": None}}, {"m": {}}) == "y=[1.5,null]", \
+    assert leaderboard.difference({"m": {"y": [1.5, None], "x": None}}, {"m": {}}) == "y=[1.5,null]", (
         "null and a missing setting are both unset"
-    assert leaderboard.difference({"a": {"zz": 1}, "b": {"aa": 2.0000001}}, {}) == "aa=2.0000001, zz=1", \
+    )
+    assert leaderboard.difference({"a": {"zz": 1}, "b": {"aa": 2.0000001}}, {}) == "aa=2.0000001, zz=1", (
         "sorted by the name shown, floats exact"
+    )
     assert leaderboard.difference({"lr": 1}, {"lr": 1.0}) == "lr=1", "as the run key tells them apart"
     assert leaderboard.difference({"lr": 1}, {"lr": "1"}) == "", "alike as text"
     cnn = {"_target_": "deep.estimator.CNNClassifier", "epochs": 66}
-    assert leaderboard.difference({"method": {**cnn, "swa_fraction": 0, "swa_lr": 0.01}},
-                                  {"method": {**cnn, "swa_fraction": 0.25, "swa_lr": 0.01}}) == "swa_fraction=0", \
-        "an option the run key leaves out shows its neutral value; a setting idle beside it is not named"
-    assert leaderboard.difference({"method": {**cnn, "swa_fraction": 0.25, "blur": 0.3}},
-                                  {"method": {**cnn, "swa_fraction": 0.25}}) == "blur=0.3"
-    assert leaderboard.difference({"method": {**cnn, "swa_fraction": 0.25}},
-                                  {"method": {**cnn, "swa_fraction": 0.25, "blur": 0.3}}) == "blur=0"
+    assert (
+        leaderboard.difference(
+            {"method": {**cnn, "swa_fraction": 0, "swa_lr": 0.01}},
+            {"method": {**cnn, "swa_fraction": 0.25, "swa_lr": 0.01}},
+        )
+        == "swa_fraction=0"
+    ), "an option the run key leaves out shows its neutral value; a setting idle beside it is not named"
+    assert (
+        leaderboard.difference(
+            {"method": {**cnn, "swa_fraction": 0.25, "blur": 0.3}}, {"method": {**cnn, "swa_fraction": 0.25}}
+        )
+        == "blur=0.3"
+    )
+    assert (
+        leaderboard.difference(
+            {"method": {**cnn, "swa_fraction": 0.25}}, {"method": {**cnn, "swa_fraction": 0.25, "blur": 0.3}}
+        )
+        == "blur=0"
+    )
     one = json.loads(json.dumps(other.record))
     one["config"]["method"]["steps"]["pca"]["n_components"] = 1
     other_spelling = json.loads(json.dumps(one))
@@ -217,8 +242,9 @@ def test_the_lead_test_pairs_runs_of_one_seed_across_methods(runs):
     result = leaderboard.lead_test(first, leaderboard.Entry(other, second.path, 1))
     assert isinstance(result, stats.TestResult) and result.detail.endswith("between their seed-0 runs")
     seed0 = next(r for r in first.runs if r["config"]["seed"] == 0)
-    assert result == leaderboard.lead_test(leaderboard.Entry(seed0, first.path, 1, (seed0, first.record)),
-                                           leaderboard.Entry(other, second.path, 1))
+    assert result == leaderboard.lead_test(
+        leaderboard.Entry(seed0, first.path, 1, (seed0, first.record)), leaderboard.Entry(other, second.path, 1)
+    )
 
 
 def test_official_leaderboard_with_ci_mcnemar_deep_row_and_published_figures(generated):
@@ -256,14 +282,25 @@ def test_published_figures_transcribed_with_sources_and_subject_independence(gen
     assert {a.dataset for a in not_independent} == {"jaffe", "ckplus"}
     assert page.count("not subject-independent: the same people in training and test") == len(not_independent)
     assert "original Cohn-Kanade database, not CK+" in page
-    assert {p for a in published.FIGURES for p in a.protocols} <= {"kfold", "subject_kfold", "loso", "official", "cross"}
+    assert {p for a in published.FIGURES for p in a.protocols} <= {
+        "kfold",
+        "subject_kfold",
+        "loso",
+        "official",
+        "cross",
+    }
 
 
 def test_links_are_relative_and_resolve(generated):
     md_files = sorted(generated.rglob("*.md"))
     assert {p.relative_to(generated).as_posix() for p in md_files} == {
-        "README.md", "leaderboards/synthetic__kfold.md", "leaderboards/fer2013__official.md",
-        "leaderboards/classical_vs_deep.md", "leaderboards/published.md", "studies/synthetic__kfold.md"}
+        "README.md",
+        "leaderboards/synthetic__kfold.md",
+        "leaderboards/fer2013__official.md",
+        "leaderboards/classical_vs_deep.md",
+        "leaderboards/published.md",
+        "studies/synthetic__kfold.md",
+    }
     for md in md_files:
         for target in re.findall(r"\]\(([^)]+)\)", md.read_text()):
             assert not target.startswith(("/", "http")) and "\\" not in target, (md, target)
@@ -289,7 +326,9 @@ def test_readme_block_gets_the_headline_table_and_nothing_else(tmp_path, runs):
     readme.write_text("# Project\n\nintro\n\n<!-- results:start -->\nold table\n<!-- results:end -->\n\nrest\n")
     pages.write_report(runs / "runs", tmp_path / "results", readme)
     text = readme.read_text()
-    assert text.startswith("# Project\n\nintro\n\n<!-- results:start -->\n") and text.endswith("<!-- results:end -->\n\nrest\n")
+    assert text.startswith("# Project\n\nintro\n\n<!-- results:start -->\n") and text.endswith(
+        "<!-- results:end -->\n\nrest\n"
+    )
     assert "old table" not in text and "| data set" in text
     index = (tmp_path / "results" / "README.md").read_text()
     cells = [[c.strip() for c in row.split("|")] for row in re.findall(r"^\|.*$", index, flags=re.M)]
@@ -314,8 +353,12 @@ def test_no_records_is_an_error_and_writes_nothing(tmp_path, capsys):
 
 # -- sweeps ----------------------------------------------------------------------------------------
 
-VALID = {"fer2013": ({"official"}, {"none"}), "ferplus": ({"official"}, {"none"}), "ckplus": ({"kfold", "subject_kfold", "loso"}, {"none"}),
-         "jaffe": ({"kfold", "subject_kfold", "loso"}, {"haar", "mtcnn"})}
+VALID = {
+    "fer2013": ({"official"}, {"none"}),
+    "ferplus": ({"official"}, {"none"}),
+    "ckplus": ({"kfold", "subject_kfold", "loso"}, {"none"}),
+    "jaffe": ({"kfold", "subject_kfold", "loso"}, {"haar", "mtcnn"}),
+}
 
 
 def _sweep_jobs(sweep: str) -> list[dict]:
@@ -324,8 +367,10 @@ def _sweep_jobs(sweep: str) -> list[dict]:
         params = compose("config", overrides=[f"+sweep={sweep}"], return_hydra_config=True).hydra.sweeper.params
         parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
         jobs = BasicSweeper.split_arguments(parser.parse_overrides([f"{k}={v}" for k, v in params.items()]), None)[0]
-        return [dict(compose("config", overrides=[f"+sweep={sweep}", *job], return_hydra_config=True)
-                     .hydra.runtime.choices) for job in jobs]
+        return [
+            dict(compose("config", overrides=[f"+sweep={sweep}", *job], return_hydra_config=True).hydra.runtime.choices)
+            for job in jobs
+        ]
 
 
 def test_classical_sweep_covers_valid_cells_only():
@@ -349,17 +394,27 @@ def test_deep_sweeps_train_every_model_and_fine_tune_only_where_a_fer2013_model_
     transfer = _sweep_jobs("transfer")
     assert {(j["method"], j["model"]) for j in transfer} == {("cnn_transfer", "fernet")}
     assert {j["dataset"] for j in transfer} == {"jaffe", "ckplus"}
+
     def runs(jobs):
         return {tuple(j.get(g) for g in ("dataset", "protocol", "detector", "method", "model")) for j in jobs}
+
     assert runs(_sweep_jobs("all")) == runs(_sweep_jobs("classical")) | runs(deep)
 
 
 def test_learning_curves_plot_losses_and_accuracies_only(monkeypatch, tmp_path):
     from core import plots
+
     saved = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault("fig", fig))
-    history = {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "acc": [0.5, 0.6], "val_acc": [0.4, 0.5],
-               "lr": [0.1, 0.05], "seconds": [40.0, 41.0], "images_per_s": [600.0, 610.0]}
+    history = {
+        "loss": [1.0, 0.8],
+        "val_loss": [1.1, 0.9],
+        "acc": [0.5, 0.6],
+        "val_acc": [0.4, 0.5],
+        "lr": [0.1, 0.05],
+        "seconds": [40.0, 41.0],
+        "images_per_s": [600.0, 610.0],
+    }
     plots.learning_curves([history], "t", tmp_path / "c.png")
     loss_ax, score_ax = saved["fig"].axes
     assert sorted(line.get_label() for line in loss_ax.lines) == ["loss", "val_loss"]
@@ -371,8 +426,13 @@ def test_seeds_of_one_config_make_one_row_with_their_mean(runs, tmp_path):
     seed is not averaged in (older spellings of one recipe are made current when a record is read:
     tests/test_records.py)."""
     source, _ = leaderboard.load_records(runs / "runs")
-    path, base = next((p, r) for p, r in source if r["dataset"] == "synthetic" and r["method"] == "pixels_svm"
-                      and r["config"]["method"]["steps"]["pca"]["n_components"] == 0.9)
+    path, base = next(
+        (p, r)
+        for p, r in source
+        if r["dataset"] == "synthetic"
+        and r["method"] == "pixels_svm"
+        and r["config"]["method"]["steps"]["pca"]["n_components"] == 0.9
+    )
     made = []
     for seed, accuracy, n_components in ((1, 0.5, 0.9), (2, 0.7, 0.9), (3, 0.1, 0.8)):
         record = json.loads(json.dumps(base))
@@ -383,7 +443,9 @@ def test_seeds_of_one_config_make_one_row_with_their_mean(runs, tmp_path):
         made.append((tmp_path / f"seed{seed}.json", record))
     board = _all_rows([(path, base), *made[:2]])[("synthetic", "kfold")]
     entry = next(e for e in board if e.row_key[0] == "pixels_svm")
-    assert len(entry.runs) == 3 and entry.accuracy == pytest.approx(np.mean([0.5, 0.7, base["metrics"]["accuracy"]["mean"]]))
+    assert len(entry.runs) == 3 and entry.accuracy == pytest.approx(
+        np.mean([0.5, 0.7, base["metrics"]["accuracy"]["mean"]])
+    )
     assert "(3 seeds, best 70.00)" in entry.seeds_text([r["metrics"]["accuracy"]["mean"] for r in entry.runs])
     again = json.loads(json.dumps(made[0][1]))  # seed 1 run again, later: it counts once, as its latest run
     again["metrics"]["accuracy"]["mean"], again["env"]["time"] = 0.9, "2999-02-01T00:00:00+00:00"
@@ -395,11 +457,12 @@ def test_seeds_of_one_config_make_one_row_with_their_mean(runs, tmp_path):
     assert rows[""].accuracy == pytest.approx(np.mean([0.9, 0.7, base["metrics"]["accuracy"]["mean"]]))
 
     cnn = {"_target_": "deep.estimator.CNNClassifier", "epochs": 66, "swa_lr": 0.01}
-    assert leaderboard.without_seeds({"method": {**cnn, "swa_fraction": 0.25, "seed": 0}}) == \
-        leaderboard.without_seeds({"method": {**cnn, "swa_fraction": 0.25, "seed": 2}})
-    assert leaderboard.without_seeds({"method": {**cnn, "swa_fraction": 0}}) == \
-        leaderboard.without_seeds({"method": {"_target_": cnn["_target_"], "epochs": 66}}), \
-        "no weight averaging, as before it existed"
+    assert leaderboard.without_seeds({"method": {**cnn, "swa_fraction": 0.25, "seed": 0}}) == leaderboard.without_seeds(
+        {"method": {**cnn, "swa_fraction": 0.25, "seed": 2}}
+    )
+    assert leaderboard.without_seeds({"method": {**cnn, "swa_fraction": 0}}) == leaderboard.without_seeds(
+        {"method": {"_target_": cnn["_target_"], "epochs": 66}}
+    ), "no weight averaging, as before it existed"
 
 
 def test_a_runs_printed_table_keeps_two_decimals(runs):
@@ -426,11 +489,25 @@ def test_a_logit_adjusted_pretrained_model_is_a_row_of_its_own():
     assert model_name(adjusted) == "fer2013 fernet (seed 0), logit-adjusted (tau 1)"
     assert method_of(plain) == ("cnn", "fernet")  # scored as the cnn run that trained it
     assert method_of(adjusted) == ("pretrained", "fer2013 fernet (seed 0), logit-adjusted (tau 1)")  # not in its matrix
-    two = {**plain, "dataset": "fer2013", "config": {"method": {"model": [
-        file, "results/models/fer2013__fernet_seed2/fit-000/model.pt", "results/models/ferplus__fernet/fit-000/model.pt",
-        "results/models/fer2013__fernet_photometric/fit-000/model.pt", "elsewhere/mine.onnx"]}}}
-    assert model_name(two) == ("fernet x2 (seeds 0+2) + ferplus fernet (seed 0) + fernet_photometric "
-                               "(seed 2, fine-tuned from fernet_seed2) + mine.onnx")
+    two = {
+        **plain,
+        "dataset": "fer2013",
+        "config": {
+            "method": {
+                "model": [
+                    file,
+                    "results/models/fer2013__fernet_seed2/fit-000/model.pt",
+                    "results/models/ferplus__fernet/fit-000/model.pt",
+                    "results/models/fer2013__fernet_photometric/fit-000/model.pt",
+                    "elsewhere/mine.onnx",
+                ]
+            }
+        },
+    }
+    assert model_name(two) == (
+        "fernet x2 (seeds 0+2) + ferplus fernet (seed 0) + fernet_photometric "
+        "(seed 2, fine-tuned from fernet_seed2) + mine.onnx"
+    )
 
 
 def test_committed_models_of_one_network_share_its_cross_matrix():
@@ -438,26 +515,38 @@ def test_committed_models_of_one_network_share_its_cross_matrix():
     from benchmark.report.leaderboard import Entry
 
     def trained(run_dir):
-        return {"method": "cnn", "detector": "none", "model": "fernet",
-                "config": {"model": {"name": "fernet"}, "method": {"run_dir": run_dir}}}
+        return {
+            "method": "cnn",
+            "detector": "none",
+            "model": "fernet",
+            "config": {"model": {"name": "fernet"}, "method": {"run_dir": run_dir}},
+        }
 
     tuned = {**trained("results/models/fer2013__fernet_finetuned"), "method": "cnn_transfer"}
-    ranked = {("ferplus", "official"): [Entry(trained("results/models/ferplus__fernet_lowreg"), Path("a.json"), 1),
-                                        Entry(trained("results/models/ferplus__fernet_other"), Path("c.json"), 1,
-                                              variant="epochs=42")],
-              ("fer2013", "official"): [Entry(trained("results/models/fer2013__fernet"), Path("b.json"), 1),
-                                        Entry(tuned, Path("d.json"), 1)]}
+    ranked = {
+        ("ferplus", "official"): [
+            Entry(trained("results/models/ferplus__fernet_lowreg"), Path("a.json"), 1),
+            Entry(trained("results/models/ferplus__fernet_other"), Path("c.json"), 1, variant="epochs=42"),
+        ],
+        ("fer2013", "official"): [
+            Entry(trained("results/models/fer2013__fernet"), Path("b.json"), 1),
+            Entry(tuned, Path("d.json"), 1),
+        ],
+    }
     named = networks(ranked)
-    assert named == {"ferplus__fernet_lowreg": "fernet", "fer2013__fernet": "fernet"}, \
+    assert named == {"ferplus__fernet_lowreg": "fernet", "fer2013__fernet": "fernet"}, (
         "a model of another config, or fine-tuned, keeps a matrix of its own"
+    )
 
     def scored(file):
         return {"method": "pretrained", "config": {"method": {"model": file}}}
 
     assert method_of(scored("results/models/ferplus__fernet_lowreg/fit-000/model.pt"), named) == ("cnn", "fernet")
     assert method_of(scored("results/models/jaffe__vgg_small/fit-000/model.pt"), named) == ("cnn", "vgg_small")
-    assert method_of(scored("results/models/fer2013__fernet_finetuned/fit-000/model.pt"), named) == \
-        ("cnn", "fernet_finetuned"), "a fine-tune: a matrix of its own"
+    assert method_of(scored("results/models/fer2013__fernet_finetuned/fit-000/model.pt"), named) == (
+        "cnn",
+        "fernet_finetuned",
+    ), "a fine-tune: a matrix of its own"
 
 
 def test_a_cross_target_found_by_another_detector_is_a_column_of_its_own():

@@ -14,8 +14,9 @@ from benchmark import runner
 from core.errors import ConfigError
 from tests.helpers import choices, make_config
 
-FACE = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)[40:200, 150:310], (48, 48),
-                  interpolation=cv2.INTER_AREA)  # a real (public-domain) face: blurs have something to blur
+FACE = cv2.resize(
+    cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)[40:200, 150:310], (48, 48), interpolation=cv2.INTER_AREA
+)  # a real (public-domain) face: blurs have something to blur
 
 
 @pytest.mark.parametrize("name", P.NAMES)
@@ -97,11 +98,21 @@ def test_a_perturbed_run_and_its_board(tmp_path):
     from benchmark.report.pages import write_report
 
     for method in ("pixels_svm", "cnn"):
-        overrides = [*SMALL, f"method={method}", "+perturb=standard", f"results_dir={tmp_path / 'runs'}",
-                     "perturb.names=[gaussian_blur,occlusion_eyes]"]
+        overrides = [
+            *SMALL,
+            f"method={method}",
+            "+perturb=standard",
+            f"results_dir={tmp_path / 'runs'}",
+            "perturb.names=[gaussian_blur,occlusion_eyes]",
+        ]
         if method == "cnn":
-            overrides += ["method.epochs=1", "method.batch_size=16", "method.n_jobs=1", "method.verbose=0",
-                          "method.tta=none"]
+            overrides += [
+                "method.epochs=1",
+                "method.batch_size=16",
+                "method.n_jobs=1",
+                "method.verbose=0",
+                "method.tta=none",
+            ]
         runner.run(make_config(overrides), choices(overrides))
     plain = [*SMALL, f"results_dir={tmp_path / 'runs'}"]
     runner.run(make_config(plain), choices(plain))
@@ -113,8 +124,10 @@ def test_a_perturbed_run_and_its_board(tmp_path):
     board = (tmp_path / "report" / "leaderboards" / "synthetic__kfold.md").read_text()
     assert "| 1   | pixels_svm" in board and "cnn" not in board  # perturbed runs are not on the plain board
     record = json.loads(next((tmp_path / "runs").glob("*__cnn__*standard*.json")).read_text())
-    assert record["family"] == "deep" and set(record["perturbed_predictions"]["fold0"]["y_pred"]) == {"gaussian_blur",
-                                                                                             "occlusion_eyes"}
+    assert record["family"] == "deep" and set(record["perturbed_predictions"]["fold0"]["y_pred"]) == {
+        "gaussian_blur",
+        "occlusion_eyes",
+    }
 
 
 def test_image_mode_needs_a_detector(tmp_path):
@@ -128,9 +141,18 @@ def test_image_mode_perturbs_the_photos_before_detection(tmp_path):
     from tests.conftest import real_data_dir
 
     root = real_data_dir("jaffe").parent
-    overrides = ["dataset=jaffe", "detector=haar", "protocol=subject_kfold", "protocol.k=2", f"data_root={root}",
-                 f"cache_dir={tmp_path / 'cache'}", "+perturb=standard", "perturb.mode=image",
-                 "perturb.names=[low_light,occlusion_eyes,crop_shift]", f"results_dir={tmp_path}"]
+    overrides = [
+        "dataset=jaffe",
+        "detector=haar",
+        "protocol=subject_kfold",
+        "protocol.k=2",
+        f"data_root={root}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "+perturb=standard",
+        "perturb.mode=image",
+        "perturb.names=[low_light,occlusion_eyes,crop_shift]",
+        f"results_dir={tmp_path}",
+    ]
     record, _, _ = runner.run(make_config(overrides), choices(overrides))
     results = record["perturbations"]["results"]
     assert set(results) == {"low_light", "occlusion_eyes"}  # crop_shift exists only after detection
@@ -145,8 +167,14 @@ def test_a_sample_of_test_images_is_the_same_for_every_method_and_its_clean_scor
 
     recs = []
     for method in ("pixels_svm", "lbp_svm"):
-        overrides = [*SMALL, f"method={method}", "+perturb=standard", "perturb.names=[gaussian_noise]",
-                     "perturb.n_images=14", f"results_dir={tmp_path}"]
+        overrides = [
+            *SMALL,
+            f"method={method}",
+            "+perturb=standard",
+            "perturb.names=[gaussian_noise]",
+            "perturb.n_images=14",
+            f"results_dir={tmp_path}",
+        ]
         recs.append(runner.run(make_config(overrides), choices(overrides))[0])
     a, b = recs
     for fold, clean in a["predictions"].items():
@@ -159,8 +187,14 @@ def test_a_sample_of_test_images_is_the_same_for_every_method_and_its_clean_scor
     assert sampled["n_images"] == 28 and a["perturbations"]["n_images"] == 14
     assert curve(a, "gaussian_noise")[0] == sampled["accuracy"]["mean"]
     truth = {i: t for f in a["predictions"].values() for i, t in zip(f["test"]["ids"], f["test"]["y_true"])}
-    right = [{i: p == truth[i] for f in r["perturbed_predictions"].values()
-              for i, p in zip(f["ids"], f["y_pred"]["gaussian_noise"]["4"])} for r in (a, b)]
+    right = [
+        {
+            i: p == truth[i]
+            for f in r["perturbed_predictions"].values()
+            for i, p in zip(f["ids"], f["y_pred"]["gaussian_noise"]["4"])
+        }
+        for r in (a, b)
+    ]
     only_a = sum(right[0][i] and not right[1][i] for i in right[0])
     only_b = sum(right[1][i] and not right[0][i] for i in right[0])
     test = lead_test_perturbed(a, b, "gaussian_noise", "4")  # McNemar on the 28 sampled images of both folds

@@ -23,11 +23,28 @@ def test_record_schema(tmp_path):
     record, path, computed = run(tmp_path, "protocol=subject_kfold", "protocol.k=4")
     assert computed and path.parent == tmp_path
     assert json.loads(path.read_text()) == record
-    for key in ("dataset", "protocol", "method", "config", "folds", "metrics", "per_class", "confusion_matrix",
-                "timings", "n_images", "skipped", "env", "run_key", "predictions"):
+    for key in (
+        "dataset",
+        "protocol",
+        "method",
+        "config",
+        "folds",
+        "metrics",
+        "per_class",
+        "confusion_matrix",
+        "timings",
+        "n_images",
+        "skipped",
+        "env",
+        "run_key",
+        "predictions",
+    ):
         assert key in record, key
     assert (record["dataset"], record["protocol"], record["method"]) == ("synthetic", "subject_kfold", "pixels_svm")
-    assert set(record["metrics"]["accuracy"]) == {"mean", "std"} and set(record["metrics"]["macro_f1"]) == {"mean", "std"}
+    assert set(record["metrics"]["accuracy"]) == {"mean", "std"} and set(record["metrics"]["macro_f1"]) == {
+        "mean",
+        "std",
+    }
     assert len(record["folds"]) == 4 and record["n_images"] == 4 * 7 * 4
     accs = [f["test"]["accuracy"] for f in record["folds"]]
     assert record["metrics"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
@@ -78,21 +95,34 @@ def _unwrap(excinfo):
     return user_error(excinfo.value)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["dataset=jaffe", "dataset.on_bad_image=ignore"], "dataset.on_bad_image must be one of raise | skip, got 'ignore'"),
-    (["protocol.k=1"], "protocol.k must be an integer >= 2, got 1"),
-    (["protocol.k=2.7"], "protocol.k must be an integer >= 2, got 2.7"),
-    (["detector=haar", "detector.margin=-1"], "detector.margin must be a number >= 0, got -1"),
-    (["method=lbp_svm", "method.features.grid=[0,6]"], "method.features.grid must be an integer >= 1, got 0"),
-    (["method=hog_svm", "method.classifier.estimator.steps.svm.C=-1"],
-     "method.classifier.estimator.steps.svm.C must be a number > 0, got -1"),
-    (["method=cnn", "method.epochs=0"], "method.epochs must be an integer >= 1, got 0"),
-    (["method=cnn", "method.optimizer=lion"], "method.optimizer must be one of sgd | adam | adamw, got 'lion'"),
-    (["method=cnn_ensemble", "method.estimator.tta=ten_crop"], "method.estimator.tta must be one of none | flip"),
-    (["method=cnn", "method.init_checkpoint=nowhere/model.pt"], "method.init_checkpoint is nowhere/model.pt, which is not"),
-    (["method=pixels_svm", "method.steps.pca.n_components=-3"],
-     "method.steps.pca: The 'n_components' parameter of PCA must be"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["dataset=jaffe", "dataset.on_bad_image=ignore"],
+            "dataset.on_bad_image must be one of raise | skip, got 'ignore'",
+        ),
+        (["protocol.k=1"], "protocol.k must be an integer >= 2, got 1"),
+        (["protocol.k=2.7"], "protocol.k must be an integer >= 2, got 2.7"),
+        (["detector=haar", "detector.margin=-1"], "detector.margin must be a number >= 0, got -1"),
+        (["method=lbp_svm", "method.features.grid=[0,6]"], "method.features.grid must be an integer >= 1, got 0"),
+        (
+            ["method=hog_svm", "method.classifier.estimator.steps.svm.C=-1"],
+            "method.classifier.estimator.steps.svm.C must be a number > 0, got -1",
+        ),
+        (["method=cnn", "method.epochs=0"], "method.epochs must be an integer >= 1, got 0"),
+        (["method=cnn", "method.optimizer=lion"], "method.optimizer must be one of sgd | adam | adamw, got 'lion'"),
+        (["method=cnn_ensemble", "method.estimator.tta=ten_crop"], "method.estimator.tta must be one of none | flip"),
+        (
+            ["method=cnn", "method.init_checkpoint=nowhere/model.pt"],
+            "method.init_checkpoint is nowhere/model.pt, which is not",
+        ),
+        (
+            ["method=pixels_svm", "method.steps.pca.n_components=-3"],
+            "method.steps.pca: The 'n_components' parameter of PCA must be",
+        ),
+    ],
+)
 def test_bad_config_values_fail_before_any_work_naming_their_key(tmp_path, monkeypatch, overrides, message):
     """Every bad value is a ConfigError (a ValueError) whose message starts with its config path,
     raised before the data set is read (the loader's load is never called)."""
@@ -124,9 +154,17 @@ def test_a_detector_that_drops_every_image_says_so(tmp_path):
     for s, subject in enumerate(("KA", "KL")):
         for e, expression in enumerate(("AN", "HA")):
             for n in (1, 2, 3):
-                save(root / f"{subject}.{expression}{n}.{10 * s + 3 * e + n}.tiff",
-                     rng.integers(0, 256, (256, 256), dtype=np.uint8))
-    overrides = ["dataset=jaffe", "detector=haar", "detector.on_no_face=drop", "protocol.k=2",
-                 f"data_root={tmp_path / 'data'}", f"cache_dir={tmp_path / 'cache'}"]
+                save(
+                    root / f"{subject}.{expression}{n}.{10 * s + 3 * e + n}.tiff",
+                    rng.integers(0, 256, (256, 256), dtype=np.uint8),
+                )
+    overrides = [
+        "dataset=jaffe",
+        "detector=haar",
+        "detector.on_no_face=drop",
+        "protocol.k=2",
+        f"data_root={tmp_path / 'data'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
     with pytest.raises(DataError, match="dropped all 12 images of jaffe: it found no face in any"):
         run(tmp_path, *overrides)

@@ -93,8 +93,9 @@ def test_an_explanation_is_the_photo_with_a_heat_map_on_the_face(client, method)
 
     from PIL import Image
 
-    response = client.post(f"/api/predict?explain={method}", files={"file": ("a.png", encode(astronaut(), "PNG"),
-                                                                              "image/png")})
+    response = client.post(
+        f"/api/predict?explain={method}", files={"file": ("a.png", encode(astronaut(), "PNG"), "image/png")}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["explanation"]["method"] == method and "explain" in body["timings_ms"]
@@ -103,13 +104,17 @@ def test_an_explanation_is_the_photo_with_a_heat_map_on_the_face(client, method)
     painted = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"), dtype=int)
     changed = np.abs(painted - astronaut()).sum(axis=2) > 30
     x, y, w, h = (int(v) for v in body["faces"][0]["box"])
-    assert changed[y:y + h, x:x + w].mean() > 0.2 and changed[400:, :100].mean() == 0  # on the face only
+    assert changed[y : y + h, x : x + w].mean() > 0.2 and changed[400:, :100].mean() == 0  # on the face only
 
 
 def test_an_unknown_explanation_is_422(client):
-    response = client.post("/api/predict?explain=shap", files={"file": ("a.png", encode(astronaut(), "PNG"),
-                                                                        "image/png")})
-    assert response.status_code == 422 and "explain must be one of gradcam | occlusion | lime" in response.json()["message"]
+    response = client.post(
+        "/api/predict?explain=shap", files={"file": ("a.png", encode(astronaut(), "PNG"), "image/png")}
+    )
+    assert (
+        response.status_code == 422
+        and "explain must be one of gradcam | occlusion | lime" in response.json()["message"]
+    )
 
 
 def test_raw_image_body(client):
@@ -132,12 +137,16 @@ def grey16() -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("make,content_type", [
-    (rgba, "image/png"),
-    (grey16, "image/png"),
-    (lambda: encode(astronaut(), "JPEG", mode="CMYK"), "image/jpeg"),
-    (lambda: encode(astronaut(), "PNG", mode="P"), "image/png"),
-], ids=["rgba-png", "16bit-png", "cmyk-jpeg", "palette-png"])
+@pytest.mark.parametrize(
+    "make,content_type",
+    [
+        (rgba, "image/png"),
+        (grey16, "image/png"),
+        (lambda: encode(astronaut(), "JPEG", mode="CMYK"), "image/jpeg"),
+        (lambda: encode(astronaut(), "PNG", mode="P"), "image/png"),
+    ],
+    ids=["rgba-png", "16bit-png", "cmyk-jpeg", "palette-png"],
+)
 def test_every_mode_is_read(client, make, content_type):
     response = post_file(client, make(), "photo", content_type)
     assert response.status_code == 200, response.text
@@ -171,11 +180,12 @@ def test_upload_over_the_limit_is_413(small_client):
     assert_error(small_client.post("/api/predict", content=data, headers=raw), 413)
     # a client whose Content-Length lies, and one that sends no length (chunked): the bytes are counted
     assert_error(small_client.post("/api/predict", content=data, headers={**raw, "content-length": "100"}), 413)
-    chunks = (data[i:i + 4096] for i in range(0, len(data), 4096))
+    chunks = (data[i : i + 4096] for i in range(0, len(data), 4096))
     assert_error(small_client.post("/api/predict", content=chunks, headers=raw), 413)
     # under the limit still works
-    assert small_client.post("/api/predict", content=encode(astronaut()[::8, ::8], "JPEG"), headers=raw).status_code \
-        == 200
+    assert (
+        small_client.post("/api/predict", content=encode(astronaut()[::8, ::8], "JPEG"), headers=raw).status_code == 200
+    )
 
 
 def test_decompression_bomb_is_413(client):
@@ -186,8 +196,12 @@ def test_decompression_bomb_is_413(client):
 
 
 def test_missing_file_is_422_with_a_message(client):
-    assert "'file'" in assert_error(client.post("/api/predict", files={"image": ("a.png", b"x", "image/png")}), 422,
-                                    "missing_file")["message"]
+    assert (
+        "'file'"
+        in assert_error(
+            client.post("/api/predict", files={"image": ("a.png", b"x", "image/png")}), 422, "missing_file"
+        )["message"]
+    )
     assert_error(post_file(client, b"", "", "application/octet-stream"), 422)  # a form sent without a file
     assert_error(client.post("/api/predict"), 422, "missing_file")
     bad_form = {"content-type": "multipart/form-data"}  # no boundary

@@ -12,7 +12,6 @@ import skimage.data
 
 from benchmark.faces.base import Found
 from benchmark.inference.models import averaged, load_model, shipped
-from core.composites import Average, LogitAdjust, logit_adjust
 from benchmark.inference.pipeline import FacePipeline
 from benchmark.inference.video import (
     IoUTracker,
@@ -25,6 +24,7 @@ from benchmark.inference.video import (
     predict_video,
     smoothed,
 )
+from core.composites import Average, LogitAdjust, logit_adjust
 from core.errors import ConfigError, DataError
 from deep.export import OnnxClassifier
 
@@ -39,7 +39,7 @@ def frame(i: int) -> np.ndarray:
     if i not in GAP:
         head = cv2.resize(skimage.data.astronaut()[10:250, 130:360], None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
         x = 20 + 3 * i
-        out[20:20 + head.shape[0], x:x + head.shape[1]] = head
+        out[20 : 20 + head.shape[0], x : x + head.shape[1]] = head
     return out
 
 
@@ -110,8 +110,7 @@ def test_iou_matrix():
 
 
 def test_greedy_match_takes_the_highest_overlap_first():
-    overlap = np.array([[0.5, 0.6],
-                        [0.0, 0.55]])
+    overlap = np.array([[0.5, 0.6], [0.0, 0.55]])
     # greedy: (0, 1) at 0.6 first, then row 1 has only column 0 left, at 0.0 < threshold
     assert greedy_match(overlap, 0.3) == [(0, 1)]
     assert greedy_match(overlap, 0.7) == []
@@ -205,14 +204,19 @@ def test_a_logit_adjusted_or_averaged_model_streams_its_cnns_then_adjusts_or_ave
     adjusted = onnx(frame(0))[0][1].probabilities
     unadjusted = StreamPredictor(plain, backend="onnx")(frame(0))[0][1].probabilities
     assert np.abs(adjusted - unadjusted).max() > 0.01
-    np.testing.assert_allclose(adjusted, logit_adjust(unadjusted[None], pipeline.model.estimator.class_prior,
-                                                      pipeline.model.estimator.tau)[0], atol=1e-5)
+    np.testing.assert_allclose(
+        adjusted,
+        logit_adjust(unadjusted[None], pipeline.model.estimator.class_prior, pipeline.model.estimator.tau)[0],
+        atol=1e-5,
+    )
     both = StreamPredictor(FacePipeline(averaged([pipeline.model, plain.model])), backend="auto", tta="flip")
     assert isinstance(both.model.estimator, Average) and both.model.details["backend"] == "onnx"
     assert both.model.details["tta"] == "flip" and len(both.model.details["members"]) == 2
     probabilities = both(frame(0))[0][1].probabilities
-    members = [StreamPredictor(FacePipeline(m), backend="onnx", tta="flip")(frame(0))[0][1].probabilities
-               for m in (pipeline.model, plain.model)]
+    members = [
+        StreamPredictor(FacePipeline(m), backend="onnx", tta="flip")(frame(0))[0][1].probabilities
+        for m in (pipeline.model, plain.model)
+    ]
     np.testing.assert_allclose(probabilities, np.mean(members, axis=0), atol=1e-5)
 
 
@@ -227,10 +231,21 @@ def test_stream_tta_leaves_the_pipelines_model_alone(pipeline, caplog):
     assert "too slow for real time" in caplog.text
 
 
-@pytest.mark.parametrize("kwargs, key", [({"every": 0}, "every"), ({"every": 2.5}, "every"), ({"smooth": 1}, "smooth"),
-                                         ({"smooth": -0.1}, "smooth"), ({"iou": 0}, "iou"), ({"iou": 1.5}, "iou"),
-                                         ({"backend": "gpu"}, "backend"), ({"detect_side": 10}, "detect_side"),
-                                         ({"threads": 0}, "threads"), ({"tta": "mirror"}, "tta")])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"every": 0}, "every"),
+        ({"every": 2.5}, "every"),
+        ({"smooth": 1}, "smooth"),
+        ({"smooth": -0.1}, "smooth"),
+        ({"iou": 0}, "iou"),
+        ({"iou": 1.5}, "iou"),
+        ({"backend": "gpu"}, "backend"),
+        ({"detect_side": 10}, "detect_side"),
+        ({"threads": 0}, "threads"),
+        ({"tta": "mirror"}, "tta"),
+    ],
+)
 def test_parameters_are_checked(pipeline, kwargs, key):
     with pytest.raises(ConfigError) as err:
         StreamPredictor(pipeline, **kwargs)
@@ -271,8 +286,7 @@ def test_predict_video_csv_is_aligned_with_the_frames(pipeline, video, tmp_path)
 
 
 def test_predict_video_max_frames_and_no_video(pipeline, video, tmp_path):
-    summary = predict_video(pipeline, video, tmp_path, max_frames=4, backend="torch", progress=False,
-                            write_video=False)
+    summary = predict_video(pipeline, video, tmp_path, max_frames=4, backend="torch", progress=False, write_video=False)
     assert summary["frames"] == 4 and summary["video"] is None
     assert [r["frame"] for r in read_csv(tmp_path / "astro.csv")] == ["0", "1", "2", "3"]
     assert not (tmp_path / "astro.annotated.mp4").exists()

@@ -57,20 +57,25 @@ def page(site, browser):
 
 def results(driver, count: int):
     """The `count` result articles once each has its answer (newest first)."""
+
     def done(d):
         found = d.find_elements(By.CSS_SELECTOR, "#results .result")
         ready = [a for a in found if a.find_element(By.CSS_SELECTOR, ".message").text not in ("", "Analysing\u2026")]
         return found if len(found) == count and len(ready) == count else False
+
     return WebDriverWait(driver, TIMEOUT).until(done)
 
 
 def happy_pixels(driver, canvas) -> int:
     """How many pixels of the canvas have the colour of 'happy' (#ffbf00): its box and label."""
-    return driver.execute_script("""
+    return driver.execute_script(
+        """
         const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0;
         for (let i = 0; i < d.length; i += 4) if (d[i] === 255 && d[i + 1] === 191 && d[i + 2] === 0) n++;
-        return n;""", canvas)
+        return n;""",
+        canvas,
+    )
 
 
 def test_a_photo_is_boxed_labelled_and_downloadable(page, tmp_path):

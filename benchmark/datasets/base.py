@@ -30,7 +30,6 @@ from core.labels import CLASS_NAMES
 BAD_IMAGE_POLICIES = ("raise", "skip")
 
 
-
 def image_files(folder: Path) -> list[Path]:
     """The image files directly in `folder`, sorted by name; [] if it is not a folder.
 
@@ -39,8 +38,9 @@ def image_files(folder: Path) -> list[Path]:
     """
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
 
 
 @dataclass
@@ -86,19 +86,30 @@ class Dataset:
     def n_subjects(self) -> int:
         return 0 if self.subjects is None else len(np.unique(self.subjects))
 
-    def subset(self, index) -> "Dataset":
+    def subset(self, index) -> Dataset:
         """The images at `index` (an index array or boolean mask), with the same skip/exclusion log."""
         pick = lambda a: None if a is None else a[index]  # noqa: E731
-        return Dataset(self.name, self.images[index], self.labels[index], self.ids[index],
-                       pick(self.subjects), pick(self.splits), list(self.skipped), dict(self.excluded),
-                       pick(self.soft_labels))
+        return Dataset(
+            self.name,
+            self.images[index],
+            self.labels[index],
+            self.ids[index],
+            pick(self.subjects),
+            pick(self.splits),
+            list(self.skipped),
+            dict(self.excluded),
+            pick(self.soft_labels),
+        )
 
     def counts(self) -> dict:
         """Counts per split, class and subject, as `verify` and run records report them."""
         out = {"n_images": len(self), "per_class": _count(self.labels, CLASS_NAMES)}
         if self.splits is not None:
-            out["per_split"] = {s: {"n_images": int(m.sum()), "per_class": _count(self.labels[m], CLASS_NAMES)}
-                                for s in sorted(set(self.splits.tolist())) for m in [self.splits == s]}
+            out["per_split"] = {
+                s: {"n_images": int(m.sum()), "per_class": _count(self.labels[m], CLASS_NAMES)}
+                for s in sorted(set(self.splits.tolist()))
+                for m in [self.splits == s]
+            }
         if self.subjects is not None:
             out["n_subjects"] = self.n_subjects
             out["per_subject"] = {str(s): int(c) for s, c in sorted(Counter(self.subjects.tolist()).items())}
@@ -130,8 +141,10 @@ def files_digest(root: Path, cache_dir: str | Path | None = None) -> str | None:
                 st = os.stat(os.path.join(folder, name))
                 stats.append((name if prefix == "." else f"{prefix}/{name}", st.st_size, st.st_mtime_ns))
     stats.sort()
-    listing = hashlib.blake2b("\n".join(f"{n}\0{size}\0{mtime}" for n, size, mtime in stats).encode()
-                              + str(root.resolve()).encode(), digest_size=20).hexdigest()
+    listing = hashlib.blake2b(
+        "\n".join(f"{n}\0{size}\0{mtime}" for n, size, mtime in stats).encode() + str(root.resolve()).encode(),
+        digest_size=20,
+    ).hexdigest()
     cached = None if cache_dir is None else Path(cache_dir).expanduser() / "fingerprints" / f"{listing}.txt"
     if cached is not None and cached.is_file():
         return cached.read_text().strip()
@@ -192,10 +205,12 @@ class DatasetLoader:
     # -- helpers for subclasses ---------------------------------------------------------------
     def missing(self, expected: str) -> DataError:
         """The error for a root that does not hold the data set in any known layout."""
-        return DataError(f"{self.name}: no data set found at '{self.root}'.\n"
-                         f"Expected layout:\n{expected}\n"
-                         f"Set data_root=DIR (or the FERBENCH_DATA environment variable) to the folder that "
-                         f"holds '{self.root.name}/'. {self.source_hint}")
+        return DataError(
+            f"{self.name}: no data set found at '{self.root}'.\n"
+            f"Expected layout:\n{expected}\n"
+            f"Set data_root=DIR (or the FERBENCH_DATA environment variable) to the folder that "
+            f"holds '{self.root.name}/'. {self.source_hint}"
+        )
 
     def bad(self, item_id: str, reason: str, detail: str | None = None) -> None:
         """Raise, or under the skip policy record the file and return None (so `return self.bad(...)` skips).
@@ -206,8 +221,10 @@ class DatasetLoader:
         if detail is not None:
             reason = f"{reason} ({detail})"
         if self.on_bad_image == "raise":
-            raise DataError(f"{self.name}: {item_id}: {reason}. "
-                            f"(Fix or remove the file, or set dataset.on_bad_image=skip to skip and record it.)")
+            raise DataError(
+                f"{self.name}: {item_id}: {reason}. "
+                f"(Fix or remove the file, or set dataset.on_bad_image=skip to skip and record it.)"
+            )
         self._skipped.append({"id": item_id, "reason": reason})
 
     def read_gray(self, path: Path, expected_size: tuple[int, int] | None = None) -> np.ndarray | None:
@@ -222,8 +239,11 @@ class DatasetLoader:
         except (ImageError, OSError) as exc:
             return self.bad(self.rel(path), "unreadable or corrupt image", f"{type(exc).__name__}: {exc}")
         if expected_size is not None and arr.shape != tuple(expected_size):
-            return self.bad(self.rel(path), "wrong image size",
-                            f"{arr.shape[1]}x{arr.shape[0]}, expected {expected_size[1]}x{expected_size[0]}")
+            return self.bad(
+                self.rel(path),
+                "wrong image size",
+                f"{arr.shape[1]}x{arr.shape[0]}, expected {expected_size[1]}x{expected_size[0]}",
+            )
         return arr
 
     def rel(self, path: Path) -> str:
@@ -244,15 +264,31 @@ class DatasetLoader:
                 ids.append(self.rel(path))
                 subjects.append(subject)
                 splits.append(split)
-        return self.finish(images, labels, ids, subjects if self.has_subjects else None,
-                           splits if self.has_official_split else None, excluded)
+        return self.finish(
+            images,
+            labels,
+            ids,
+            subjects if self.has_subjects else None,
+            splits if self.has_official_split else None,
+            excluded,
+        )
 
     def finish(self, images, labels, ids, subjects=None, splits=None, excluded=None, soft_labels=None) -> Dataset:
         """Assemble the Dataset, failing clearly if nothing usable was found."""
         if not images:
-            raise DataError(f"{self.name}: no usable images under '{self.root}' "
-                            f"({len(self._skipped)} skipped as bad). {self.source_hint}")
+            raise DataError(
+                f"{self.name}: no usable images under '{self.root}' "
+                f"({len(self._skipped)} skipped as bad). {self.source_hint}"
+            )
         arr = lambda v: None if v is None else np.asarray(v)  # noqa: E731
-        return Dataset(self.name, stack_images(images), np.asarray(labels, dtype=np.int64), np.asarray(ids),
-                       arr(subjects), arr(splits), list(self._skipped), dict(excluded or {}),
-                       None if soft_labels is None else np.asarray(soft_labels, dtype=np.float32))
+        return Dataset(
+            self.name,
+            stack_images(images),
+            np.asarray(labels, dtype=np.int64),
+            np.asarray(ids),
+            arr(subjects),
+            arr(splits),
+            list(self._skipped),
+            dict(excluded or {}),
+            None if soft_labels is None else np.asarray(soft_labels, dtype=np.float32),
+        )

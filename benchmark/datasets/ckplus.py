@@ -26,26 +26,44 @@ LAYOUTS = ("auto", "ck48", "original")
 CK48_SIZE = (48, 48)
 #: frames CK+48 keeps per sequence; peak_frames must equal it there
 CK48_PEAK_FRAMES = 3
-CK48_CLASSES = {"anger": ANGRY, "contempt": CONTEMPT, "disgust": DISGUST, "fear": FEAR, "happy": HAPPY,
-                "sadness": SAD, "surprise": SURPRISE}
+CK48_CLASSES = {
+    "anger": ANGRY,
+    "contempt": CONTEMPT,
+    "disgust": DISGUST,
+    "fear": FEAR,
+    "happy": HAPPY,
+    "sadness": SAD,
+    "surprise": SURPRISE,
+}
 #: CK+ Emotion file code (index) -> canonical code
 EMOTION_CODES = (NEUTRAL, ANGRY, CONTEMPT, DISGUST, FEAR, HAPPY, SAD, SURPRISE)
 FRAME_NAME = re.compile(r"(S\d{3})_(\d{3})_(\d{8})\.png")
 EXPECTED = {
     "ck48": f"  ck48:     CK+48/<{'|'.join(CK48_CLASSES)}>/S###_###_########.png (or the class folders in the root)",
     "original": "  original: cohn-kanade-images/S###/###/S###_###_########.png and "
-                "Emotion/S###/###/S###_###_########_emotion.txt (in the root or in original/)",
+    "Emotion/S###/###/S###_###_########_emotion.txt (in the root or in original/)",
 }
 
 
 class CKPlus(DatasetLoader):
+    """CK+: the CK+48 crops or the original sequences (see the module docstring); subjects known."""
+
     name = "ckplus"
-    source_hint = ("CK+ is released by its owners (CMU / University of Pittsburgh) under a research-only "
-                   "agreement: https://www.jeffcohn.net/Resources/ (the CK+48 crops circulate on GitHub and Kaggle).")
+    source_hint = (
+        "CK+ is released by its owners (CMU / University of Pittsburgh) under a research-only "
+        "agreement: https://www.jeffcohn.net/Resources/ (the CK+48 crops circulate on GitHub and Kaggle)."
+    )
     has_subjects = True
 
-    def __init__(self, root: str | Path, layout: str = "auto", include_contempt: bool = True, peak_frames: int = 3,
-                 first_frame_neutral: bool = False, on_bad_image: str = "raise"):
+    def __init__(
+        self,
+        root: str | Path,
+        layout: str = "auto",
+        include_contempt: bool = True,
+        peak_frames: int = 3,
+        first_frame_neutral: bool = False,
+        on_bad_image: str = "raise",
+    ):
         super().__init__(root, on_bad_image)
         self.layout = check.choice("layout", layout, LAYOUTS)
         self.include_contempt = check.flag("include_contempt", include_contempt)
@@ -63,8 +81,10 @@ class CKPlus(DatasetLoader):
         if layout == "original":
             return self._read(self._original_items(found[layout]), size=None)
         if self.first_frame_neutral or self.peak_frames != CK48_PEAK_FRAMES:
-            raise ConfigError(f"ckplus: CK+48 holds only the last {CK48_PEAK_FRAMES} frames of each sequence; "
-                              f"first_frame_neutral and peak_frames other than {CK48_PEAK_FRAMES} need layout=original")
+            raise ConfigError(
+                f"ckplus: CK+48 holds only the last {CK48_PEAK_FRAMES} frames of each sequence; "
+                f"first_frame_neutral and peak_frames other than {CK48_PEAK_FRAMES} need layout=original"
+            )
         return self._read(self._ck48_items(found[layout]), size=CK48_SIZE)
 
     def _ck48_dir(self) -> Path | None:
@@ -73,8 +93,14 @@ class CKPlus(DatasetLoader):
         return self.root if any((self.root / c).is_dir() for c in CK48_CLASSES) else None
 
     def _original_dir(self) -> Path | None:
-        return next((d for d in (self.root, self.root / "original")
-                     if (d / "cohn-kanade-images").is_dir() and (d / "Emotion").is_dir()), None)
+        return next(
+            (
+                d
+                for d in (self.root, self.root / "original")
+                if (d / "cohn-kanade-images").is_dir() and (d / "Emotion").is_dir()
+            ),
+            None,
+        )
 
     def _ck48_items(self, folder: Path) -> list[tuple]:
         """(path, label, subject) of every CK+48 crop, by class folder then file name."""
@@ -83,8 +109,11 @@ class CKPlus(DatasetLoader):
             for path in image_files(class_dir):
                 name = FRAME_NAME.fullmatch(path.name)
                 if class_dir.name not in CK48_CLASSES:
-                    self.bad(self.rel(path), "unknown class folder",
-                             f"{class_dir.name!r}, expected one of {', '.join(CK48_CLASSES)}")
+                    self.bad(
+                        self.rel(path),
+                        "unknown class folder",
+                        f"{class_dir.name!r}, expected one of {', '.join(CK48_CLASSES)}",
+                    )
                 elif name is None:
                     self.bad(self.rel(path), "file name does not match S###_###_########.png")
                 else:
@@ -101,12 +130,14 @@ class CKPlus(DatasetLoader):
             subject, sequence = label_file.parent.parent.name, label_file.parent.name
             frames = self._frames(folder / "cohn-kanade-images" / subject / sequence)
             if not frames:
-                self.bad(self.rel(label_file), "no frames for this sequence", f"cohn-kanade-images/{subject}/{sequence}/")
+                self.bad(
+                    self.rel(label_file), "no frames for this sequence", f"cohn-kanade-images/{subject}/{sequence}/"
+                )
                 continue
             if self.first_frame_neutral:
                 items.append((frames[0], NEUTRAL, subject))
                 frames = frames[1:]
-            items += [(path, EMOTION_CODES[code], subject) for path in frames[-self.peak_frames:]]
+            items += [(path, EMOTION_CODES[code], subject) for path in frames[-self.peak_frames :]]
         return items
 
     def _emotion_code(self, label_file: Path) -> int | None:
@@ -133,7 +164,8 @@ class CKPlus(DatasetLoader):
 
     def _read(self, items: list[tuple], size: tuple[int, int] | None):
         """Read the (path, label, subject) items in order; contempt is dropped unread unless included."""
-        kept = [(path, label, subject, None) for path, label, subject in items
-                if self.include_contempt or label != CONTEMPT]
+        kept = [
+            (path, label, subject, None) for path, label, subject in items if self.include_contempt or label != CONTEMPT
+        ]
         excluded = {} if self.include_contempt else {"contempt (include_contempt=false)": len(items) - len(kept)}
         return self.read_all(kept, size, excluded)

@@ -39,9 +39,13 @@ EXPECTED = {
 
 
 class FER2013(DatasetLoader):
+    """FER2013: 48x48 crops with the official Training / PublicTest / PrivateTest split."""
+
     name = "fer2013"
-    source_hint = ("FER2013 is on Kaggle: 'Challenges in Representation Learning: Facial Expression Recognition "
-                   "Challenge' (fer2013.csv; icml_face_data.csv in the challenge files).")
+    source_hint = (
+        "FER2013 is on Kaggle: 'Challenges in Representation Learning: Facial Expression Recognition "
+        "Challenge' (fer2013.csv; icml_face_data.csv in the challenge files)."
+    )
     has_official_split = True
 
     def __init__(self, root: str | Path, layout: str = "auto", on_bad_image: str = "raise"):
@@ -103,8 +107,11 @@ class FER2013(DatasetLoader):
         except ValueError:
             return self.bad(item, "pixels are not space-separated integers", f"line {line}")
         if values.size != N_PIXELS:
-            return self.bad(item, "wrong number of pixel values",
-                            f"line {line}: {values.size} pixel values, expected {N_PIXELS} for 48x48")
+            return self.bad(
+                item,
+                "wrong number of pixel values",
+                f"line {line}: {values.size} pixel values, expected {N_PIXELS} for 48x48",
+            )
         if values.min() < 0 or values.max() > 255:
             return self.bad(item, "pixel values outside 0-255", f"line {line}")
         return values.astype(np.uint8).reshape(SIZE), CODES[emotion], usage
@@ -133,14 +140,18 @@ class FER2013(DatasetLoader):
                 for path in image_files(class_dir):
                     name = KAGGLE_NAME.fullmatch(path.name)
                     if class_dir.name not in KAGGLE_CLASSES:
-                        self.bad(self.rel(path), "unknown class folder",
-                                 f"{class_dir.name!r}, expected one of {', '.join(KAGGLE_CLASSES)}")
+                        self.bad(
+                            self.rel(path),
+                            "unknown class folder",
+                            f"{class_dir.name!r}, expected one of {', '.join(KAGGLE_CLASSES)}",
+                        )
                     elif name is None:
                         self.bad(self.rel(path), f"file name does not match <{'|'.join(USAGES)}>_<n>.jpg")
                     else:
                         usage = name[1]
-                        entries.append(((USAGES.index(usage), int(name[2])), path, KAGGLE_CLASSES[class_dir.name],
-                                        usage))
+                        entries.append(
+                            ((USAGES.index(usage), int(name[2])), path, KAGGLE_CLASSES[class_dir.name], usage)
+                        )
         return entries
 
     def _read_entries(self, entries: list[tuple]):

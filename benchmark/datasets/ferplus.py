@@ -46,8 +46,10 @@ FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTes
 VOTES = ("label_csv", "fer2013new")
 TRAIN_LABELS = ("majority", "soft")
 N_CODES = 8
-EXPECTED = ("  folders: FER2013Train/ FER2013Valid/ FER2013Test/ (48x48 PNGs + label.csv each) and fer2013new.csv\n"
-            "  csv:     fer2013new.csv beside FER2013's fer2013.csv (or icml_face_data.csv)")
+EXPECTED = (
+    "  folders: FER2013Train/ FER2013Valid/ FER2013Test/ (48x48 PNGs + label.csv each) and fer2013new.csv\n"
+    "  csv:     fer2013new.csv beside FER2013's fer2013.csv (or icml_face_data.csv)"
+)
 
 
 def vote_targets(votes, mode: str) -> np.ndarray | None:
@@ -86,13 +88,18 @@ def vote_targets(votes, mode: str) -> np.ndarray | None:
 
 
 class FERPlus(DatasetLoader):
+    """FER+: FER2013's images with the labels of 10 votes each (see the module docstring)."""
+
     name = "ferplus"
-    source_hint = ("FER+ labels: https://github.com/microsoft/FERPlus (MIT; fer2013new.csv, and its generator "
-                   "writes the FER2013Train|Valid|Test folders from FER2013's fer2013.csv, on Kaggle).")
+    source_hint = (
+        "FER+ labels: https://github.com/microsoft/FERPlus (MIT; fer2013new.csv, and its generator "
+        "writes the FER2013Train|Valid|Test folders from FER2013's fer2013.csv, on Kaggle)."
+    )
     has_official_split = True
 
-    def __init__(self, root: str | Path, votes: str = "label_csv", train_labels: str = "majority",
-                 on_bad_image: str = "raise"):
+    def __init__(
+        self, root: str | Path, votes: str = "label_csv", train_labels: str = "majority", on_bad_image: str = "raise"
+    ):
         super().__init__(root, on_bad_image)
         self.votes = check.choice("votes", votes, VOTES)
         self.train_labels = check.choice("train_labels", train_labels, TRAIN_LABELS)
@@ -142,10 +149,14 @@ class FERPlus(DatasetLoader):
                 raise DataError(f"{self.name}: {pixels_csv.name}: no 'pixels' column in its header {header}")
             pixels = [row[header.index("pixels")] for row in reader if row]
         if len(pixels) != len(rows):
-            raise DataError(f"{self.name}: {new_csv.name} has {len(rows)} rows and {pixels_csv.name} {len(pixels)}: "
-                            "row r of one must be row r of the other")
-        return [(f"{pixels_csv.name}:row{r}", row[0].strip(), row[2:12], text)
-                for r, (row, text) in enumerate(zip(rows, pixels))]
+            raise DataError(
+                f"{self.name}: {new_csv.name} has {len(rows)} rows and {pixels_csv.name} {len(pixels)}: "
+                "row r of one must be row r of the other"
+            )
+        return [
+            (f"{pixels_csv.name}:row{r}", row[0].strip(), row[2:12], text)
+            for r, (row, text) in enumerate(zip(rows, pixels))
+        ]
 
     # -- labels and images ------------------------------------------------------------------------
     def _assemble(self, entries: list[tuple]):
@@ -166,8 +177,11 @@ class FERPlus(DatasetLoader):
             mode = self.train_labels if usage == "Training" else "majority"
             target = vote_targets(counts, mode)
             if target is None:
-                reason = ("no majority of the votes for an emotion" if mode == "majority"
-                          else "no usable vote distribution over the emotions") + f" ({usage})"
+                reason = (
+                    "no majority of the votes for an emotion"
+                    if mode == "majority"
+                    else "no usable vote distribution over the emotions"
+                ) + f" ({usage})"
                 excluded[reason] = excluded.get(reason, 0) + 1
                 continue
             image = self._image(item_id, source)
@@ -178,7 +192,9 @@ class FERPlus(DatasetLoader):
             ids.append(item_id)
             splits.append(usage)
             soft.append(target.astype(np.float32))
-        return self.finish(images, labels, ids, splits=splits, excluded=dict(sorted(excluded.items())), soft_labels=soft)
+        return self.finish(
+            images, labels, ids, splits=splits, excluded=dict(sorted(excluded.items())), soft_labels=soft
+        )
 
     def _image(self, item_id: str, source) -> np.ndarray | None:
         if isinstance(source, Path):
@@ -197,6 +213,8 @@ class FERPlus(DatasetLoader):
             if header:
                 names = [h.strip() for h in next(reader, [])]
                 if names[2:12] != list(VOTE_COLUMNS):
-                    raise DataError(f"{self.name}: {path.name}: header {names} does not have the FER+ vote columns "
-                                    f"{', '.join(VOTE_COLUMNS)} after Usage and Image name")
+                    raise DataError(
+                        f"{self.name}: {path.name}: header {names} does not have the FER+ vote columns "
+                        f"{', '.join(VOTE_COLUMNS)} after Usage and Image name"
+                    )
             yield from (row for row in reader if row)

@@ -35,21 +35,36 @@ SYNONYMS = {
 }
 SPELLINGS = {spelling: label for label, spellings in SYNONYMS.items() for spelling in spellings}
 #: split folder names -> the official split names the protocols use
-SPLITS = {"train": "Training", "training": "Training", "val": "PublicTest", "valid": "PublicTest",
-          "validation": "PublicTest", "test": "PrivateTest", "testing": "PrivateTest"}
+SPLITS = {
+    "train": "Training",
+    "training": "Training",
+    "val": "PublicTest",
+    "valid": "PublicTest",
+    "validation": "PublicTest",
+    "test": "PrivateTest",
+    "testing": "PrivateTest",
+}
 
 
 def normalised(name: str) -> str:
+    """A class folder's name reduced to its lower-case letters, for matching spellings."""
     return re.sub(r"[^a-z]", "", name.lower())
 
 
 class ImageFolder(DatasetLoader):
-    name = "folder"
-    source_hint = ("Give the folder with dataset.root=DIR: <class>/<image> folders, optionally under train/ val/ "
-                   "test/.")
+    """A folder of one's own: <class>/<image>, optionally under train/ val/ test/ (see the module docstring)."""
 
-    def __init__(self, root: str | Path, classes: dict | None = None, subject_pattern: str | None = None,
-                 name: str = "folder", on_bad_image: str = "raise"):
+    name = "folder"
+    source_hint = "Give the folder with dataset.root=DIR: <class>/<image> folders, optionally under train/ val/ test/."
+
+    def __init__(
+        self,
+        root: str | Path,
+        classes: dict | None = None,
+        subject_pattern: str | None = None,
+        name: str = "folder",
+        on_bad_image: str = "raise",
+    ):
         super().__init__(root, on_bad_image)
         self.name = str(name)
         self.classes = {str(k): str(v) for k, v in (classes or {}).items()}
@@ -90,9 +105,11 @@ class ImageFolder(DatasetLoader):
             raise self.missing("  <class>/<image> folders, or train/ val/ test/ each holding them")
         unmapped = sorted({name for _, name in folders if self.label(name) is None})
         if unmapped:
-            raise DataError(f"{self.name}: class folders {unmapped} under {self.root} map to no label. Known "
-                            f"spellings: {', '.join(sorted(SPELLINGS))}; map others with dataset.classes, e.g. "
-                            f"dataset.classes='{{{unmapped[0]}: happy}}' (labels: {', '.join(CODE)})")
+            raise DataError(
+                f"{self.name}: class folders {unmapped} under {self.root} map to no label. Known "
+                f"spellings: {', '.join(sorted(SPELLINGS))}; map others with dataset.classes, e.g. "
+                f"dataset.classes='{{{unmapped[0]}: happy}}' (labels: {', '.join(CODE)})"
+            )
         items = []
         for (split, name), folder in folders.items():
             for path in image_files(folder):
@@ -100,8 +117,11 @@ class ImageFolder(DatasetLoader):
                 if self.subject_pattern is not None:
                     found = self.subject_pattern.search(path.name)
                     if found is None:
-                        self.bad(self.rel(path), "no subject id in the file name",
-                                 f"subject_pattern {self.subject_pattern.pattern!r}")
+                        self.bad(
+                            self.rel(path),
+                            "no subject id in the file name",
+                            f"subject_pattern {self.subject_pattern.pattern!r}",
+                        )
                         continue
                     subject = found[1]
                 items.append((path, CODE[self.label(name)], subject, split))

@@ -15,14 +15,20 @@ from core.labels import ANGRY, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
 SIZE = (256, 256)
 EXPRESSIONS = {"AN": ANGRY, "DI": DISGUST, "FE": FEAR, "HA": HAPPY, "NE": NEUTRAL, "SA": SAD, "SU": SURPRISE}
 FILE_NAME = re.compile(r"([A-Z]{2})\.([A-Z]{2})\d+\.\d+\.tiff?")
-EXPECTED = ("  <SUBJECT>.<EXPR><n>.<id>.tiff (e.g. KA.AN1.39.tiff), in the root or in a jaffe/ subfolder;\n"
-            f"  EXPR = {' | '.join(EXPRESSIONS)}")
+EXPECTED = (
+    "  <SUBJECT>.<EXPR><n>.<id>.tiff (e.g. KA.AN1.39.tiff), in the root or in a jaffe/ subfolder;\n"
+    f"  EXPR = {' | '.join(EXPRESSIONS)}"
+)
 
 
 class JAFFE(DatasetLoader):
+    """JAFFE: 213 photos of 10 subjects, labels from the file names (see the module docstring)."""
+
     name = "jaffe"
-    source_hint = ("JAFFE is distributed by its authors (Lyons, Kamachi, Gyoba) for non-commercial research: "
-                   "https://zenodo.org/record/3451524")
+    source_hint = (
+        "JAFFE is distributed by its authors (Lyons, Kamachi, Gyoba) for non-commercial research: "
+        "https://zenodo.org/record/3451524"
+    )
     has_subjects = True
 
     def _load(self):
@@ -35,8 +41,9 @@ class JAFFE(DatasetLoader):
             if name is None:
                 self.bad(self.rel(path), "file name does not match <SUBJECT>.<EXPR><n>.<id>.tiff")
             elif name[2] not in EXPRESSIONS:
-                self.bad(self.rel(path), "unknown expression code",
-                         f"{name[2]!r}, expected one of {', '.join(EXPRESSIONS)}")
+                self.bad(
+                    self.rel(path), "unknown expression code", f"{name[2]!r}, expected one of {', '.join(EXPRESSIONS)}"
+                )
             else:
                 items.append((path, EXPRESSIONS[name[2]], name[1], None))
         return self.read_all(items, SIZE)

@@ -25,12 +25,22 @@ SAME_IMAGES = ({"fer2013", "ferplus"},)
 
 
 class Merged:
+    """Several data sets as one (see the module docstring)."""
+
     name = "merged"
     has_subjects = True
     has_official_split = False
 
-    def __init__(self, parts, data_root: str = "data", detectors: dict | None = None, size: int = 48,
-                 framing: dict | None = None, group_by: str = "dataset", cache_dir: str | None = None):
+    def __init__(
+        self,
+        parts,
+        data_root: str = "data",
+        detectors: dict | None = None,
+        size: int = 48,
+        framing: dict | None = None,
+        group_by: str = "dataset",
+        cache_dir: str | None = None,
+    ):
         self.parts = [str(p) for p in parts]
         if len(self.parts) < 2:
             raise ConfigError(f"must name at least two data sets, got {self.parts}", "parts")
@@ -81,5 +91,13 @@ class Merged:
                 subjects += [f"{part}/{s}" for s in own.tolist()]
             skipped += [{**s, "id": f"{part}/{s['id']}"} for s in faces.skipped]
             excluded.update({f"{reason} ({part})": n for reason, n in faces.excluded.items()})
-        return Dataset(self.name, stack_images(images), np.asarray(labels), np.asarray(ids), np.asarray(subjects),
-                       None, skipped, excluded)
+        return Dataset(
+            self.name,
+            stack_images(images),
+            np.asarray(labels),
+            np.asarray(ids),
+            np.asarray(subjects),
+            None,
+            skipped,
+            excluded,
+        )

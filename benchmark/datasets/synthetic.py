@@ -16,13 +16,13 @@ from core.labels import ANGRY, DISGUST, FEAR, HAPPY, NEUTRAL, SAD, SURPRISE
 
 # Per expression: mouth curve (+ smile), mouth open, brow tilt (+ inner end down), brow raise, eye open.
 EXPRESSIONS = {
-    ANGRY:    dict(curve=-0.3, open=0.0, tilt=0.9, raise_=-0.5, eye=0.7),
-    DISGUST:  dict(curve=-0.8, open=0.2, tilt=0.4, raise_=-0.8, eye=0.4),
-    FEAR:     dict(curve=-0.2, open=0.6, tilt=-0.6, raise_=0.8, eye=1.3),
-    HAPPY:    dict(curve=1.0, open=0.3, tilt=0.0, raise_=0.1, eye=0.6),
-    SAD:      dict(curve=-1.0, open=0.0, tilt=-0.9, raise_=0.2, eye=0.8),
+    ANGRY: dict(curve=-0.3, open=0.0, tilt=0.9, raise_=-0.5, eye=0.7),
+    DISGUST: dict(curve=-0.8, open=0.2, tilt=0.4, raise_=-0.8, eye=0.4),
+    FEAR: dict(curve=-0.2, open=0.6, tilt=-0.6, raise_=0.8, eye=1.3),
+    HAPPY: dict(curve=1.0, open=0.3, tilt=0.0, raise_=0.1, eye=0.6),
+    SAD: dict(curve=-1.0, open=0.0, tilt=-0.9, raise_=0.2, eye=0.8),
     SURPRISE: dict(curve=0.0, open=1.0, tilt=0.0, raise_=1.0, eye=1.5),
-    NEUTRAL:  dict(curve=0.0, open=0.0, tilt=0.0, raise_=0.0, eye=1.0),
+    NEUTRAL: dict(curve=0.0, open=0.0, tilt=0.0, raise_=0.0, eye=1.0),
 }
 
 
@@ -33,8 +33,7 @@ class Synthetic:
     has_subjects = True
     has_official_split = False
 
-    def __init__(self, n_subjects: int = 8, per_class: int = 8, size: int = 48, noise: float = 12.0,
-                 seed: int = 0):
+    def __init__(self, n_subjects: int = 8, per_class: int = 8, size: int = 48, noise: float = 12.0, seed: int = 0):
         self.n_subjects = check.number("n_subjects", n_subjects, 2, integer=True)
         self.per_class = check.number("per_class", per_class, 1, integer=True)
         self.size = check.number("size", size, 24, integer=True)
@@ -62,9 +61,16 @@ class Synthetic:
 
 
 def _subject_geometry(rng: np.random.Generator) -> dict:
-    return dict(face_w=rng.uniform(0.34, 0.42), face_h=rng.uniform(0.42, 0.48), eye_dx=rng.uniform(0.15, 0.2),
-                eye_y=rng.uniform(0.38, 0.44), mouth_y=rng.uniform(0.68, 0.74), mouth_w=rng.uniform(0.12, 0.17),
-                skin=rng.uniform(150, 200), bg=rng.uniform(40, 90))
+    return dict(
+        face_w=rng.uniform(0.34, 0.42),
+        face_h=rng.uniform(0.42, 0.48),
+        eye_dx=rng.uniform(0.15, 0.2),
+        eye_y=rng.uniform(0.38, 0.44),
+        mouth_y=rng.uniform(0.68, 0.74),
+        mouth_w=rng.uniform(0.12, 0.17),
+        skin=rng.uniform(150, 200),
+        bg=rng.uniform(40, 90),
+    )
 
 
 def _draw(face: dict, expr: dict, size: int, noise: float, rng: np.random.Generator, cv2) -> np.ndarray:
@@ -86,9 +92,9 @@ def _draw(face: dict, expr: dict, size: int, noise: float, rng: np.random.Genera
         cv2.line(img, (px(inner), px(brow_y + tilt)), (px(outer), px(brow_y - tilt)), dark, max(1, px(0.025)))
     my, mw = cy - 0.5 + face["mouth_y"], face["mouth_w"] * jit(1.0, 0.05)
     xs = np.linspace(-1, 1, 15)
-    curve = -0.06 * jit(expr["curve"] + 1e-3) * (xs ** 2 - 0.5)
+    curve = -0.06 * jit(expr["curve"] + 1e-3) * (xs**2 - 0.5)
     upper = np.stack([cx + xs * mw, my + curve], 1)
-    lower = np.stack([cx + xs * mw, my + curve + 0.09 * max(expr["open"], 0) * (1 - xs ** 2)], 1)
+    lower = np.stack([cx + xs * mw, my + curve + 0.09 * max(expr["open"], 0) * (1 - xs**2)], 1)
     poly = np.round(np.concatenate([upper, lower[::-1]]) * size).astype(np.int32)
     cv2.fillPoly(img, [poly], dark)
     cv2.polylines(img, [np.round(upper * size).astype(np.int32)], False, dark, max(1, px(0.02)))

@@ -44,11 +44,11 @@ class Detections:
     n_faces: np.ndarray
 
     @classmethod
-    def empty(cls, n: int) -> "Detections":
+    def empty(cls, n: int) -> Detections:
         return cls(np.full((n, 4), np.nan), np.full((n, 4), np.nan), np.zeros(n, dtype=np.int64))
 
     @classmethod
-    def from_arrays(cls, arrays: dict | None, ids: np.ndarray) -> "Detections | None":
+    def from_arrays(cls, arrays: dict | None, ids: np.ndarray) -> Detections | None:
         """The detections stored in a cache entry, or None unless it is complete and made for `ids`."""
         n = len(ids)
         expected = {"boxes": (n, 4), "eyes": (n, 4), "n_faces": (n,), "ids": (n,)}
@@ -114,10 +114,21 @@ class FaceDetector:
     #: against MTCNN's eye landmarks; used for faces whose eyes were not found
     box_eyes: tuple[float, float]
 
-    def __init__(self, size: int = 96, margin: float = 0.1, align: bool = True, select: str = "largest",
-                 on_no_face: str = "center_crop", center_fraction: float = 0.6, equalize: str = "none",
-                 clahe_clip: float = 2.0, clahe_tile: int = 8, denoise: bool = False, denoise_strength: float = 5.0,
-                 cache_dir: str | None = ".cache/ferbench"):
+    def __init__(
+        self,
+        size: int = 96,
+        margin: float = 0.1,
+        align: bool = True,
+        select: str = "largest",
+        on_no_face: str = "center_crop",
+        center_fraction: float = 0.6,
+        equalize: str = "none",
+        clahe_clip: float = 2.0,
+        clahe_tile: int = 8,
+        denoise: bool = False,
+        denoise_strength: float = 5.0,
+        cache_dir: str | None = ".cache/ferbench",
+    ):
         self.size = check.number("size", size, 8, integer=True)
         self.margin = check.number("margin", margin, 0)
         self.align = check.flag("align", align)
@@ -162,8 +173,15 @@ class FaceDetector:
     # -- the face stage --------------------------------------------------------------------------
     def params(self) -> dict:
         """Every parameter of this detector, as reported in the run record."""
-        return {**self.detection_params(), "align": self.align, "size": self.size, "margin": self.margin,
-                "on_no_face": self.on_no_face, "center_fraction": self.center_fraction, **self.preprocess.params()}
+        return {
+            **self.detection_params(),
+            "align": self.align,
+            "size": self.size,
+            "margin": self.margin,
+            "on_no_face": self.on_no_face,
+            "center_fraction": self.center_fraction,
+            **self.preprocess.params(),
+        }
 
     def __call__(self, dataset: Dataset) -> tuple[Dataset, dict]:
         detections, cache_state = self.detections(dataset)
@@ -216,9 +234,17 @@ class FaceDetector:
         ids = lambda mask: [str(i) for i in dataset.ids[mask]]  # noqa: E731
         found = ~np.isnan(detections.boxes[:, 0])
         not_aligned = ids(status == "box") if self.align else []
-        return {"detector": self.name, **self.params(), "policy": self.on_no_face,
-                "n_images": len(dataset), "n_detected": int(found.sum()),
-                "detection_rate": float(found.mean()) if len(dataset) else None,
-                "n_multiple_faces": int((detections.n_faces > 1).sum()),
-                "no_face": ids(~found), "dropped": ids(status == "dropped"),
-                "n_not_aligned": len(not_aligned), "not_aligned": not_aligned, "cache": cache_state}
+        return {
+            "detector": self.name,
+            **self.params(),
+            "policy": self.on_no_face,
+            "n_images": len(dataset),
+            "n_detected": int(found.sum()),
+            "detection_rate": float(found.mean()) if len(dataset) else None,
+            "n_multiple_faces": int((detections.n_faces > 1).sum()),
+            "no_face": ids(~found),
+            "dropped": ids(status == "dropped"),
+            "n_not_aligned": len(not_aligned),
+            "not_aligned": not_aligned,
+            "cache": cache_state,
+        }

@@ -27,7 +27,7 @@ VERSION = 1
 def data_digest(images: np.ndarray, ids: np.ndarray) -> str:
     """A hash of the images (shape and pixels) and ids: one pass over the bytes, ~20 ms for JAFFE."""
     h = hashlib.blake2b(digest_size=20)
-    for image in (images if images.dtype == object else [images]):
+    for image in images if images.dtype == object else [images]:
         h.update(repr((image.shape, image.dtype.str)).encode())
         h.update(np.ascontiguousarray(image).data)
     h.update("\0".join(map(str, ids)).encode())
@@ -41,6 +41,7 @@ def entry_key(digest: str, detector: str, params: dict) -> str:
 
 
 def entry_path(cache_dir: str | os.PathLike, detector: str, key: str) -> Path:
+    """The cache file of one detector setting's detections of one data set (`key`)."""
     return Path(cache_dir).expanduser() / "faces" / f"{detector}-{key}.npz"
 
 

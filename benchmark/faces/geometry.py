@@ -70,10 +70,12 @@ def face_square(eyes, margin: float) -> Square:
     (ax, ay), (bx, by) = sorted([(eyes[0], eyes[1]), (eyes[2], eyes[3])])
     dx, dy = bx - ax, by - ay
     # "below the eyes" is perpendicular to the eye line: (-dy, dx) is that direction, eye distance long
-    return Square(cx=(ax + bx) / 2 - CENTRE_BELOW_EYES * dy,
-                  cy=(ay + by) / 2 + CENTRE_BELOW_EYES * dx,
-                  side=FACE_SIDE * math.hypot(dx, dy) * (1 + 2 * margin),
-                  angle=math.degrees(math.atan2(dy, dx)))
+    return Square(
+        cx=(ax + bx) / 2 - CENTRE_BELOW_EYES * dy,
+        cy=(ay + by) / 2 + CENTRE_BELOW_EYES * dx,
+        side=FACE_SIDE * math.hypot(dx, dy) * (1 + 2 * margin),
+        angle=math.degrees(math.atan2(dy, dx)),
+    )
 
 
 def eye_distance(eyes) -> float:
@@ -109,8 +111,9 @@ def cut(image: np.ndarray, square: Square, size: int) -> np.ndarray:
     resized, so that a large face shrunk to a small crop is area-averaged rather than aliased.
     """
     side = square.pixels
-    patch = cv2.warpAffine(image, square.to_patch(), (side, side), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
+    patch = cv2.warpAffine(
+        image, square.to_patch(), (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return resize(patch, size)
 
 

@@ -37,9 +37,16 @@ class HaarDetector(FaceDetector):
     # above the box centre; frontalface_alt/alt2 agree within 0.01.
     box_eyes = (0.37, 0.107)
 
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml",
-                 eye_cascades=("haarcascade_eye.xml",), scale_factor: float = 1.1, min_neighbors: int = 5,
-                 min_face_size: int = 30, eye_min_neighbors: int = 3, **common):
+    def __init__(
+        self,
+        cascade: str = "haarcascade_frontalface_default.xml",
+        eye_cascades=("haarcascade_eye.xml",),
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_face_size: int = 30,
+        eye_min_neighbors: int = 3,
+        **common,
+    ):
         super().__init__(**common)
         self.cascade = str(cascade)
         self.eye_cascades = [str(c) for c in ([eye_cascades] if isinstance(eye_cascades, str) else eye_cascades)]
@@ -55,10 +62,17 @@ class HaarDetector(FaceDetector):
 
     def detection_params(self) -> dict:
         # without alignment the eye search is skipped, so the detections differ
-        return {**super().detection_params(), "align": self.align, "cascade": self.cascade,
-                "eye_cascades": self.eye_cascades, "scale_factor": self.scale_factor,
-                "min_neighbors": self.min_neighbors, "min_face_size": self.min_face_size,
-                "eye_min_neighbors": self.eye_min_neighbors, "opencv": cv2.__version__}
+        return {
+            **super().detection_params(),
+            "align": self.align,
+            "cascade": self.cascade,
+            "eye_cascades": self.eye_cascades,
+            "scale_factor": self.scale_factor,
+            "min_neighbors": self.min_neighbors,
+            "min_face_size": self.min_face_size,
+            "eye_min_neighbors": self.eye_min_neighbors,
+            "opencv": cv2.__version__,
+        }
 
     def find(self, image: np.ndarray) -> Found:
         face_cascade, eye_cascades = self._cascades()
@@ -76,8 +90,10 @@ class HaarDetector(FaceDetector):
     def _cascades(self) -> tuple[cv2.CascadeClassifier, list[cv2.CascadeClassifier]]:
         """The face cascade and the eye cascades (none without alignment), loaded once per detector."""
         if getattr(self, "_loaded", None) is None:
-            self._loaded = (load_cascade("cascade", self.cascade),
-                            [load_cascade("eye_cascades", name) for name in self.eye_cascades] if self.align else [])
+            self._loaded = (
+                load_cascade("cascade", self.cascade),
+                [load_cascade("eye_cascades", name) for name in self.eye_cascades] if self.align else [],
+            )
         return self._loaded
 
     def __getstate__(self) -> dict:
@@ -86,12 +102,14 @@ class HaarDetector(FaceDetector):
     def _eyes(self, image: np.ndarray, box, cascades) -> np.ndarray:
         """The eye centres (x1, y1, x2, y2) in `image` of the face in `box`, NaN when no plausible pair is found."""
         x, y, w, h = box
-        region = image[y:y + int(EYE_REGION * h), x:x + w]
-        candidates = [(ex + (ew - 1) / 2, ey + (eh - 1) / 2, ew)
-                      for cascade in cascades
-                      for ex, ey, ew, eh in cascade.detectMultiScale(region, 1.1, self.eye_min_neighbors,
-                                                                     minSize=(w // 10, w // 10),
-                                                                     maxSize=(w // 3, w // 3))]
+        region = image[y : y + int(EYE_REGION * h), x : x + w]
+        candidates = [
+            (ex + (ew - 1) / 2, ey + (eh - 1) / 2, ew)
+            for cascade in cascades
+            for ex, ey, ew, eh in cascade.detectMultiScale(
+                region, 1.1, self.eye_min_neighbors, minSize=(w // 10, w // 10), maxSize=(w // 3, w // 3)
+            )
+        ]
         pair = best_eye_pair(candidates, w, self.box_eyes[0])
         if pair is None:
             return np.full(4, np.nan)
@@ -108,6 +126,7 @@ def best_eye_pair(candidates, width: float, expected: float):
     size difference and the midpoint's offset from the box's centre line, each relative to its scale
     (the centre line weighs most: false candidates such as an eyebrow sit off-centre in pairs).
     """
+
     def plausible(a, b):
         distance = math.hypot(b[0] - a[0], b[1] - a[1]) / width
         return tilt(a, b) <= MAX_TILT and 0.65 * expected <= distance <= 1.5 * expected
@@ -115,11 +134,20 @@ def best_eye_pair(candidates, width: float, expected: float):
     def cost(pair):
         a, b = pair
         distance = math.hypot(b[0] - a[0], b[1] - a[1]) / width
-        return (tilt(a, b) / MAX_TILT + abs(distance - expected) / expected
-                + abs(a[2] - b[2]) / max(a[2], b[2]) + 4 * abs((a[0] + b[0]) / 2 - (width - 1) / 2) / width)
+        return (
+            tilt(a, b) / MAX_TILT
+            + abs(distance - expected) / expected
+            + abs(a[2] - b[2]) / max(a[2], b[2])
+            + 4 * abs((a[0] + b[0]) / 2 - (width - 1) / 2) / width
+        )
 
-    pairs = [(a, b) for a in candidates if a[0] < (width - 1) / 2
-             for b in candidates if b[0] >= (width - 1) / 2 and plausible(a, b)]
+    pairs = [
+        (a, b)
+        for a in candidates
+        if a[0] < (width - 1) / 2
+        for b in candidates
+        if b[0] >= (width - 1) / 2 and plausible(a, b)
+    ]
     return min(pairs, key=cost, default=None)
 
 
@@ -138,6 +166,7 @@ def cascade_path(key: str, name: str) -> str:
 
 
 def load_cascade(key: str, name: str) -> cv2.CascadeClassifier:
+    """The OpenCV cascade `name` (one of OpenCV's files, or a path); a ConfigError naming `key` otherwise."""
     cascade = cv2.CascadeClassifier(cascade_path(key, name))
     if cascade.empty():
         raise ConfigError(f"is {name!r}, which is not a valid OpenCV cascade file", key)

@@ -44,8 +44,12 @@ class MTCNNDetector(FaceDetector):
         self.batch_size = check.number("batch_size", batch_size, 1, integer=True)
 
     def detection_params(self) -> dict:
-        return {**super().detection_params(), "min_face_size": self.min_face_size, "thresholds": self.thresholds,
-                "mtcnn": version("mtcnn")}
+        return {
+            **super().detection_params(),
+            "min_face_size": self.min_face_size,
+            "thresholds": self.thresholds,
+            "mtcnn": version("mtcnn"),
+        }
 
     def params(self) -> dict:
         return {**super().params(), "batch_size": self.batch_size}
@@ -60,15 +64,20 @@ class MTCNNDetector(FaceDetector):
         pnet, rnet, onet = self.thresholds
         out = [Found.none()] * len(images)
         for batch in same_shape_batches(images, self.batch_size):
-            found = self._network.detect_faces([np.repeat(images[i][..., None], 3, axis=2) for i in batch],
-                                               min_face_size=self.min_face_size, threshold_pnet=pnet,
-                                               threshold_rnet=rnet, threshold_onet=onet)
+            found = self._network.detect_faces(
+                [np.repeat(images[i][..., None], 3, axis=2) for i in batch],
+                min_face_size=self.min_face_size,
+                threshold_pnet=pnet,
+                threshold_rnet=rnet,
+                threshold_onet=onet,
+            )
             for i, faces in zip(batch, found):
                 if faces:
-                    out[i] = Found(np.array([f["box"] for f in faces], float),
-                                   np.array([[*f["keypoints"]["left_eye"], *f["keypoints"]["right_eye"]]
-                                             for f in faces], float),
-                                   np.array([f["confidence"] for f in faces], float))
+                    out[i] = Found(
+                        np.array([f["box"] for f in faces], float),
+                        np.array([[*f["keypoints"]["left_eye"], *f["keypoints"]["right_eye"]] for f in faces], float),
+                        np.array([f["confidence"] for f in faces], float),
+                    )
         return out
 
     def __getstate__(self) -> dict:

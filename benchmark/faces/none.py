@@ -24,7 +24,9 @@ class NoDetector:
             images = np.stack([resize(im, self.size) for im in images])
         elif images.dtype == object:
             shapes = sorted({im.shape for im in images})
-            raise ConfigError(f"{dataset.name}: images come in several sizes {shapes[:4]}; "
-                              f"choose a detector (detector=haar or detector=mtcnn) or set detector.size")
+            raise ConfigError(
+                f"{dataset.name}: images come in several sizes {shapes[:4]}; "
+                f"choose a detector (detector=haar or detector=mtcnn) or set detector.size"
+            )
         out = dataclasses.replace(dataset, images=images)
         return out, {"detector": "none", "size": self.size, "n_images": len(out), "detection_rate": None}

@@ -27,8 +27,14 @@ class Preprocess:
       `denoise_strength` (larger removes more noise and more fine detail).
     """
 
-    def __init__(self, equalize: str = "none", clahe_clip: float = 2.0, clahe_tile: int = 8,
-                 denoise: bool = False, denoise_strength: float = 5.0):
+    def __init__(
+        self,
+        equalize: str = "none",
+        clahe_clip: float = 2.0,
+        clahe_tile: int = 8,
+        denoise: bool = False,
+        denoise_strength: float = 5.0,
+    ):
         self.equalize = check.choice("equalize", equalize, EQUALIZE)
         self.clahe_clip = check.number("clahe_clip", clahe_clip, 0, low_open=True)
         self.clahe_tile = check.number("clahe_tile", clahe_tile, 1, 64, integer=True)
@@ -36,8 +42,13 @@ class Preprocess:
         self.denoise_strength = check.number("denoise_strength", denoise_strength, 0, low_open=True)
 
     def params(self) -> dict:
-        return {"equalize": self.equalize, "clahe_clip": self.clahe_clip, "clahe_tile": self.clahe_tile,
-                "denoise": self.denoise, "denoise_strength": self.denoise_strength}
+        return {
+            "equalize": self.equalize,
+            "clahe_clip": self.clahe_clip,
+            "clahe_tile": self.clahe_tile,
+            "denoise": self.denoise,
+            "denoise_strength": self.denoise_strength,
+        }
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """The (N, S, S) uint8 crops, preprocessed (the input itself when nothing is to be done)."""

@@ -9,9 +9,16 @@ import numpy as np
 from core.labels import CLASS_NAMES
 
 #: one colour (RGB) per class, the same in every picture, video and the web page
-COLOURS = {"angry": (220, 50, 47), "disgust": (133, 153, 0), "fear": (108, 113, 196), "happy": (255, 191, 0),
-           "sad": (38, 139, 210), "surprise": (211, 54, 130), "neutral": (147, 161, 161),
-           "contempt": (203, 75, 22)}
+COLOURS = {
+    "angry": (220, 50, 47),
+    "disgust": (133, 153, 0),
+    "fear": (108, 113, 196),
+    "happy": (255, 191, 0),
+    "sad": (38, 139, 210),
+    "surprise": (211, 54, 130),
+    "neutral": (147, 161, 161),
+    "contempt": (203, 75, 22),
+}
 assert set(COLOURS) == set(CLASS_NAMES)
 
 
@@ -32,6 +39,7 @@ def draw(rgb: np.ndarray, faces, track_ids=None) -> np.ndarray:
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         top = max(0, y - th - base - 4)
         cv2.rectangle(out, (x, top), (x + tw + 4, top + th + base + 4), colour, -1)
-        cv2.putText(out, text, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out, text, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness, cv2.LINE_AA
+        )
     return out

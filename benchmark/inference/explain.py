@@ -77,9 +77,11 @@ def gradcam(estimator, crops, targets) -> np.ndarray:
     """
     maps = _gradcam_of(estimator)
     if maps is None:
-        raise ConfigError(f"Grad-CAM explains a CNN (deep.estimator.CNNClassifier), not a {type(estimator).__name__} "
-                          "(or an average with a member that is not one); occlusion and lime explain any model with "
-                          "predict_proba")
+        raise ConfigError(
+            f"Grad-CAM explains a CNN (deep.estimator.CNNClassifier), not a {type(estimator).__name__} "
+            "(or an average with a member that is not one); occlusion and lime explain any model with "
+            "predict_proba"
+        )
     return maps(crops, targets)
 
 
@@ -137,8 +139,14 @@ def _cnn_gradcam(estimator, crops, targets) -> np.ndarray:
     return _normalised(torch.cat(maps)[:, 0].cpu().numpy())
 
 
-def occlusion(predict_proba: PredictProba, crops, targets, window: int | None = None, stride: int | None = None,
-              fill: float | None = None) -> np.ndarray:
+def occlusion(
+    predict_proba: PredictProba,
+    crops,
+    targets,
+    window: int | None = None,
+    stride: int | None = None,
+    fill: float | None = None,
+) -> np.ndarray:
     """Occlusion sensitivity maps (Zeiler & Fergus 2014, "Visualizing and Understanding
     Convolutional Networks", arXiv 1311.2901), for any model.
 
@@ -171,7 +179,7 @@ def occlusion(predict_proba: PredictProba, crops, targets, window: int | None = 
         starts.append(size - window)
     masks = np.zeros((len(starts) ** 2, size, size), bool)  # (P, S, S): where each position hides
     for k, (y, x) in enumerate(itertools.product(starts, starts)):
-        masks[k, y:y + window, x:x + window] = True
+        masks[k, y : y + window, x : x + window] = True
     fills = crops.mean((1, 2)) if fill is None else np.full(n, fill)
     fills = np.rint(fills).astype(np.uint8)
 
@@ -180,14 +188,21 @@ def occlusion(predict_proba: PredictProba, crops, targets, window: int | None = 
         i, k = np.divmod(np.arange(start, min(start + BATCH, len(drops))), len(masks))
         copies = np.where(masks[k], fills[i, None, None], crops[i])
         occluded = np.asarray(predict_proba(copies))[np.arange(len(i)), targets[i]]
-        drops[start:start + len(i)] = base[i, targets[i]] - occluded
+        drops[start : start + len(i)] = base[i, targets[i]] - occluded
     flat = masks.reshape(len(masks), -1).astype(np.float32)
     heat = drops.reshape(n, len(masks)) @ flat / flat.sum(0)  # mean drop over the positions hiding each pixel
     return _normalised(heat.reshape(n, size, size))
 
 
-def lime(predict_proba: PredictProba, crops, targets, num_samples: int = 1000, seed: int = 0, n_segments: int = 40,
-         compactness: float = 0.3) -> np.ndarray:
+def lime(
+    predict_proba: PredictProba,
+    crops,
+    targets,
+    num_samples: int = 1000,
+    seed: int = 0,
+    n_segments: int = 40,
+    compactness: float = 0.3,
+) -> np.ndarray:
     """LIME maps (Ribeiro et al. 2016, "Why Should I Trust You?": Explaining the Predictions of Any
     Classifier", arXiv 1602.04938), by the `lime` package's `LimeImageExplainer`, for any model.
 
@@ -226,9 +241,16 @@ def lime(predict_proba: PredictProba, crops, targets, num_samples: int = 1000, s
     with mock.patch.object(lime_image, "tqdm", lambda rows: rows):  # lime 0.2 draws a progress bar per crop
         for j, (crop, target) in enumerate(zip(crops, targets)):
             explainer = lime_image.LimeImageExplainer(feature_selection="none", random_state=seed)
-            found = explainer.explain_instance(np.repeat(crop[..., None], 3, axis=2), classify, labels=(int(target),),
-                                               hide_color=int(round(crop.mean())), top_labels=None,
-                                               num_samples=num_samples, batch_size=BATCH, segmentation_fn=segment)
+            found = explainer.explain_instance(
+                np.repeat(crop[..., None], 3, axis=2),
+                classify,
+                labels=(int(target),),
+                hide_color=int(round(crop.mean())),
+                top_labels=None,
+                num_samples=num_samples,
+                batch_size=BATCH,
+                segmentation_fn=segment,
+            )
             weights = np.zeros(found.segments.max() + 1, np.float32)
             for segment_id, weight in found.local_exp[int(target)]:
                 weights[segment_id] = weight
@@ -314,8 +336,9 @@ def to_image(heatmap, crop_to_image, image_shape) -> np.ndarray:
     height, width = image_shape[:2]
     # The matrix maps the source (crop) to the destination (image): warpAffine's direction without
     # WARP_INVERSE_MAP (it inverts the matrix to look each image pixel up in the crop).
-    return cv2.warpAffine(heatmap, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
+    return cv2.warpAffine(
+        heatmap, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
 
 
 def overlay(image_rgb, heat, alpha: float = 0.45, colormap: int = cv2.COLORMAP_INFERNO) -> np.ndarray:
@@ -332,8 +355,10 @@ def overlay(image_rgb, heat, alpha: float = 0.45, colormap: int = cv2.COLORMAP_I
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     heat = np.asarray(heat, np.float32)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or heat.shape != image.shape[:2]:
-        raise ValueError(f"overlay takes a uint8 RGB image (H, W, 3) and a heat map (H, W), got {image.dtype} "
-                         f"{image.shape} and {heat.shape}")
+        raise ValueError(
+            f"overlay takes a uint8 RGB image (H, W, 3) and a heat map (H, W), got {image.dtype} "
+            f"{image.shape} and {heat.shape}"
+        )
     alpha = check.number("alpha", alpha, 0, 1)
     colours = cv2.applyColorMap(np.rint(np.clip(heat, 0, 1) * 255).astype(np.uint8), colormap)[..., ::-1]  # BGR->RGB
     weight = np.where(heat > 0, alpha, 0.0)[..., None]
@@ -343,16 +368,19 @@ def overlay(image_rgb, heat, alpha: float = 0.45, colormap: int = cv2.COLORMAP_I
 def _crops(crops) -> np.ndarray:
     crops = np.asarray(crops)
     if crops.dtype != np.uint8 or crops.ndim != 3 or crops.shape[1] != crops.shape[2] or not len(crops):
-        raise ValueError(f"crops must be a non-empty uint8 stack of square grayscale crops (N, S, S), got "
-                         f"{crops.dtype} {crops.shape}")
+        raise ValueError(
+            f"crops must be a non-empty uint8 stack of square grayscale crops (N, S, S), got "
+            f"{crops.dtype} {crops.shape}"
+        )
     return np.ascontiguousarray(crops)
 
 
 def _targets(targets, n: int, n_classes: int) -> np.ndarray:
     targets = np.asarray(targets)
     if targets.shape != (n,) or targets.dtype.kind not in "iu":
-        raise ValueError(f"targets must be one integer class index per crop, shape ({n},), got {targets.dtype} "
-                         f"{targets.shape}")
+        raise ValueError(
+            f"targets must be one integer class index per crop, shape ({n},), got {targets.dtype} {targets.shape}"
+        )
     outside = sorted(set(targets.tolist()) - set(range(n_classes)))
     if outside:
         raise ValueError(f"targets must be class indices 0..{n_classes - 1} (columns of predict_proba), got {outside}")

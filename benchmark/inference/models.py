@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from core import validation as check
-from core.errors import ConfigError
 from core.composites import Average, Composite, LogitAdjust
+from core.errors import ConfigError
 from core.images import image_stack
 from core.io import SHIPPED_ROOT, find_file, write_atomic
 from core.labels import CLASS_NAMES
@@ -164,8 +164,11 @@ def load_model(source: str | Path | list | None = None, tta: str | None = None) 
         adjust = manifest.get("logit_adjust")
         if adjust is not None:
             if not isinstance(adjust, dict) or set(adjust) != {"tau", "record"}:
-                raise ConfigError(f"{SHIPPED}: logit_adjust must be a mapping with tau (a number) and record (the run "
-                                  f"record that counted the class frequencies), got {adjust!r}", "logit_adjust")
+                raise ConfigError(
+                    f"{SHIPPED}: logit_adjust must be a mapping with tau (a number) and record (the run "
+                    f"record that counted the class frequencies), got {adjust!r}",
+                    "logit_adjust",
+                )
             record = SHIPPED.parent / str(adjust["record"])
             if not record.is_file():
                 raise ConfigError(f"{SHIPPED}: logit_adjust.record {record} is not there", "logit_adjust")
@@ -212,16 +215,28 @@ def _from_checkpoint(path: Path, tta: str | None) -> FaceModel:
     if tta is not None:
         est.set_params(tta=tta)
     est.set_params(verbose=0)
-    return FaceModel(est, _names(est.classes_), int(est.image_size or est.image_shape_[0]),
-                     dict(est.metadata_.get("face_stage") or {"detector": "none"}), str(path), "deep")
+    return FaceModel(
+        est,
+        _names(est.classes_),
+        int(est.image_size or est.image_shape_[0]),
+        dict(est.metadata_.get("face_stage") or {"detector": "none"}),
+        str(path),
+        "deep",
+    )
 
 
 def _from_onnx(path: Path) -> FaceModel:
     from deep.export import OnnxClassifier
 
     est = OnnxClassifier(path)
-    return FaceModel(est, _names(est.classes_), int(est.input_size),
-                     dict(est.metadata_.get("face_stage") or {"detector": "none"}), str(path), "deep")
+    return FaceModel(
+        est,
+        _names(est.classes_),
+        int(est.input_size),
+        dict(est.metadata_.get("face_stage") or {"detector": "none"}),
+        str(path),
+        "deep",
+    )
 
 
 def _from_skops(path: Path) -> FaceModel:
@@ -230,30 +245,47 @@ def _from_skops(path: Path) -> FaceModel:
     untrusted = sio.get_untrusted_types(file=path)
     foreign = [t for t in untrusted if not t.startswith(OWN_PACKAGES)]
     if foreign:
-        raise ConfigError(f"{path} holds types that are neither scikit-learn's nor ferbench's, which are not loaded: "
-                          f"{', '.join(foreign)}")
+        raise ConfigError(
+            f"{path} holds types that are neither scikit-learn's nor ferbench's, which are not loaded: "
+            f"{', '.join(foreign)}"
+        )
     saved = sio.load(path, trusted=untrusted)
     if not isinstance(saved, dict) or "estimator" not in saved:
         raise ConfigError(f"{path} is not a model saved by ferbench (benchmark.inference.models.save_model)")
     est = saved["estimator"]
-    return FaceModel(est, _names(saved["classes"]), int(saved["input_size"]), dict(saved["face_stage"]), str(path),
-                     saved.get("family", "classical"), calibrated=hasattr(est, "predict_proba"))
+    return FaceModel(
+        est,
+        _names(saved["classes"]),
+        int(saved["input_size"]),
+        dict(saved["face_stage"]),
+        str(path),
+        saved.get("family", "classical"),
+        calibrated=hasattr(est, "predict_proba"),
+    )
 
 
 def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
     record = json.loads(path.read_text())
     saved, gone = record.get("models") or {}, []
     if not saved:  # older CNN records: the model.pt their run_dir got
-        saved = {f["name"]: str(Path(f["fit_details"]["run_dir"]) / "model.pt") for f in record.get("folds", [])
-                 if (f.get("fit_details") or {}).get("run_dir")}
+        saved = {
+            f["name"]: str(Path(f["fit_details"]["run_dir"]) / "model.pt")
+            for f in record.get("folds", [])
+            if (f.get("fit_details") or {}).get("run_dir")
+        }
         gone = [p for p in saved.values() if find_file(p) is None]
         saved = {name: p for name, p in saved.items() if p not in gone}
     if not saved and gone:
-        raise ConfigError(f"{path}: its run wrote {', '.join(gone)}, which is not here; load a model file instead "
-                          "(committed ones: results/models/<data set>__<model>/fit-<n>/model.pt)")
+        raise ConfigError(
+            f"{path}: its run wrote {', '.join(gone)}, which is not here; load a model file instead "
+            "(committed ones: results/models/<data set>__<model>/fit-<n>/model.pt)"
+        )
     if not saved:
-        command = " ".join(w for w in record.get("env", {}).get("command", "").split()
-                           if not w.startswith(("results_dir=", "cache_dir=", "data_root=", "models_dir=")))
+        command = " ".join(
+            w
+            for w in record.get("env", {}).get("command", "").split()
+            if not w.startswith(("results_dir=", "cache_dir=", "data_root=", "models_dir="))
+        )
         raise ConfigError(f"{path}: this run saved no model; run its command again with save_model=true ({command})")
     if fold is None and len(saved) > 1:
         raise ConfigError(f"{path} has a model per fold; name one: {path}:<fold>, <fold> one of {', '.join(saved)}")
@@ -282,9 +314,15 @@ def averaged(models: list[FaceModel]) -> FaceModel:
     if not all(m.calibrated for m in models):
         raise ConfigError("an average of models needs probabilities; an SVM gives decision values", "model")
     estimator = Average([m.estimator for m in models])
-    return FaceModel(estimator, _names(estimator.classes_), sizes.pop(), dict(models[0].face_stage), models[0].source,
-                     "deep" if all(m.family == "deep" for m in models) else "classical",
-                     details={"members": models})
+    return FaceModel(
+        estimator,
+        _names(estimator.classes_),
+        sizes.pop(),
+        dict(models[0].face_stage),
+        models[0].source,
+        "deep" if all(m.family == "deep" for m in models) else "classical",
+        details={"members": models},
+    )
 
 
 def logit_adjusted(model: FaceModel, class_prior: dict, tau: float) -> FaceModel:
@@ -299,12 +337,18 @@ def logit_adjusted(model: FaceModel, class_prior: dict, tau: float) -> FaceModel
     if any(isinstance(c, LogitAdjust) for c in _composites(model.estimator)):
         raise ConfigError(f"{model.name} is logit-adjusted already", "logit_adjust")
     if not isinstance(class_prior, dict) or set(class_prior) != set(model.classes):
-        raise ConfigError(f"must map each class of {model.name} ({', '.join(model.classes)}) to its training "
-                          f"frequency, got {class_prior!r}", "logit_adjust.class_prior")
-    prior = np.array([check.number(f"logit_adjust.class_prior.{c}", class_prior[c], 0, low_open=True)
-                      for c in model.classes], np.float64)
-    return dataclasses.replace(model, estimator=LogitAdjust(model.estimator, prior / prior.sum(), tau),
-                               details=dict(model.details))
+        raise ConfigError(
+            f"must map each class of {model.name} ({', '.join(model.classes)}) to its training "
+            f"frequency, got {class_prior!r}",
+            "logit_adjust.class_prior",
+        )
+    prior = np.array(
+        [check.number(f"logit_adjust.class_prior.{c}", class_prior[c], 0, low_open=True) for c in model.classes],
+        np.float64,
+    )
+    return dataclasses.replace(
+        model, estimator=LogitAdjust(model.estimator, prior / prior.sum(), tau), details=dict(model.details)
+    )
 
 
 def _composites(estimator) -> list:
@@ -321,8 +365,10 @@ def prior_of(record: str | Path) -> dict:
     folds = read_record(record).get("folds") or [{}]
     prior = (folds[0].get("fit_details") or {}).get("class_prior")
     if not prior:
-        raise ConfigError(f"{record} holds no class_prior: it is not the record of a logit-adjusted "
-                          "method=pretrained run", "logit_adjust")
+        raise ConfigError(
+            f"{record} holds no class_prior: it is not the record of a logit-adjusted method=pretrained run",
+            "logit_adjust",
+        )
     return prior
 
 
@@ -340,8 +386,10 @@ def save_model(estimator, path: str | Path, metadata: dict) -> Path:
     if isinstance(estimator, CNNClassifier):
         return estimator.save(path.with_suffix(".pt"), metadata=metadata)
     if not hasattr(estimator, "predict_proba") and not hasattr(estimator, "decision_function"):
-        raise ConfigError(f"{type(estimator).__name__} has neither predict_proba nor decision_function: "
-                          "the applications could not score faces with it")
+        raise ConfigError(
+            f"{type(estimator).__name__} has neither predict_proba nor decision_function: "
+            "the applications could not score faces with it"
+        )
     import skops.io as sio
 
     payload = sio.dumps({"estimator": estimator, "classes": [int(c) for c in estimator.classes_], **metadata})

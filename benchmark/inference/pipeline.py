@@ -42,10 +42,14 @@ class Face:
 
     def to_json(self, classes: list[str]) -> dict:
         """JSON values: box, eyes, alignment, detector score, label, probabilities by class name."""
-        return {"box": [round(float(v), 1) for v in self.box],
-                "eyes": None if self.eyes is None else [round(float(v), 1) for v in self.eyes],
-                "alignment": self.alignment, "detector_score": round(float(self.score), 4), "label": self.label,
-                "probabilities": {c: round(float(p), 4) for c, p in zip(classes, self.probabilities)}}
+        return {
+            "box": [round(float(v), 1) for v in self.box],
+            "eyes": None if self.eyes is None else [round(float(v), 1) for v in self.eyes],
+            "alignment": self.alignment,
+            "detector_score": round(float(self.score), 4),
+            "label": self.label,
+            "probabilities": {c: round(float(p), 4) for c, p in zip(classes, self.probabilities)},
+        }
 
 
 def build_detector(stage: dict, size: int, cache_dir: str | None = None) -> FaceDetector:
@@ -62,8 +66,9 @@ def build_detector(stage: dict, size: int, cache_dir: str | None = None) -> Face
     known = settings(detector)
     unknown = sorted(set(stage) - set(known) - {"detector"})
     if unknown:
-        raise ConfigError(f"face stage of detector {name} has unknown settings {unknown}; its settings are "
-                          f"{', '.join(known)}")
+        raise ConfigError(
+            f"face stage of detector {name} has unknown settings {unknown}; its settings are {', '.join(known)}"
+        )
     values = {k: v for k, v in stage.items() if k != "detector"}
     return detector(**{**values, "size": int(size), "cache_dir": cache_dir})
 
@@ -74,8 +79,11 @@ def settings(detector: type) -> list[str]:
 
     names = []
     for cls in (detector, FaceDetector):
-        names += [n for n, p in inspect.signature(cls.__init__).parameters.items()
-                  if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n not in names]
+        names += [
+            n
+            for n, p in inspect.signature(cls.__init__).parameters.items()
+            if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n not in names
+        ]
     return names
 
 
@@ -119,8 +127,9 @@ class FacePipeline:
         factor = min(1.0, self.detect_side / max(gray.shape))
         if factor == 1.0:
             return self.detector.find(gray)
-        small = cv2.resize(gray, (round(gray.shape[1] * factor), round(gray.shape[0] * factor)),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            gray, (round(gray.shape[1] * factor), round(gray.shape[0] * factor)), interpolation=cv2.INTER_AREA
+        )
         return self.detector.find(small).scaled(1 / factor)
 
     def classify(self, faces: list[Face]) -> list[Face]:
@@ -128,8 +137,11 @@ class FacePipeline:
         if faces:
             crops = np.stack([f.crop for f in faces])
             proba = self.model.predict_proba(crops)
-            labels = ([self.model.classes[i] for i in proba.argmax(axis=1)] if self.model.calibrated
-                      else self.model.predict(crops))
+            labels = (
+                [self.model.classes[i] for i in proba.argmax(axis=1)]
+                if self.model.calibrated
+                else self.model.predict(crops)
+            )
             for face, p, label in zip(faces, proba, labels):
                 face.probabilities, face.label = p, label
         return faces
@@ -145,11 +157,18 @@ class FacePipeline:
         t2 = time.perf_counter()
         self.classify(faces)
         t3 = time.perf_counter()
-        result = {"model": self.model.name, "classes": self.model.classes, "calibrated": self.model.calibrated,
-                  "image": {"width": int(image.rgb.shape[1]), "height": int(image.rgb.shape[0])},
-                  "faces": [f.to_json(self.model.classes) for f in faces],
-                  "timings_ms": {"decode": round(1000 * (t1 - t0), 2), "faces": round(1000 * (t2 - t1), 2),
-                                 "classify": round(1000 * (t3 - t2), 2)}}
+        result = {
+            "model": self.model.name,
+            "classes": self.model.classes,
+            "calibrated": self.model.calibrated,
+            "image": {"width": int(image.rgb.shape[1]), "height": int(image.rgb.shape[0])},
+            "faces": [f.to_json(self.model.classes) for f in faces],
+            "timings_ms": {
+                "decode": round(1000 * (t1 - t0), 2),
+                "faces": round(1000 * (t2 - t1), 2),
+                "classify": round(1000 * (t3 - t2), 2),
+            },
+        }
         if explain is not None:
             result["explanation"] = {"method": explain, "image": _explanation_png(self.model, image, faces, explain)}
             result["timings_ms"]["explain"] = round(1000 * (time.perf_counter() - t3), 2)

@@ -129,14 +129,18 @@ def open_video(source: str | os.PathLike | int) -> VideoSource:
         what, name, is_camera = f"video {text}", Path(text.split("?")[0]).stem or "stream", False
     if not capture.isOpened():
         capture.release()
-        hint = (" (no such camera, or it is in use or not permitted)" if is_camera
-                else " (not a video, a corrupt file, or a format this OpenCV build cannot decode)")
+        hint = (
+            " (no such camera, or it is in use or not permitted)"
+            if is_camera
+            else " (not a video, a corrupt file, or a format this OpenCV build cannot decode)"
+        )
         raise DataError(f"cannot open {what}{hint}")
     ok, first = capture.read()
     if not ok or first is None:
         capture.release()
-        raise DataError(f"{what} opened but gave no frame" + (" (is it in use?)" if is_camera
-                                                                 else " (empty or corrupt video)"))
+        raise DataError(
+            f"{what} opened but gave no frame" + (" (is it in use?)" if is_camera else " (empty or corrupt video)")
+        )
     return VideoSource(capture, name, is_camera, first)
 
 
@@ -216,8 +220,11 @@ class IoUTracker:
         self.next_id = 1
 
     def update(self, found: Found) -> list[Track]:
-        boxes, eyes, scores = (np.asarray(found.boxes, float).reshape(-1, 4),
-                               np.asarray(found.eyes, float).reshape(-1, 4), np.asarray(found.scores, float))
+        boxes, eyes, scores = (
+            np.asarray(found.boxes, float).reshape(-1, 4),
+            np.asarray(found.eyes, float).reshape(-1, 4),
+            np.asarray(found.scores, float),
+        )
         pairs = greedy_match(iou_matrix([t.box for t in self.tracks], boxes), self.iou)
         kept = []
         for r, c in pairs:
@@ -247,9 +254,15 @@ def stream_model(model: FaceModel, backend: str = "auto", threads: int | None = 
     if tta is not None:
         check.choice("tta", tta, TTA_MODES)
     estimator, backends, ttas = _streamed(model.estimator, model, backend, threads, tta)
-    return dataclasses.replace(model, estimator=estimator, details={
-        **model.details, "backend": "+".join(sorted(backends)) if backends else model.details.get("backend"),
-        "tta": "+".join(sorted(ttas)) or None})
+    return dataclasses.replace(
+        model,
+        estimator=estimator,
+        details={
+            **model.details,
+            "backend": "+".join(sorted(backends)) if backends else model.details.get("backend"),
+            "tta": "+".join(sorted(ttas)) or None,
+        },
+    )
 
 
 def _streamed(estimator, model: FaceModel, backend: str, threads: int | None, tta: str | None) -> tuple:
@@ -260,14 +273,20 @@ def _streamed(estimator, model: FaceModel, backend: str, threads: int | None, tt
 
     if isinstance(estimator, Composite):
         streamed = [_streamed(part, model, backend, threads, tta) for part in estimator.parts()]
-        return (estimator.rebuilt([s[0] for s in streamed]), set().union(*(s[1] for s in streamed)),
-                set().union(*(s[2] for s in streamed)))
+        return (
+            estimator.rebuilt([s[0] for s in streamed]),
+            set().union(*(s[1] for s in streamed)),
+            set().union(*(s[2] for s in streamed)),
+        )
     if isinstance(estimator, CNNClassifier):
         estimator = copy.copy(estimator)  # shallow: the weights are shared, the caller's model is untouched
         estimator.set_params(n_jobs=threads, **({} if tta is None else {"tta": tta}))
         if estimator.tta_mode == "affine":
-            log.warning("%s averages 18 views of each face (~100 ms a face on a CPU core): too slow for real time; "
-                        "use tta='flip' (or 'none')", model.name)
+            log.warning(
+                "%s averages 18 views of each face (~100 ms a face on a CPU core): too slow for real time; "
+                "use tta='flip' (or 'none')",
+                model.name,
+            )
         if backend in ("auto", "onnx"):
             try:
                 return _onnx(estimator, threads), {"onnx"}, {estimator.tta_mode}
@@ -277,16 +296,21 @@ def _streamed(estimator, model: FaceModel, backend: str, threads: int | None, tt
                 log.warning("ONNX export of %s failed (%s); classifying with torch", model.name, exc)
         return estimator, {"torch"}, {estimator.tta_mode}
     if tta is not None:
-        raise ConfigError(f"is {tta}, but {model.name} holds a {type(estimator).__name__}, not a CNN checkpoint: only "
-                          "a checkpoint's test-time augmentation can be chosen (an ONNX file has its own built in)",
-                          "tta")
+        raise ConfigError(
+            f"is {tta}, but {model.name} holds a {type(estimator).__name__}, not a CNN checkpoint: only "
+            "a checkpoint's test-time augmentation can be chosen (an ONNX file has its own built in)",
+            "tta",
+        )
     if isinstance(estimator, OnnxClassifier):
         if threads and Path(estimator.path).is_file():  # the session again, with the thread count asked for
             estimator = OnnxClassifier(estimator.path, threads=threads)
         return estimator, {"onnx"}, set()
     if backend == "onnx":
-        raise ConfigError(f"is onnx, but {model.name} holds a {type(estimator).__name__}, not a CNN checkpoint: "
-                          "only those are exported to ONNX", "backend")
+        raise ConfigError(
+            f"is onnx, but {model.name} holds a {type(estimator).__name__}, not a CNN checkpoint: "
+            "only those are exported to ONNX",
+            "backend",
+        )
     return estimator, set(), set()
 
 
@@ -316,9 +340,18 @@ class StreamPredictor:
     Invalid values raise ConfigError (key: the parameter's name) before anything is loaded.
     """
 
-    def __init__(self, pipeline: FacePipeline, every: int = 5, smooth: float = 0.0, iou: float = 0.3, *,
-                 backend: str = "auto", detect_side: int | None = VIDEO_DETECT_SIDE, threads: int | None = 1,
-                 tta: str | None = None):
+    def __init__(
+        self,
+        pipeline: FacePipeline,
+        every: int = 5,
+        smooth: float = 0.0,
+        iou: float = 0.3,
+        *,
+        backend: str = "auto",
+        detect_side: int | None = VIDEO_DETECT_SIDE,
+        threads: int | None = 1,
+        tta: str | None = None,
+    ):
         self.every = check.number("every", every, 1, integer=True)
         self.smooth = check.number("smooth", smooth, 0, 1, high_open=True)
         self.backend = check.choice("backend", backend, BACKENDS)
@@ -344,8 +377,9 @@ class StreamPredictor:
         factor = min(1.0, side / max(gray.shape))
         if factor == 1.0:
             return self.pipeline.detector.find(gray)
-        small = cv2.resize(gray, (round(gray.shape[1] * factor), round(gray.shape[0] * factor)),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            gray, (round(gray.shape[1] * factor), round(gray.shape[0] * factor)), interpolation=cv2.INTER_AREA
+        )
         return self.pipeline.detector.find(small).scaled(1 / factor)
 
     def __call__(self, frame: np.ndarray) -> list[tuple[int, Face]]:
@@ -385,14 +419,31 @@ def csv_rows(index: int, time_s: float, faces: list[tuple[int, Face]], n_classes
     head = [str(index), f"{time_s:.3f}"]
     if not faces:
         return [head + [""] * (6 + n_classes)]
-    return [head + [str(track_id)] + [f"{v:.1f}" for v in face.box] + [face.label]
-            + [f"{p:.4f}" for p in face.probabilities] for track_id, face in faces]
+    return [
+        head
+        + [str(track_id)]
+        + [f"{v:.1f}" for v in face.box]
+        + [face.label]
+        + [f"{p:.4f}" for p in face.probabilities]
+        for track_id, face in faces
+    ]
 
 
-def predict_video(pipeline: FacePipeline, source: str | os.PathLike | int, out_dir: str | os.PathLike, every: int = 5,
-                  smooth: float = 0.0, max_frames: int | None = None, progress: bool = True, *,
-                  backend: str = "auto", detect_side: int | None = VIDEO_DETECT_SIDE, iou: float = 0.3,
-                  tta: str | None = None, write_video: bool = True) -> dict:
+def predict_video(
+    pipeline: FacePipeline,
+    source: str | os.PathLike | int,
+    out_dir: str | os.PathLike,
+    every: int = 5,
+    smooth: float = 0.0,
+    max_frames: int | None = None,
+    progress: bool = True,
+    *,
+    backend: str = "auto",
+    detect_side: int | None = VIDEO_DETECT_SIDE,
+    iou: float = 0.3,
+    tta: str | None = None,
+    write_video: bool = True,
+) -> dict:
     """Classify every face of a video file or camera (`open_video`) and write, in `out_dir`:
 
     - `<name>.annotated.mp4` (mp4v, the source's frame rate; for a camera its declared one or
@@ -463,13 +514,25 @@ def predict_video(pipeline: FacePipeline, source: str | os.PathLike | int, out_d
     finally:
         if tmp_video is not None:
             Path(tmp_video).unlink(missing_ok=True)
-    return {"source": str(source), "name": video.name, "frames": n_frames, "frames_with_faces": with_faces,
-            "tracks": len(ids), "seconds": round(seconds, 3), "fps": round(n_frames / seconds, 2) if seconds else None,
-            "every": stream.every, "smooth": stream.smooth, "iou": stream.tracker.iou,
-            "backend": stream.model.details.get("backend", stream.model.family), "tta": _tta(stream.model),
-            "detect_side": stream.detect_side or pipeline.detect_side, "model": stream.model.name,
-            "csv": str(csv_path), "video": str(video_path) if tmp_video is not None else None,
-            "interrupted": interrupted}
+    return {
+        "source": str(source),
+        "name": video.name,
+        "frames": n_frames,
+        "frames_with_faces": with_faces,
+        "tracks": len(ids),
+        "seconds": round(seconds, 3),
+        "fps": round(n_frames / seconds, 2) if seconds else None,
+        "every": stream.every,
+        "smooth": stream.smooth,
+        "iou": stream.tracker.iou,
+        "backend": stream.model.details.get("backend", stream.model.family),
+        "tta": _tta(stream.model),
+        "detect_side": stream.detect_side or pipeline.detect_side,
+        "model": stream.model.name,
+        "csv": str(csv_path),
+        "video": str(video_path) if tmp_video is not None else None,
+        "interrupted": interrupted,
+    }
 
 
 def _tta(model: FaceModel) -> str | None:

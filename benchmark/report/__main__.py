@@ -15,23 +15,38 @@ from benchmark.cli import Option
 
 def options() -> tuple[Option, ...]:
     """The report's options; results_dir's default is the runs' own (conf/config.yaml)."""
-    return (Option("results_dir", cli.run_default("results_dir"),
-                   "the folder of run records (the runs' results_dir)"),
-            Option("report_dir", "results", "where leaderboards/, plots/ and README.md are (re)generated"),
-            Option("readme", None, "a markdown file whose <!-- results:start --> ... <!-- results:end --> block "
-                   "gets the headline table (null: no file outside report_dir is touched)"))
+    return (
+        Option("results_dir", cli.run_default("results_dir"), "the folder of run records (the runs' results_dir)"),
+        Option("report_dir", "results", "where leaderboards/, plots/ and README.md are (re)generated"),
+        Option(
+            "readme",
+            None,
+            "a markdown file whose <!-- results:start --> ... <!-- results:end --> block "
+            "gets the headline table (null: no file outside report_dir is touched)",
+        ),
+    )
 
 
-EXAMPLES = ("ferbench report                                  # results/ from results/runs/",
-            "ferbench report results_dir=my_runs report_dir=my_report",
-            "ferbench report readme=README.md                 # the repository's regeneration: the README's table too")
+EXAMPLES = (
+    "ferbench report                                  # results/ from results/runs/",
+    "ferbench report results_dir=my_runs report_dir=my_report",
+    "ferbench report readme=README.md                 # the repository's regeneration: the README's table too",
+)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m benchmark.report") -> int:
+    """`ferbench report`; the exit status: 2 for a bad option or no records."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if cli.wants_help(argv):
-        print(cli.help_text(prog, "Leaderboards, plots and pages from the run records.", options(), EXAMPLES,
-                            notes="Files whose content changed are listed; nothing else is written."))
+        print(
+            cli.help_text(
+                prog,
+                "Leaderboards, plots and pages from the run records.",
+                options(),
+                EXAMPLES,
+                notes="Files whose content changed are listed; nothing else is written.",
+            )
+        )
         return 0
     return cli.run_main(lambda: _report(argv))
 
@@ -43,8 +58,12 @@ def _report(argv: list[str]) -> int:
     changed = write_report(args["results_dir"], args["report_dir"], args["readme"])
     for status, path in changed:
         print(f"{status:8} {path}")
-    print(f"{len(changed)} file(s) changed under {args['report_dir']}"
-          + (f" and {args['readme']}" if args["readme"] else "") if changed else "report up to date: no file changed")
+    print(
+        f"{len(changed)} file(s) changed under {args['report_dir']}"
+        + (f" and {args['readme']}" if args["readme"] else "")
+        if changed
+        else "report up to date: no file changed"
+    )
     return 0
 
 

@@ -39,8 +39,12 @@ def method_of(record: dict, networks: dict[str, str] | None = None) -> tuple[str
     (`model_name`)."""
     method = record["config"]["method"]
     model = method.get("model")
-    if record["method"] == "pretrained" and isinstance(model, str) and not method.get("logit_adjust") and \
-            (folder := model_folder(model)):
+    if (
+        record["method"] == "pretrained"
+        and isinstance(model, str)
+        and not method.get("logit_adjust")
+        and (folder := model_folder(model))
+    ):
         return "cnn", (networks or {}).get("__".join(folder), folder[1])
     return record["method"], model_name(record) or ""
 
@@ -74,40 +78,59 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
         for target in record["metrics_by_split"]:
             cell = (record["dataset"], target_name(record, target))
             old = cells[key].get(cell)
-            if old is None or (record["env"].get("time", ""), path.name) > (old[0]["env"].get("time", ""),
-                                                                             old[1].name):
+            if old is None or (record["env"].get("time", ""), path.name) > (old[0]["env"].get("time", ""), old[1].name):
                 cells[key][cell] = (record, path, target)
     if not cells:
         return None
     here = out.path("leaderboards")
-    parts = ["# Cross-data-set accuracy", GENERATED,
-             "Rows: the data set a method was trained on (its training part; selection on its own data only); "
-             "columns: the data set it was tested on, every image of a class the method was trained on, without "
-             "fine-tuning (`protocol=cross`). The diagonal (italics) is the method's own within-data-set score "
-             f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}; its main config's (the board's row without a "
-             "config text), with the best detector where it was run with several, and the mean of its seeds where "
-             "it has several, while the other cells are the model file's that the cell's record names). "
-             "Accuracy %, macro-F1 % in brackets. "
-             "Between FER2013 and FER+ (the same images) only the official test split is tested on. A target "
-             "whose faces were found by another detector than the protocol's default (conf/protocol/cross.yaml: "
-             f"{', '.join(f'{t} {d}' for t, d in default_detectors().items())}) is a column of its own, "
-             "e.g. jaffe (mtcnn)."]
+    parts = [
+        "# Cross-data-set accuracy",
+        GENERATED,
+        "Rows: the data set a method was trained on (its training part; selection on its own data only); "
+        "columns: the data set it was tested on, every image of a class the method was trained on, without "
+        "fine-tuning (`protocol=cross`). The diagonal (italics) is the method's own within-data-set score "
+        f"({', '.join(f'{d} {p}' for d, p in WITHIN.items())}; its main config's (the board's row without a "
+        "config text), with the best detector where it was run with several, and the mean of its seeds where "
+        "it has several, while the other cells are the model file's that the cell's record names). "
+        "Accuracy %, macro-F1 % in brackets. "
+        "Between FER2013 and FER+ (the same images) only the official test split is tested on. A target "
+        "whose faces were found by another detector than the protocol's default (conf/protocol/cross.yaml: "
+        f"{', '.join(f'{t} {d}' for t, d in default_detectors().items())}) is a column of its own, "
+        "e.g. jaffe (mtcnn).",
+    ]
     for key in sorted(cells, key=lambda k: (kinds[k] != "deep", k)):
         parts += [f"## {'/'.join(p for p in key if p)} ({kinds[key]})", _matrix(key, cells[key], ranked)]
-        starts = sorted({d for record, *_ in cells[key].values() for d in record["folds"][0].get("learned_from", [])
-                         if d != record["dataset"]})
+        starts = sorted(
+            {
+                d
+                for record, *_ in cells[key].values()
+                for d in record["folds"][0].get("learned_from", [])
+                if d != record["dataset"]
+            }
+        )
         if starts:
-            parts.append(f"Besides its row's data set, this model learned from {', '.join(starts)} (the model it was "
-                         "fine-tuned from, or a member of an average): a target among those (and FER+ for FER2013, "
-                         "FER2013 for FER+) is tested on its PrivateTest only, images none of it saw, but not a data "
-                         "set it never saw.")
-        parts.append("Records: " + ", ".join(link(f"{s} -> {t}", p, here)
-                                             for (s, t), (_, p, _) in sorted(cells[key].items())))
-    rows = [[f.method, f.published_protocol, f.accuracy, f.source, f.grade, published.notes(f)]
-            for f in published.for_dataset("cross")]
-    parts += ["## Published cross-data-set figures",
-              tabulate(rows, headers=["train -> test", "what it used", "accuracy %", "source", "grade", "note"],
-                       tablefmt="github", disable_numparse=True)]
+            parts.append(
+                f"Besides its row's data set, this model learned from {', '.join(starts)} (the model it was "
+                "fine-tuned from, or a member of an average): a target among those (and FER+ for FER2013, "
+                "FER2013 for FER+) is tested on its PrivateTest only, images none of it saw, but not a data "
+                "set it never saw."
+            )
+        parts.append(
+            "Records: " + ", ".join(link(f"{s} -> {t}", p, here) for (s, t), (_, p, _) in sorted(cells[key].items()))
+        )
+    rows = [
+        [f.method, f.published_protocol, f.accuracy, f.source, f.grade, published.notes(f)]
+        for f in published.for_dataset("cross")
+    ]
+    parts += [
+        "## Published cross-data-set figures",
+        tabulate(
+            rows,
+            headers=["train -> test", "what it used", "accuracy %", "source", "grade", "note"],
+            tablefmt="github",
+            disable_numparse=True,
+        ),
+    ]
     return out.text("leaderboards/cross_dataset.md", "\n\n".join(parts) + "\n")
 
 

@@ -80,16 +80,20 @@ class Entry:
         """Macro-F1 averaged over the row's seeds: over folds, or under leave-one-subject-out, from the
         predictions pooled over folds (a fold holds one subject's one to three classes)."""
         pooled = self.record["protocol"] == "loso"
-        return float(np.mean([r["metrics"]["pooled"]["macro_f1"] if pooled else r["metrics"]["macro_f1"]["mean"]
-                              for r in self.runs]))
+        return float(
+            np.mean(
+                [r["metrics"]["pooled"]["macro_f1"] if pooled else r["metrics"]["macro_f1"]["mean"] for r in self.runs]
+            )
+        )
 
     def seeds_text(self, values) -> str:
         """'mean ± std (n seeds, best b)' of `values` (one per seed, fractions), or '' for one seed."""
         if len(self.runs) < 2:
             return ""
         values = np.asarray(values, float)
-        return (f"{100 * values.mean():.2f} ± {100 * values.std():.2f} ({len(values)} seeds, "
-                f"best {100 * values.max():.2f})")
+        return (
+            f"{100 * values.mean():.2f} ± {100 * values.std():.2f} ({len(values)} seeds, best {100 * values.max():.2f})"
+        )
 
     @property
     def holdout(self) -> bool:
@@ -156,12 +160,14 @@ def checkpoints_name(files: list[str], home: str | None = None) -> str:
         known = [str(s) for s in seeds if s is not None]
         about = [f"seed{'s' if len(known) > 1 else ''} {'+'.join(known)}"] if known else []
         about += [f"fine-tuned from {init}"] if init else []
-        parts.append(f"{name}{f' x{len(seeds)}' if len(seeds) > 1 else ''}" + (f" ({', '.join(about)})" if about else ""))
+        parts.append(
+            f"{name}{f' x{len(seeds)}' if len(seeds) > 1 else ''}" + (f" ({', '.join(about)})" if about else "")
+        )
     return " + ".join(parts)
 
 
 def family(record: dict) -> str:
-    """"classical" or "deep": what the run's estimator stated (`record["family"]`)."""
+    """ "classical" or "deep": what the run's estimator stated (`record["family"]`)."""
     return record["family"]
 
 
@@ -205,20 +211,26 @@ def rows(records: list[tuple[Path, dict]], board) -> dict[tuple, list[Entry]]:
         configs: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
         for path, record in members:
             configs[without_seeds(record["config"])].append((path, record))
-        latest_by_seed = {key: {seeds_of(r["config"]): r for _, r in sorted(runs, key=_recency)}
-                          for key, runs in configs.items()}
+        latest_by_seed = {
+            key: {seeds_of(r["config"]): r for _, r in sorted(runs, key=_recency)} for key, runs in configs.items()
+        }
         main = main_config(configs)
-        reference = main or max(configs, key=lambda k: (len(latest_by_seed[k]), len(configs[k]),
-                                                         max(map(_recency, configs[k]))))
+        reference = main or max(
+            configs, key=lambda k: (len(latest_by_seed[k]), len(configs[k]), max(map(_recency, configs[k])))
+        )
         reference_config = max(configs[reference], key=_recency)[1]["config"]
         pretrained = members[0][1]["method"] == "pretrained"  # its model column says what it scored
         for key, runs in configs.items():
             path, record = max(runs, key=_recency)
             seeds = tuple(r for _, r in sorted(latest_by_seed[key].items(), key=lambda item: _seed_order(item[0])))
-            variant = "" if key == reference or pretrained else \
-                difference(record["config"], reference_config) or f"config {key[:8]}"
-            by_board[board_key].append(Entry(record, path, len(runs), seeds if len(seeds) > 1 else (), variant,
-                                             on_board=key == main))
+            variant = (
+                ""
+                if key == reference or pretrained
+                else difference(record["config"], reference_config) or f"config {key[:8]}"
+            )
+            by_board[board_key].append(
+                Entry(record, path, len(runs), seeds if len(seeds) > 1 else (), variant, on_board=key == main)
+            )
     return by_board
 
 
@@ -239,13 +251,22 @@ def main_config(configs: dict[str, list[tuple[Path, dict]]]) -> str | None:
         candidates = [k for k, runs in configs.items() if wanted and any(r["experiment"] == wanted for _, r in runs)]
     else:
         default = _default_key(tuple(record.get(g) for g in CHOICES))
-        candidates = [] if default is _UNKNOWN else \
-            [k for k, runs in configs.items() if _method_key(runs[0][1]["config"]) == default]
+        candidates = (
+            []
+            if default is _UNKNOWN
+            else [k for k, runs in configs.items() if _method_key(runs[0][1]["config"]) == default]
+        )
         candidates = candidates or list(configs)
     if not candidates:
         return None
-    return max(candidates, key=lambda k: (len({seeds_of(r["config"]) for _, r in configs[k]}), len(configs[k]),
-                                          max(map(_recency, configs[k]))))
+    return max(
+        candidates,
+        key=lambda k: (
+            len({seeds_of(r["config"]) for _, r in configs[k]}),
+            len(configs[k]),
+            max(map(_recency, configs[k])),
+        ),
+    )
 
 
 def _method_key(config: dict) -> str:
@@ -327,8 +348,9 @@ def difference(config: dict, reference: dict) -> str:
     "unset" where `config` lacks it or has null, e.g. "blur=0.3, epochs=70". "" when the two are alike
     as text (then they differ only in a value's type: 1 and "1")."""
     ours, theirs = _flat(_canonical(config)), _flat(_canonical(reference))
-    changed = [k for k in ours.keys() | theirs.keys() if _text(ours.get(k)) != _text(theirs.get(k))
-               and not _idle(config, k)]
+    changed = [
+        k for k in ours.keys() | theirs.keys() if _text(ours.get(k)) != _text(theirs.get(k)) and not _idle(config, k)
+    ]
     shown = {k: ours[k] if k in ours else _neutral(config, k) for k in changed}
     changed = [k for k in changed if _text(shown[k]) != _text(theirs.get(k, _neutral(reference, k)))]
     short = [k.rsplit(".", 1)[-1] for k in changed]
@@ -446,6 +468,7 @@ def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
 
     Returns the test result, or why no test was made (the two were not tested on the same images).
     """
+
     def test(a: dict, b: dict, test_set: str) -> stats.TestResult:
         if first.holdout and second.holdout:
             return stats.mcnemar(*stats.paired_predictions(a, b, test_set))
@@ -458,8 +481,10 @@ def _paired(first: Entry, second: Entry, test) -> stats.TestResult | str:
     """`test(run_a, run_b, test_set)` of the two rows' shown runs, or of the first pair of their runs with
     the same top-level seed that was tested alike (see `lead_test`); or why no test was made."""
     test_set = first.record["test_set"]
-    shared = sorted(((a, b) for a in first.runs for b in second.runs if seed_text(a) == seed_text(b)),
-                    key=lambda pair: _number_first(pair[0]["config"].get("seed")))
+    shared = sorted(
+        ((a, b) for a in first.runs for b in second.runs if seed_text(a) == seed_text(b)),
+        key=lambda pair: _number_first(pair[0]["config"].get("seed")),
+    )
     reason = None
     for a, b in [(first.record, second.record), *shared]:
         try:

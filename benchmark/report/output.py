@@ -12,8 +12,14 @@ from benchmark.report.stats import TestResult
 ALPHA = 0.05
 GENERATED = "Generated from the run records by `python -m benchmark.report`; do not edit by hand."
 #: the folders under report_dir the report owns, with the suffix of the files it writes there
-OWNED = {"leaderboards": ".md", "studies": ".md", "plots/confusion": ".png", "plots/learning": ".png",
-         "plots/scatter": ".png", "plots/robustness": ".png"}
+OWNED = {
+    "leaderboards": ".md",
+    "studies": ".md",
+    "plots/confusion": ".png",
+    "plots/learning": ".png",
+    "plots/scatter": ".png",
+    "plots/robustness": ".png",
+}
 
 
 class Output:
@@ -73,6 +79,7 @@ def relative(target: Path, from_dir: Path) -> str:
 
 
 def link(text: str, target: Path, from_dir: Path) -> str:
+    """A markdown link to `target`, relative to `from_dir`."""
     return f"[{text}]({relative(target, from_dir)})"
 
 
@@ -85,8 +92,10 @@ def test_text(result: TestResult | str) -> str:
 
 
 def pct(x: float) -> str:
+    """A fraction as a percentage with two decimals."""
     return f"{100 * x:.2f}"
 
 
 def pm(d: dict) -> str:
+    """A metric's mean and std (fractions) as 'mean ± std' percentages."""
     return f"{pct(d['mean'])} ± {pct(d['std'])}"

@@ -27,8 +27,10 @@ from core import plots
 def boards(records: list[tuple[Path, dict]]) -> dict[tuple[str, str, str], list[Entry]]:
     """{(data set, protocol, mode): entries ranked by mean perturbed accuracy, best first}."""
     by_board = rows(records, lambda r: (r["dataset"], r["protocol"], r["perturbations"]["mode"]))
-    return {key: sorted(by_board[key], key=lambda e: (-mean_accuracy(e.record), e.row_key, e.variant))
-            for key in sorted(by_board)}
+    return {
+        key: sorted(by_board[key], key=lambda e: (-mean_accuracy(e.record), e.row_key, e.variant))
+        for key in sorted(by_board)
+    }
 
 
 def curve(record: dict, name: str) -> list[float]:
@@ -50,6 +52,7 @@ def mean_accuracy(record: dict) -> float:
 
 
 def mean_area(record: dict) -> float:
+    """The mean, over a record's perturbations, of the normalised area under its accuracy curve."""
     return float(np.mean([area(record, name) for name in record["perturbations"]["results"]]))
 
 
@@ -76,50 +79,92 @@ def _page(key, entries: list[Entry], out: Output) -> str:
     first = entries[0].record["perturbations"]
     names = list(first["results"])
     title = f"{dataset} | {protocol} | perturbed {'photos, then detection' if mode == 'image' else 'face crops'}"
-    plot = out.keep(plots.robustness_curves(
-        {e.label: {n: curve(e.record, n) for n in names} for e in entries}, names, title,
-        out.path(f"plots/robustness/{dataset}__{protocol}__{mode}.png")))
-    parts = [f"# Robustness: {title}", GENERATED,
-             f"Each method fitted on clean images, its {first['test_set']} images"
-             + (f" (a seeded, class-stratified sample of {first['n_images']} per fold, the same for every method; "
-                "clean accuracy here is that sample's)" if first.get("n_images") else "")
-             + " scored clean and perturbed at "
-             f"severities 1-{first['severities']} (`benchmark/perturbations.py`; seed {first['seed']}, the same "
-             "perturbed images for every method). Mean perturbed acc: accuracy averaged over every perturbation and "
-             "severity; rows are ranked by it. Area: the normalised area under the accuracy-severity curve "
-             "(100 = no loss); drop: at the worst severity, relative to clean; half: the first severity that "
-             "keeps at most half the clean accuracy.",
-             "## Summary: mean accuracy under perturbation, normalised area % per perturbation", _summary(entries, names, here),
-             f"![accuracy against severity]({relative(plot, here)})"]
+    plot = out.keep(
+        plots.robustness_curves(
+            {e.label: {n: curve(e.record, n) for n in names} for e in entries},
+            names,
+            title,
+            out.path(f"plots/robustness/{dataset}__{protocol}__{mode}.png"),
+        )
+    )
+    parts = [
+        f"# Robustness: {title}",
+        GENERATED,
+        f"Each method fitted on clean images, its {first['test_set']} images"
+        + (
+            f" (a seeded, class-stratified sample of {first['n_images']} per fold, the same for every method; "
+            "clean accuracy here is that sample's)"
+            if first.get("n_images")
+            else ""
+        )
+        + " scored clean and perturbed at "
+        f"severities 1-{first['severities']} (`benchmark/perturbations.py`; seed {first['seed']}, the same "
+        "perturbed images for every method). Mean perturbed acc: accuracy averaged over every perturbation and "
+        "severity; rows are ranked by it. Area: the normalised area under the accuracy-severity curve "
+        "(100 = no loss); drop: at the worst severity, relative to clean; half: the first severity that "
+        "keeps at most half the clean accuracy.",
+        "## Summary: mean accuracy under perturbation, normalised area % per perturbation",
+        _summary(entries, names, here),
+        f"![accuracy against severity]({relative(plot, here)})",
+    ]
     best = _best_by_kind(entries)
     for name in names:
-        parts += [f"## {name}", f"Severity scale: {first['scales'][name]['unit']}: "
-                  f"{', '.join(map(str, first['scales'][name]['levels']))}.", _perturbation(entries, name),
-                  _comparison(best, name)]
+        parts += [
+            f"## {name}",
+            f"Severity scale: {first['scales'][name]['unit']}: {', '.join(map(str, first['scales'][name]['levels']))}.",
+            _perturbation(entries, name),
+            _comparison(best, name),
+        ]
     return "\n\n".join(parts) + "\n"
 
 
 def _summary(entries: list[Entry], names: list[str], here: Path) -> str:
-    rows = [[n, e.label, e.kind, pct(e.record["perturbations"]["clean"]["accuracy"]["mean"]),
-             pct(mean_accuracy(e.record)), pct(mean_area(e.record)),
-             *[pct(area(e.record, name)) for name in names], link("record", e.path, here)]
-            for n, e in enumerate(entries, 1)]
-    return tabulate(rows, headers=["#", "method", "kind", "clean acc %", "mean perturbed acc %", "mean area %", *names,
-                                   "run"],
-                    tablefmt="github", disable_numparse=True)
+    rows = [
+        [
+            n,
+            e.label,
+            e.kind,
+            pct(e.record["perturbations"]["clean"]["accuracy"]["mean"]),
+            pct(mean_accuracy(e.record)),
+            pct(mean_area(e.record)),
+            *[pct(area(e.record, name)) for name in names],
+            link("record", e.path, here),
+        ]
+        for n, e in enumerate(entries, 1)
+    ]
+    return tabulate(
+        rows,
+        headers=["#", "method", "kind", "clean acc %", "mean perturbed acc %", "mean area %", *names, "run"],
+        tablefmt="github",
+        disable_numparse=True,
+    )
 
 
 def _perturbation(entries: list[Entry], name: str) -> str:
     rows = []
     for e in entries:
         accuracy = curve(e.record, name)
-        detection = [e.record["perturbations"]["results"][name][s].get("detection_rate")
-                     for s in sorted(e.record["perturbations"]["results"][name], key=int)]
-        rows.append([e.label, e.kind, *[pct(a) for a in accuracy], pct(area(e.record, name)),
-                     pct(1 - accuracy[-1] / accuracy[0]) if accuracy[0] else "", half_severity(e.record, name),
-                     " / ".join(pct(d) for d in detection) if detection[0] is not None else ""])
-    return tabulate(rows, headers=["method", "kind", "clean", "1", "2", "3", "4", "area %", "drop %", "half",
-                                   "faces found % (1-4)"], tablefmt="github", disable_numparse=True)
+        detection = [
+            e.record["perturbations"]["results"][name][s].get("detection_rate")
+            for s in sorted(e.record["perturbations"]["results"][name], key=int)
+        ]
+        rows.append(
+            [
+                e.label,
+                e.kind,
+                *[pct(a) for a in accuracy],
+                pct(area(e.record, name)),
+                pct(1 - accuracy[-1] / accuracy[0]) if accuracy[0] else "",
+                half_severity(e.record, name),
+                " / ".join(pct(d) for d in detection) if detection[0] is not None else "",
+            ]
+        )
+    return tabulate(
+        rows,
+        headers=["method", "kind", "clean", "1", "2", "3", "4", "area %", "drop %", "half", "faces found % (1-4)"],
+        tablefmt="github",
+        disable_numparse=True,
+    )
 
 
 def _best_by_kind(entries: list[Entry]) -> dict[str, Entry]:

@@ -93,9 +93,11 @@ def paired_folds(scores_a, scores_b) -> TestResult:
     observed = abs(d.mean())
     extreme = np.abs(signs @ d / k) >= observed - 1e-12
     p = float(extreme.mean()) if k <= EXACT_MAX_FOLDS else float((extreme.sum() + 1) / (len(signs) + 1))
-    return TestResult("sign-flip permutation test over folds", p,
-                      f"{k} folds, mean difference {100 * d.mean():+.2f} points; {how}; "
-                      f"smallest possible p = {2.0 / 2 ** k:.3g}")
+    return TestResult(
+        "sign-flip permutation test over folds",
+        p,
+        f"{k} folds, mean difference {100 * d.mean():+.2f} points; {how}; smallest possible p = {2.0 / 2**k:.3g}",
+    )
 
 
 def paired_predictions(rec_a: dict, rec_b: dict, test_set: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,6 +118,7 @@ def pooled_predictions(rec_a: dict, rec_b: dict, test_set: str) -> tuple[np.ndar
     image id: under cross-validation each image is tested once, by the fold that held it out, so the two
     runs' predictions pair up image by image even when their folds differ. Raises NotPaired when an
     image was tested twice in a run, the runs tested other images, or they disagree on a label."""
+
     def pooled(record: dict) -> dict:
         out = {}
         for tests in _tests(record, test_set).values():
@@ -131,8 +134,7 @@ def pooled_predictions(rec_a: dict, rec_b: dict, test_set: str) -> tuple[np.ndar
     ids = sorted(a)
     if any(a[i][0] != b[i][0] for i in ids):
         raise NotPaired("the two runs disagree on the true labels of the same images")
-    return (np.asarray([a[i][0] for i in ids]), np.asarray([a[i][1] for i in ids]),
-            np.asarray([b[i][1] for i in ids]))
+    return (np.asarray([a[i][0] for i in ids]), np.asarray([a[i][1] for i in ids]), np.asarray([b[i][1] for i in ids]))
 
 
 def paired_fold_scores(rec_a: dict, rec_b: dict, test_set: str, metric: str = "accuracy") -> tuple[list, list]:

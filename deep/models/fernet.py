@@ -39,8 +39,15 @@ class FerNet(nn.Module):
     """(N, in_chans, H, W) -> (N, num_classes) logits. Feature map: the last stage's output (N,
     widths[-1], H // 8, W // 8), 256 x 6 x 6 at 48x48 (registry `feature_layer`: "stages")."""
 
-    def __init__(self, num_classes: int, in_chans: int = 1, stem_width: int = 32,
-                 widths: Sequence[int] = (64, 128, 256), depths: Sequence[int] = (1, 1, 1), drop_rate: float = 0.3):
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int = 1,
+        stem_width: int = 32,
+        widths: Sequence[int] = (64, 128, 256),
+        depths: Sequence[int] = (1, 1, 1),
+        drop_rate: float = 0.3,
+    ):
         super().__init__()
         chans = (stem_width, *widths)
         self.stem = conv_bn(in_chans, stem_width)
@@ -65,9 +72,11 @@ class FerNet(nn.Module):
 
 @register_model("fernet", feature_layer="stages")
 def fernet(num_classes: int, in_chans: int = 1, **kwargs) -> FerNet:
+    """fernet (see the module docstring)."""
     return FerNet(num_classes, in_chans, **kwargs)
 
 
 @register_model("fernet_deep", feature_layer="stages")
 def fernet_deep(num_classes: int, in_chans: int = 1, depths: Sequence[int] = (2, 2, 2), **kwargs) -> FerNet:
+    """fernet with two residual blocks per stage."""
     return FerNet(num_classes, in_chans, depths=depths, **kwargs)

@@ -23,6 +23,8 @@ from core.errors import ConfigError
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A registered family: its builder, its head's state-dict prefix and its feature layer."""
+
     builder: Callable[..., nn.Module]
     head: str  # state-dict prefix of the classifier head
     feature_layer: str  # dotted name of the submodule whose output is the last feature map (N, C, h, w)
@@ -49,10 +51,12 @@ def register_model(name: str, head: str = "head", *, feature_layer: str):
 
 
 def list_models() -> list[str]:
+    """The registered model names, sorted."""
     return sorted(_REGISTRY)
 
 
 def entry(name: str) -> ModelEntry:
+    """The registry entry of `name`; a ConfigError that lists the registered names otherwise."""
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -15,11 +15,14 @@ from deep.models.registry import register_model
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
+    """A convolution, batch norm and (with `act`) ReLU."""
     layers = [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout)]
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if act else nn.Sequential(*layers)
 
 
 class BasicBlock(nn.Module):
+    """ResNet's basic block: two 3x3 convolutions and a shortcut."""
+
     def __init__(self, cin: int, cout: int, stride: int = 1):
         super().__init__()
         self.body = nn.Sequential(conv_bn(cin, cout, 3, stride), conv_bn(cout, cout, 3, act=False))
@@ -37,8 +40,16 @@ class ResNet(nn.Module):
     Feature map: the last block's output (N, widths[-1], H / prod(strides), W / prod(strides)), rounded
     up at each stride; 512 x 6 x 6 for resnet18 at 48x48 (registry `feature_layer`: "blocks")."""
 
-    def __init__(self, num_classes: int, stem: nn.Module, stem_width: int, widths: Sequence[int],
-                 depths: Sequence[int], strides: Sequence[int], drop_rate: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int,
+        stem: nn.Module,
+        stem_width: int,
+        widths: Sequence[int],
+        depths: Sequence[int],
+        strides: Sequence[int],
+        drop_rate: float = 0.0,
+    ):
         super().__init__()
         self.stem = stem
         blocks, cin = [], stem_width
@@ -67,5 +78,13 @@ class ResNet(nn.Module):
 
 @register_model("resnet18", feature_layer="blocks")
 def resnet18(num_classes: int, in_chans: int = 1, drop_rate: float = 0.0) -> ResNet:
-    return ResNet(num_classes, conv_bn(in_chans, 64), 64, widths=(64, 128, 256, 512), depths=(2, 2, 2, 2),
-                  strides=(1, 2, 2, 2), drop_rate=drop_rate)
+    """ResNet-18 for small grey crops (see the module docstring)."""
+    return ResNet(
+        num_classes,
+        conv_bn(in_chans, 64),
+        64,
+        widths=(64, 128, 256, 512),
+        depths=(2, 2, 2, 2),
+        strides=(1, 2, 2, 2),
+        drop_rate=drop_rate,
+    )

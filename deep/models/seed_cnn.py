@@ -23,19 +23,34 @@ class SeedCNN(nn.Module):
     its max-pooling (N, width, H // 4, W // 4), 64 x 12 x 12 at 48x48 (registry `feature_layer`:
     "features")."""
 
-    def __init__(self, num_classes: int, in_chans: int = 1, width: int = 64, hidden: tuple[int, int] = (2048, 1024),
-                 drop_rate: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int = 1,
+        width: int = 64,
+        hidden: tuple[int, int] = (2048, 1024),
+        drop_rate: float = 0.5,
+    ):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 32, 1), nn.ReLU(inplace=True),
-            *_conv(32, width, 3), *_conv(width, width, 5), nn.MaxPool2d(2),
-            *_conv(width, width, 3), *_conv(width, width, 5), nn.MaxPool2d(2),
+            nn.Conv2d(in_chans, 32, 1),
+            nn.ReLU(inplace=True),
+            *_conv(32, width, 3),
+            *_conv(width, width, 5),
+            nn.MaxPool2d(2),
+            *_conv(width, width, 3),
+            *_conv(width, width, 5),
+            nn.MaxPool2d(2),
         )
         self.pool = nn.AdaptiveAvgPool2d(12)  # no weights: state-dict keys as before
         self.fc = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(width * 12 * 12, hidden[0]), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(hidden[0], hidden[1]), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
+            nn.Linear(width * 12 * 12, hidden[0]),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(hidden[0], hidden[1]),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
         )
         self.head = nn.Linear(hidden[1], num_classes)
 
@@ -53,4 +68,5 @@ class SeedCNN(nn.Module):
 
 @register_model("seed_cnn", feature_layer="features")
 def seed_cnn(num_classes: int, in_chans: int = 1, **kwargs) -> SeedCNN:
+    """The seed system's CNN (see the module docstring)."""
     return SeedCNN(num_classes, in_chans, **kwargs)

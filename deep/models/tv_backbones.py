@@ -26,15 +26,20 @@ def _torchvision_model(arch: str, num_classes: int, in_chans: int, pretrained: b
     try:
         from torchvision import models
     except ImportError as exc:
-        raise ConfigError(f"model '{arch}' needs the 'torchvision' package, which is not installed; install the "
-                          f"torchvision build that matches torch {torch.__version__}, or pick another model") from exc
+        raise ConfigError(
+            f"model '{arch}' needs the 'torchvision' package, which is not installed; install the "
+            f"torchvision build that matches torch {torch.__version__}, or pick another model"
+        ) from exc
     if pretrained is True:
-        raise ConfigError(f"model '{arch}': pretrained must be false or the path of a local state-dict file; "
-                          "ferbench downloads nothing")
+        raise ConfigError(
+            f"model '{arch}': pretrained must be false or the path of a local state-dict file; "
+            "ferbench downloads nothing"
+        )
     model = getattr(models, arch)(weights=None, num_classes=num_classes)
     stem = model.get_submodule(STEM)
-    model.features[0][0] = nn.Conv2d(in_chans, stem.out_channels, stem.kernel_size, stem.stride, stem.padding,
-                                     bias=False)
+    model.features[0][0] = nn.Conv2d(
+        in_chans, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False
+    )
     if pretrained:
         state = torch.load(pretrained, map_location="cpu", weights_only=True)
         w = state[f"{STEM}.weight"]
@@ -67,9 +72,11 @@ class TorchvisionNet(nn.Module):
 
 @register_model("mobilenet_v3_small", head="classifier", feature_layer="features")
 def mobilenet_v3_small(num_classes: int, in_chans: int = 1, pretrained: bool | str = False) -> nn.Module:
+    """torchvision's MobileNetV3-small (see the module docstring)."""
     return _torchvision_model("mobilenet_v3_small", num_classes, in_chans, pretrained)
 
 
 @register_model("efficientnet_b0", head="classifier", feature_layer="features")
 def efficientnet_b0(num_classes: int, in_chans: int = 1, pretrained: bool | str = False) -> nn.Module:
+    """torchvision's EfficientNet-B0 (see the module docstring)."""
     return _torchvision_model("efficientnet_b0", num_classes, in_chans, pretrained)

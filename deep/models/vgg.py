@@ -23,15 +23,26 @@ class VGG(nn.Module):
     max-pooling (N, widths[-1], H // 16, W // 16), 512 x 3 x 3 at 48x48 (registry `feature_layer`:
     "features")."""
 
-    def __init__(self, num_classes: int, in_chans: int = 1, widths: tuple[int, ...] = (64, 128, 256, 512),
-                 hidden: int = 1024, conv_drop: float = 0.1, drop_rate: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int,
+        in_chans: int = 1,
+        widths: tuple[int, ...] = (64, 128, 256, 512),
+        hidden: int = 1024,
+        conv_drop: float = 0.1,
+        drop_rate: float = 0.5,
+    ):
         super().__init__()
         chans = (in_chans, *widths)
         self.features = nn.Sequential(*[_block(a, b, conv_drop) for a, b in zip(chans, chans[1:])])
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten())  # no weights: state-dict keys as before
         self.fc = nn.Sequential(
-            nn.Linear(widths[-1] * 9, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
+            nn.Linear(widths[-1] * 9, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
         )
         self.head = nn.Linear(hidden, num_classes)
         for m in self.modules():
@@ -52,4 +63,5 @@ class VGG(nn.Module):
 
 @register_model("vgg", feature_layer="features")
 def vgg(num_classes: int, in_chans: int = 1, **kwargs) -> VGG:
+    """The VGG-style network (see the module docstring)."""
     return VGG(num_classes, in_chans, **kwargs)

@@ -25,14 +25,17 @@ def load_except_head(model: nn.Module, state: dict[str, torch.Tensor], head: str
     missing = [k for k in own if k not in state and not k.startswith(prefix)]
     unexpected = [k for k in kept if k not in own]
     if bad or missing or unexpected:
-        raise ConfigError("weights do not fit the model outside its head "
-                          f"(shape mismatch: {bad[:5]}, missing: {missing[:5]}, unexpected: {unexpected[:5]})")
+        raise ConfigError(
+            "weights do not fit the model outside its head "
+            f"(shape mismatch: {bad[:5]}, missing: {missing[:5]}, unexpected: {unexpected[:5]})"
+        )
     model.load_state_dict(kept, strict=False)
     return skipped
 
 
-def match_head_classes(model: nn.Module, state: dict[str, torch.Tensor], head: str, source_classes,
-                       target_classes) -> tuple[dict[str, torch.Tensor], list]:
+def match_head_classes(
+    model: nn.Module, state: dict[str, torch.Tensor], head: str, source_classes, target_classes
+) -> tuple[dict[str, torch.Tensor], list]:
     """`state` with its head's per-class rows rearranged for `target_classes`.
 
     The row of every class the source was trained on is carried over by label (FER2013's "happy"
@@ -45,8 +48,13 @@ def match_head_classes(model: nn.Module, state: dict[str, torch.Tensor], head: s
     state = dict(state)
     for key, value in state.items():
         target = own.get(key)
-        if (key.startswith(head + ".") and target is not None and value.shape[0] == len(source)
-                and target.shape[0] == len(target_classes) and value.shape[1:] == target.shape[1:]):
+        if (
+            key.startswith(head + ".")
+            and target is not None
+            and value.shape[0] == len(source)
+            and target.shape[0] == len(target_classes)
+            and value.shape[1:] == target.shape[1:]
+        ):
             rows = target.clone()
             for j, c in enumerate(target_classes):
                 if c in source:
