@@ -219,7 +219,8 @@ def check_overrides(overrides: list[str]) -> list[str]:
         if values != _values(override):
             rewritten[override.input_line] = f"{key}={','.join(_text(v) for v in values)}"
     checked = [rewritten.get(w, w) for w in overrides]
-    if keys or any(o.is_hydra_override() for o in parsed):  # the whole line: a deletion, a launcher
+    whole = any(o.type != OverrideType.CHANGE for o in keys) or any(o.is_hydra_override() for o in parsed)
+    if whole:  # the whole line composed: a deletion another value needs, an addition, a launcher
         _trial(
             [_first(o) for o in parser.parse_overrides(hydra_words(checked)[1])],
             hydra=any(o.is_hydra_override() for o in parsed),

@@ -121,15 +121,6 @@ def _composed(record: dict) -> dict:
     return OmegaConf.to_container(with_model_framing(compose_config(overrides + pins)), resolve=True)
 
 
-@pytest.mark.parametrize("path", sorted(RUNS.glob("*.json")), ids=lambda p: p.stem)
-def test_every_committed_record_is_found_by_its_config(path):
-    """The config files compose, for each record's own command, the config it was run with: same run
-    key, so `python -m benchmark <that command>` finds the record instead of recomputing it. A
-    refactoring of conf/ that changes any resolved value breaks this."""
-    record = json.loads(path.read_text())
-    assert records.run_key(_composed(record)) == record["run_key"], path.name
-
-
 def test_a_cnn_record_is_only_reused_with_the_thread_count_it_was_computed_with(tmp_path):
     """Two runs of one small CNN config with n_jobs 1 and 2 can differ in a few predictions, and n_jobs is
     not in the run key: the second must not be answered with the first's record."""
@@ -323,3 +314,26 @@ def test_a_run_of_an_experiment_finds_its_record_without_recomputing():
     assert (
         "fer2013__official__cnn__none__fernet__73c8f72ab0f2.json (an identical run was already recorded" in out.stdout
     )
+
+
+# -- last in this module: its one Hydra stays initialised until the module ends ----------------------------
+
+
+@pytest.fixture(scope="module")
+def one_hydra():
+    """One Hydra for the many compositions of the committed records' commands (compose_config reuses it)."""
+    from hydra import initialize_config_dir
+
+    from core.io import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        yield
+
+
+@pytest.mark.parametrize("path", sorted(RUNS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_committed_record_is_found_by_its_config(path, one_hydra):
+    """The config files compose, for each record's own command, the config it was run with: same run
+    key, so `python -m benchmark <that command>` finds the record instead of recomputing it. A
+    refactoring of conf/ that changes any resolved value breaks this."""
+    record = json.loads(path.read_text())
+    assert records.run_key(_composed(record)) == record["run_key"], path.name
