@@ -75,9 +75,22 @@ class Protocol:
 
 
 class _KFoldBase(Protocol):
-    def __init__(self, k: int = 5, seed: int = 0):
+    """k folds, `repeats` times over with the seeds seed, seed + 1, ...: repeated cross-validation, for a
+    test over folds that can reach significance (`benchmark.report.stats.corrected_repeated_cv`). Each
+    image is tested once per repeat; folds are named fold<i>, or r<repeat>-fold<i> when repeated."""
+
+    def __init__(self, k: int = 5, seed: int = 0, repeats: int = 1):
         self.k = check.number("k", k, 2, integer=True)
         self.seed = check.number("seed", seed, integer=True)
+        self.repeats = check.number("repeats", repeats, 1, integer=True)
+
+    def _repeated(self, split) -> list[Fold]:
+        """`split(random_state)` -> [(name, train, test, meta)] for each repeat, named by repeat."""
+        folds = []
+        for r in range(self.repeats):
+            for name, tr, te, meta in split(self.seed + r):
+                folds.append(Fold(name if self.repeats == 1 else f"r{r}-{name}", tr, {"test": te}, meta=meta))
+        return folds
 
     def _check_classes(self, dataset: Dataset) -> None:
         smallest = min(np.count_nonzero(dataset.labels == c) for c in dataset.classes)
@@ -97,11 +110,13 @@ class KFold(_KFoldBase):
         self._check_classes(dataset)
 
     def folds(self, dataset):
-        cv = StratifiedKFold(n_splits=self.k, shuffle=True, random_state=self.seed)
-        return [
-            Fold(f"fold{i}", tr, {"test": te})
-            for i, (tr, te) in enumerate(cv.split(np.zeros(len(dataset)), dataset.labels))
-        ]
+        def split(seed):
+            cv = StratifiedKFold(n_splits=self.k, shuffle=True, random_state=seed)
+            return [
+                (f"fold{i}", tr, te, {}) for i, (tr, te) in enumerate(cv.split(np.zeros(len(dataset)), dataset.labels))
+            ]
+
+        return self._repeated(split)
 
 
 class SubjectKFold(_KFoldBase):
@@ -118,13 +133,14 @@ class SubjectKFold(_KFoldBase):
             )
 
     def folds(self, dataset):
-        cv = StratifiedGroupKFold(n_splits=self.k, shuffle=True, random_state=self.seed)
-        folds = []
-        for i, (tr, te) in enumerate(cv.split(np.zeros(len(dataset)), dataset.labels, dataset.subjects)):
-            folds.append(
-                Fold(f"fold{i}", tr, {"test": te}, meta={"test_subjects": sorted(set(dataset.subjects[te].tolist()))})
-            )
-        return folds
+        def split(seed):
+            cv = StratifiedGroupKFold(n_splits=self.k, shuffle=True, random_state=seed)
+            return [
+                (f"fold{i}", tr, te, {"test_subjects": sorted(set(dataset.subjects[te].tolist()))})
+                for i, (tr, te) in enumerate(cv.split(np.zeros(len(dataset)), dataset.labels, dataset.subjects))
+            ]
+
+        return self._repeated(split)
 
 
 class LOSO(Protocol):

@@ -53,6 +53,8 @@ NEUTRAL = {
         "soft_targets": "crossentropy",
     },
     "benchmark.methods.Pretrained": {"logit_adjust": 0, "prior": "fit", "framing": "config"},
+    "benchmark.protocols.KFold": {"repeats": 1},
+    "benchmark.protocols.SubjectKFold": {"repeats": 1},
 }
 #: settings that change nothing while another is at its neutral value: a learning rate of weight averaging
 #: that does not happen

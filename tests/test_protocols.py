@@ -136,3 +136,28 @@ def test_no_subject_in_train_and_test_on_real_data(name, protocol):
     folds = protocol.folds(ds)
     _assert_partition(folds, len(ds))
     _assert_no_shared_subject(folds, ds.subjects)
+
+
+@pytest.mark.parametrize("protocol", [KFold, SubjectKFold])
+def test_repeated_folds_are_the_folds_again_with_the_next_seeds(synthetic, protocol):
+    once = protocol(k=3, seed=4).folds(synthetic)
+    thrice = protocol(k=3, seed=4, repeats=3).folds(synthetic)
+    assert [f.name for f in once] == ["fold0", "fold1", "fold2"]
+    assert [f.name for f in thrice] == [f"r{r}-fold{i}" for r in range(3) for i in range(3)]
+    for r in range(3):  # repeat r is the plain protocol with seed 4 + r
+        plain = protocol(k=3, seed=4 + r).folds(synthetic)
+        for got, expected in zip(thrice[3 * r : 3 * r + 3], plain):
+            np.testing.assert_array_equal(got.tests["test"], expected.tests["test"])
+    tested = np.concatenate([f.tests["test"] for f in thrice])
+    assert np.bincount(tested, minlength=len(synthetic)).tolist() == [3] * len(synthetic), "once per repeat"
+    with pytest.raises(ConfigError, match="repeats must be an integer >= 1"):
+        protocol(k=3, repeats=0)
+
+
+def test_repeats_1_is_the_protocol_as_before_in_the_run_key():
+    from benchmark import records
+
+    before = {"protocol": {"_target_": "benchmark.protocols.KFold", "k": 5, "seed": 0}}
+    now = {"protocol": {**before["protocol"], "repeats": 1}}
+    assert records.run_key(now) == records.run_key(before)
+    assert records.run_key({"protocol": {**before["protocol"], "repeats": 2}}) != records.run_key(before)

@@ -560,3 +560,30 @@ def test_a_cross_target_found_by_another_detector_is_a_column_of_its_own():
     assert target_name(record({"jaffe": "mtcnn"}), "jaffe") == "jaffe (mtcnn)"
     assert target_name(record({"jaffe": "mtcnn"}), "ckplus") == "ckplus", "ready-made crops: no detector"
     assert target_name(record(None), "jaffe") == "jaffe"
+
+
+def test_the_corrected_repeated_cv_test_widens_the_variance_for_shared_training_data():
+    from scipy.stats import t as student
+
+    a = np.array([0.80, 0.82, 0.79, 0.85, 0.81, 0.83])
+    b = np.array([0.78, 0.80, 0.79, 0.80, 0.80, 0.79])
+    result = stats.corrected_repeated_cv(a, b, repeats=2, test_to_train=0.25)
+    d = a - b
+    statistic = d.mean() / np.sqrt((1 / 6 + 0.25) * d.var(ddof=1))
+    assert result.p_value == pytest.approx(2 * student.sf(statistic, 5))
+    plain = 2 * student.sf(d.mean() / np.sqrt(d.var(ddof=1) / 6), 5)
+    assert result.p_value > plain, "wider than the plain paired t-test, which ignores the shared training data"
+    assert "2 repeats of 3 folds" in result.detail
+
+
+def test_a_repeated_cross_validation_is_compared_over_its_folds_not_pooled(tmp_path):
+    """protocol.repeats=2: 2 x 3 folds; the lead test is the corrected t-test over them, and the pooled
+    McNemar says why it is not made (each image is tested once per repeat)."""
+    small = ["dataset.n_subjects=4", "dataset.per_class=4", "protocol.k=3", "protocol.repeats=2"]
+    first, path_a = _run(tmp_path, small)
+    second, path_b = _run(tmp_path, [*small, "method.steps.svm.C=1.0"], method="pixels_svm_c1")
+    assert [f["name"] for f in first["folds"]] == [f"r{r}-fold{i}" for r in range(2) for i in range(3)]
+    a, b = leaderboard.Entry(first, path_a, 1), leaderboard.Entry(second, path_b, 1)
+    result = leaderboard.lead_test(a, b)
+    assert isinstance(result, stats.TestResult) and result.name == "corrected repeated cross-validation t-test"
+    assert "once per repeat" in leaderboard.pooled_test(a, b)

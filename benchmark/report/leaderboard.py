@@ -459,7 +459,8 @@ def pooled_test(first: Entry, second: Entry) -> stats.TestResult | str:
 
 
 def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
-    """Whether `first` beats `second`: McNemar on a single test split, a fold permutation test on CV folds.
+    """Whether `first` beats `second`: McNemar on a single test split, a fold permutation test on CV folds
+    (the corrected repeated cross-validation t-test where the folds were repeated: `protocol.repeats`).
     The rows' shown runs are compared, or where they were not tested alike (a row of several seeds
     shows its latest), their runs of the first top-level `seed` (in numeric order) both have (two
     methods name their inner seeds differently); the first pair tested alike is the one tested,
@@ -472,7 +473,10 @@ def lead_test(first: Entry, second: Entry) -> stats.TestResult | str:
     def test(a: dict, b: dict, test_set: str) -> stats.TestResult:
         if first.holdout and second.holdout:
             return stats.mcnemar(*stats.paired_predictions(a, b, test_set))
-        return stats.paired_folds(*stats.paired_fold_scores(a, b, test_set))
+        scores = stats.paired_fold_scores(a, b, test_set)
+        if stats.repeats_of(a) > 1:  # repeated cross-validation: the corrected t-test over its r x k folds
+            return stats.corrected_repeated_cv(*scores, stats.repeats_of(a), stats.test_to_train(a))
+        return stats.paired_folds(*scores)
 
     return _paired(first, second, test)
 

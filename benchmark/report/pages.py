@@ -414,7 +414,10 @@ def _classical_vs_deep(ranked, board_files, out: Output) -> str:
                 "- **Over folds**: an exact sign-flip permutation test on the paired per-fold accuracies. It speaks "
                 "to the methods over training sets, assuming only that each fold's difference is as likely to favour "
                 "either, and its smallest possible p is 2 / 2^k with k folds (0.0625 at 5): no 5-fold lead can reach "
-                "5 %. FER2013 and FER+ have one official test split, where the two tests are one.",
+                "5 %. A repeated cross-validation (protocol.repeats: the folds again with the next seeds) is "
+                "compared over its r x k folds by the corrected repeated cross-validation t-test (Nadeau & "
+                "Bengio 2003), which can; its images are tested once per repeat, so they are not pooled. FER2013 "
+                "and FER+ have one official test split, where the two tests are one.",
                 table,
             ]
         )
