@@ -146,7 +146,7 @@ def check_overrides(overrides: list[str]) -> list[str]:
     has none of (`model=vgg` without a CNN), a boolean that is not true / false / 1 / 0 (`redo=no`), an
     empty value where the default is a path or name, a deletion another value needs (`~seed`).
     Returns the overrides with 1 / 0 of a boolean key written true / false (one spelling, one run key).
-    Raises ConfigError (or `core.extras.ExtraMissing` for hydra/launcher=ray without the `ray` extra)."""
+    Raises ConfigError (or `core.extras.ExtraMissing` for hydra/launcher=ray or ray_cluster without the `ray` extra)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import OverrideType, ValueType
     from hydra.errors import OverrideParseException
@@ -178,10 +178,11 @@ def check_overrides(overrides: list[str]) -> list[str]:
     for override in parsed:
         name = override.key_or_group
         if override.is_hydra_override():
-            if name == "hydra/launcher" and "ray" in _values(override):
+            ray = [v for v in _values(override) if v in ("ray", "ray_cluster")]  # ray_cluster extends ray
+            if name == "hydra/launcher" and ray:
                 from core.extras import require
 
-                require("ray", "hydra/launcher=ray")
+                require("ray", f"hydra/launcher={ray[0]}")
             continue
         if name in known:
             if override.type != OverrideType.DEL and override.value_type != ValueType.GLOB_CHOICE_SWEEP:

@@ -233,7 +233,7 @@ def test_the_python_m_forms_print_the_same_help(module, tmp_path):
         (["run", "--model", "vgg"], "error: '--model' is not how a run is given its settings: write model=vgg"),
         (["run", "--cfg", "jobs"], "error: --cfg takes job, hydra or all, got 'jobs'"),
         (["run", "-m", "method=lbp_svm,hog_svm", "--cfg", "job"], "error: --cfg prints the config of one run and -m"),
-        (["run", "hydra/launcher=rey"], "hydra/launcher has no option 'rey'; did you mean ray?"),
+        (["run", "hydra/launcher=jobib"], "hydra/launcher has no option 'jobib'; did you mean joblib?"),
         (
             ["run", "method=lbp_svm", "method=hog_svm"],
             "error: method is given twice (method=lbp_svm and method=hog_svm)",
@@ -373,8 +373,14 @@ def test_a_missing_extra_is_one_line_that_names_it(monkeypatch):
     from core.errors import FerbenchError
 
     real = extras.find_spec
-    monkeypatch.setattr(extras, "find_spec", lambda name: None if name in ("mtcnn", "fastapi") else real(name))
+    gone = ("mtcnn", "fastapi", "hydra_plugins.hydra_ray_launcher")
+    monkeypatch.setattr(extras, "find_spec", lambda name: None if name in gone else real(name))
+    from benchmark.config import check_overrides
     from benchmark.faces import MTCNNDetector
+
+    for launcher in ("ray", "ray_cluster"):  # ray_cluster is ours, but extends the plugin's ray
+        with pytest.raises(FerbenchError, match=rf"^hydra/launcher={launcher} needs ferbench's 'ray' extra"):
+            check_overrides([f"hydra/launcher={launcher}"])
 
     with pytest.raises(
         FerbenchError,

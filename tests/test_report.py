@@ -167,7 +167,7 @@ def test_cv_leaderboard(generated):
     study = (generated / "studies" / "synthetic__kfold.md").read_text()
     (variant,) = [line for line in study.splitlines() if re.match(r"\| \d ", line)]
     assert "| pixels_svm " in variant and "| n_components=0.9 " in variant
-    assert "config: where one method, model and detector was run with several configs" in study
+    assert "config: how a row's config differs from the config its method has on the board" in study
     accs = [float(r.split("|")[5].split("±")[0]) for r in ranking]
     assert accs == sorted(accs, reverse=True)
     assert "sign-flip permutation test over folds, p = " in text and "smallest possible p = 0.125" in text

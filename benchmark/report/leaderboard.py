@@ -48,6 +48,8 @@ class Entry:
     seeds: tuple = ()
     variant: str = ""
     on_board: bool = True
+    #: the files of every record of this config (its seeds, a seed run again, .superseded ones), oldest first
+    paths: tuple = ()
 
     @property
     def runs(self) -> tuple:
@@ -72,8 +74,14 @@ class Entry:
 
     @property
     def accuracy(self) -> float:
-        """The test accuracy (mean over folds), averaged over the row's seeds."""
-        return float(np.mean([r["metrics"]["accuracy"]["mean"] for r in self.runs]))
+        """The test accuracy (mean over folds; for a model fitted elsewhere, method=pretrained, which scores
+        every image once whatever the folds, over the images), averaged over the row's seeds."""
+        pooled = self.record["method"] == "pretrained"
+        return float(
+            np.mean(
+                [r["metrics"]["pooled"]["accuracy"] if pooled else r["metrics"]["accuracy"]["mean"] for r in self.runs]
+            )
+        )
 
     @property
     def macro_f1(self) -> float:
@@ -229,7 +237,15 @@ def rows(records: list[tuple[Path, dict]], board) -> dict[tuple, list[Entry]]:
                 else difference(record["config"], reference_config) or f"config {key[:8]}"
             )
             by_board[board_key].append(
-                Entry(record, path, len(runs), seeds if len(seeds) > 1 else (), variant, on_board=key == main)
+                Entry(
+                    record,
+                    path,
+                    len(runs),
+                    seeds if len(seeds) > 1 else (),
+                    variant,
+                    on_board=key == main,
+                    paths=tuple(p for p, _ in sorted(runs, key=_recency)),
+                )
             )
     return by_board
 

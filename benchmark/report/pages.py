@@ -42,8 +42,12 @@ PROTOCOL_NOTES = {
     "official": "FER2013's official split: fit on Training, model selection on PublicTest, reported on "
     "PrivateTest. FER2013 has no subject ids, so whether people recur across its splits is unknown.",
 }
-#: data sets that are not benchmarks: noted on their boards, never in the project README's headline
+#: data sets that are not benchmarks: never in the project README's headline
+SMOKE_TESTS = ("synthetic",)
+#: what a reader must know of a data set, said on its boards
 DATASET_NOTES = {
+    "merged": "**merged**: several data sets as one (dataset=merged); a fold of loso holds one whole data set out "
+    "(leave-one-data-set-out), tested on the classes the others share.",
     "synthetic": "**synthetic is a smoke test, not a benchmark**: its numbers mean nothing about real faces.",
 }
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -105,7 +109,7 @@ def write_report(
     out.remove_stale()
     changed = out.changed()
     if readme is not None:
-        real = {key: entries for key, entries in ranked.items() if key[0] not in DATASET_NOTES}
+        real = {key: entries for key, entries in ranked.items() if key[0] not in SMOKE_TESTS}
         if _update_readme(Path(readme), _headline(real, board_files, Path(readme).parent)):
             changed.append(("changed", Path(readme)))
     return changed
@@ -142,7 +146,8 @@ def _board(dataset: str, protocol: str, entries: list[Entry], out: Output, study
     return "\n\n".join(parts) + "\n"
 
 
-def _ranking(entries: list[Entry], here: Path) -> str:
+def _ranking(entries: list[Entry], here: Path, experiments: bool = False) -> str:
+    """The ranked table of `entries`; `experiments`: a column with the named experiment of each row's run."""
     with_model = any(e.row_key[2] for e in entries)
     holdout = all(e.holdout for e in entries)
     test_set = entries[0].record["test_set"]
@@ -155,6 +160,7 @@ def _ranking(entries: list[Entry], here: Path) -> str:
         "detector",
         *(["model"] if with_model else []),
         *(["config"] if with_variant else []),
+        *(["experiment"] if experiments else []),
     ]
     if holdout:
         header += [f"{test_set} acc %", "95% CI (Wilson)", *[f"{s} acc %" for s in others], "macro-F1 %"]
@@ -167,6 +173,7 @@ def _ranking(entries: list[Entry], here: Path) -> str:
         r = e.record
         method, detector, model = e.row_key
         row = [rank, method, e.kind, detector, *([model] if with_model else []), *([e.variant] if with_variant else [])]
+        row += [e.record["experiment"] or ""] if experiments else []
         seeds = e.seeds_text([run["metrics"]["accuracy"]["mean"] for run in e.runs])
         if holdout:
             lo, hi = wilson_interval(*correct_count(r, test_set))
@@ -194,10 +201,18 @@ def _ranking(entries: list[Entry], here: Path) -> str:
             f"{t['inference_ms_per_image']:.3f}",
             size(r),
             e.n_records,
-            link("record", e.path, here),
+            _runs(e, here),
         ]
         rows.append(row)
     return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
+
+
+def _runs(entry: Entry, here: Path) -> str:
+    """A link to the row's record, and where its config has several, to each of them (oldest first)."""
+    shown = link("record", entry.path, here)
+    if len(entry.paths) < 2:
+        return shown
+    return shown + " (all: " + " ".join(link(str(n), p, here) for n, p in enumerate(entry.paths, 1)) + ")"
 
 
 def _ranking_legend(entries: list[Entry]) -> str:
@@ -227,15 +242,16 @@ def _ranking_legend(entries: list[Entry]) -> str:
                 + ")"
             )
     seeds = (
-        "A row run with several seeds (the same config otherwise) shows mean ± std over its seeds, "
-        "how many, and the best; its other columns are the most recent run's, or means over seeds. "
+        "A row run with several seeds (the same config otherwise) shows its accuracy as mean ± std over its "
+        "seeds, how many, and the best; its other accuracies and its macro-F1 are means over its seeds; its fit "
+        "time, time per image, per-class F1, plots and #1-vs-#2 test are one run's (the test names its seed). "
         if any(e.seeds for e in entries)
         else ""
     )
     variants = (
-        "config: where one method, model and detector was run with several configs, each is a row, and "
-        "this column says how its config differs from that of the row where it is empty (the config with "
-        "the most seeds, then the most records, then the most recent); unset: a setting its config lacks. "
+        "config: how a row's config differs from the config its method has on the board (conf/ as it is, or "
+        "conf/boards.yaml's choice), or, for a method with no board row, from its config with the most seeds, "
+        "then the most records, then the most recent, whose row has it empty; unset: a setting its config lacks. "
         if any(e.variant for e in entries)
         else ""
     )
@@ -258,7 +274,8 @@ def _per_class(entries: list[Entry]) -> str:
     rows = [[rank, e.label, *[_f1(e.record["per_class"].get(c)) for c in classes]] for rank, e in enumerate(entries, 1)]
     table = tabulate(rows, headers=["#", "method", *classes], tablefmt="github", disable_numparse=True)
     support = ", ".join(f"{c} {s['support']}" for c, s in entries[0].record["per_class"].items())
-    return f"{table}\n\nF1 from the predictions pooled over folds. Test images per class (#1's run): {support}."
+    where = "over folds" if entries[0].record["n_folds"] > 1 else "of the test split"
+    return f"{table}\n\nF1 from the predictions {where}. Test images per class (#1's run): {support}."
 
 
 def _published_here(dataset: str, protocol: str, entries: list[Entry], here: Path) -> str:
@@ -341,18 +358,19 @@ def _study(dataset: str, protocol: str, entries: list[Entry], board: Path | None
     """The rows a board leaves out: its methods' other configs and the committed models scored again."""
     here = out.path("studies")
     intro = (
-        "Each row is a config of a method other than the one on the board (the config column says how it "
-        "differs from it), or a model fitted elsewhere scored again (method=pretrained: a committed checkpoint, "
-        "or an average of several, named by their folders in results/models/; logit-adjusted where its "
-        "probabilities were divided by its training classes' frequencies). The named experiment that made a "
-        "run, if any, is in its record."
+        "Each row is a config of a method other than its config on the board (the config column says how it "
+        "differs), or a model fitted elsewhere scored again (method=pretrained: a committed checkpoint, or an "
+        "average of several, named by their folders in results/models/ with the seeds and starting models of the "
+        "experiments that trained them; logit-adjusted where its probabilities were divided by its training "
+        "classes' frequencies), scored over all its test images. The experiment column names the experiment "
+        "(conf/experiment/) of the row's run, where one made it."
     )
     parts = [
         f"# {dataset} | {protocol}: variants and re-scorings",
         GENERATED,
         intro,
         *([f"The board: {link(f'{dataset} | {protocol}', board, here)}."] if board else []),
-        _ranking(entries, here),
+        _ranking(entries, here, experiments=True),
         _ranking_legend(entries),
     ]
     return "\n\n".join(parts) + "\n"
@@ -374,6 +392,7 @@ def _classical_vs_deep(ranked, board_files, out: Output) -> str:
                 *key,
                 *_best_cells(c),
                 *_best_cells(d),
+                _learned(d, c),
                 f"{100 * (d.accuracy - c.accuracy):+.2f}" if pair else "",
                 test_text(pooled_test(*pair)) if pair else "",
                 folds,
@@ -391,6 +410,7 @@ def _classical_vs_deep(ranked, board_files, out: Output) -> str:
             "best deep",
             "acc %",
             "ms / image",
+            "what deep had that classical did not",
             "deep − classical (points)",
             "on the images (pooled predictions)",
             "over folds",
@@ -406,7 +426,10 @@ def _classical_vs_deep(ranked, board_files, out: Output) -> str:
                 GENERATED,
                 "The best row of each kind (the family its estimator states in the record) on each leaderboard "
                 "(accuracy: PrivateTest for FER2013 official, the mean over folds otherwise), with two tests of "
-                "whether the better of the two is ahead, each answering its own question:",
+                "whether the better of the two (#1 in the tests' counts) is ahead, each answering its own question. "
+                "Where the deep row learned from more than the board's training data (a model pretrained on "
+                "another data set, other labels of the same images), a column says so: its lead is then that "
+                "of the method with that data.",
                 "- **On the images**: exact McNemar on the two runs' test predictions, pooled over folds (under "
                 "cross-validation each image is tested once, by the fold that held it out). It uses every test "
                 "image; it treats the images as independent and the runs' fitted models as given, so it says whether "
@@ -423,6 +446,27 @@ def _classical_vs_deep(ranked, board_files, out: Output) -> str:
         )
         + "\n"
     )
+
+
+def _learned(deep: Entry | None, classical: Entry | None) -> str:
+    """What the deep row learned from besides its board's training data, where it did: the data sets its
+    starting model learned (a fine-tune: `benchmark.cross_dataset.learned_from`) and training labels other
+    than the classical row's (FER+'s vote distributions)."""
+    if deep is None or classical is None:
+        return ""
+    from benchmark.cross_dataset import learned_from
+
+    extra = [
+        f"a model pretrained on {', '.join(sorted(found))}"
+        for found in [learned_from(deep.record["config"]["method"]) - {deep.record["dataset"]}]
+        if found
+    ]
+    labels = deep.record["config"]["dataset"].get("train_labels")
+    if labels and labels != classical.record["config"]["dataset"].get("train_labels"):
+        extra.append(
+            f"training labels {labels} (classical: {classical.record['config']['dataset'].get('train_labels')})"
+        )
+    return "; ".join(extra) or "—"
 
 
 def _best_cells(entry: Entry | None) -> list[str]:
@@ -515,7 +559,7 @@ def _headline(ranked, board_files, here: Path) -> str:
             "accuracy %",
             "best deep",
             "accuracy %",
-            "methods",
+            "rows",
             "details",
         ],
         tablefmt="github",

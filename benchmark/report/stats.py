@@ -62,7 +62,7 @@ def mcnemar(y_true, pred_a, pred_b) -> TestResult:
     b = int(np.count_nonzero(right_a & ~right_b))
     c = int(np.count_nonzero(~right_a & right_b))
     p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
-    return TestResult("exact McNemar", p, f"{b} images right only by #1, {c} only by #2")
+    return TestResult("exact McNemar", p, f"{b} image{'s' * (b != 1)} right only by #1, {c} only by #2")
 
 
 def paired_folds(scores_a, scores_b) -> TestResult:
@@ -96,7 +96,8 @@ def paired_folds(scores_a, scores_b) -> TestResult:
     return TestResult(
         "sign-flip permutation test over folds",
         p,
-        f"{k} folds, mean difference {100 * d.mean():+.2f} points; {how}; smallest possible p = {2.0 / 2**k:.3g}",
+        f"{k} folds, mean difference {100 * d.mean():+.2f} points; {how}; smallest possible p = "
+        f"{2.0 / 2**k if k <= EXACT_MAX_FOLDS else 1 / (RANDOM_FLIPS + 1):.3g}",
     )
 
 
