@@ -131,7 +131,8 @@ def groups() -> dict[str, list[str]]:
     """{group: its options} of conf/ (a folder of YAML files is a group, e.g. "dataset", "sweep/arm")."""
     found = {}
     for folder in sorted(p for p in CONF_DIR.rglob("*") if p.is_dir() and p.relative_to(CONF_DIR).parts[0] != "hydra"):
-        options = sorted(f.stem for f in folder.glob("*.yaml"))
+        # a subfolder's files are options too, named by their path: model=timm/resnet18
+        options = sorted(f.relative_to(folder).with_suffix("").as_posix() for f in folder.rglob("*.yaml"))
         if options:
             found[folder.relative_to(CONF_DIR).as_posix()] = options
     return found
@@ -188,9 +189,11 @@ def check_overrides(overrides: list[str]) -> list[str]:
             if override.type != OverrideType.DEL and override.value_type != ValueType.GLOB_CHOICE_SWEEP:
                 for value in _values(override):
                     if value not in known[name]:
+                        family = str(value).split("/")[0] if name == "model" and "/" in str(value) else None
                         raise ConfigError(
                             f"{override.input_line}: {name} has no option '{value}'"
                             f"{did_you_mean(str(value), known[name])} ({name}: {', '.join(known[name])})"
+                            + (f"; any {family} architecture: model={family} model.name={value}" if family else "")
                         )
             chosen.append(override)
         elif "/" in name or "@" in override.input_line.split("=", 1)[0]:

@@ -51,6 +51,8 @@ NEUTRAL = {
         "noise": 0,
         "swa_fraction": 0,
         "soft_targets": "crossentropy",
+        "backbone_lr": 1.0,
+        "freeze_epochs": 0,
     },
     "benchmark.methods.Pretrained": {"logit_adjust": 0, "prior": "fit", "framing": "config"},
     "benchmark.protocols.KFold": {"repeats": 1},
@@ -74,6 +76,7 @@ PACKAGES = (
     "pillow",
     "torch",
     "torchvision",
+    "timm",
     "mtcnn",
     "tensorflow-cpu",
     "hydra-core",
@@ -124,8 +127,8 @@ def run_key(config: dict) -> str:
 
 def record_name(names: dict, key: str) -> str:
     """A record's file name: its run's group choices and the first characters of its run key."""
-    parts = [names.get(k) for k in GROUPS]
-    return "__".join(str(p) for p in parts if p) + f"__{key[:KEY_CHARS]}.json"
+    parts = [str(names[k]).replace("/", "-") for k in GROUPS if names.get(k)]  # model=timm/resnet18: one file
+    return "__".join(parts) + f"__{key[:KEY_CHARS]}.json"
 
 
 def lookup(cfg) -> tuple[dict, str, Path | None]:

@@ -13,6 +13,7 @@ EXTRAS = {
     "serve": ("fastapi", "uvicorn", "python_multipart"),
     "explain": ("captum", "lime"),
     "ray": ("ray", "hydra_plugins.hydra_ray_launcher"),
+    "timm": ("timm",),
 }
 
 

@@ -60,6 +60,10 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         (rounded down; 0: off), run at the constant learning rate `swa_lr` (the cosine schedule anneals
         to it); the average, with batch-norm statistics recomputed, is kept when it beats the best
         epoch on validation data (`deep.train`).
+    backbone_lr: the learning rate of everything but the head, as a fraction of `lr` (1: the same; below 1 for
+        fine-tuning pretrained weights, the head learning faster than the backbone).
+    freeze_epochs: the first epochs train the head only, the backbone held (0: none), a warm-up for a new head
+        on pretrained weights.
     soft_targets: what a fit given class distributions (`y_soft`, FER+'s votes) trains on:
         crossentropy (against the distribution) | draw (a label drawn from it for each image each
         epoch); without `y_soft` it trains on `y`.
@@ -116,6 +120,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         patience: int | None = None,
         swa_fraction: float = 0.25,
         swa_lr: float = 0.01,
+        backbone_lr: float = 1.0,
+        freeze_epochs: int = 0,
         soft_targets: str = "crossentropy",
         tta: str | bool = "affine",
         image_size: int | None = None,
@@ -157,6 +163,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.swa_fraction = swa_fraction
         self.swa_lr = swa_lr
+        self.backbone_lr = backbone_lr
+        self.freeze_epochs = freeze_epochs
         self.soft_targets = soft_targets
         self.tta = tta
         self.image_size = image_size
@@ -211,6 +219,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices), rt.cpu_threads():  # seeded; the caller's RNG untouched
             torch.manual_seed(self.seed)
             model, transfer = self._build_model(self.classes_)
+            if getattr(model, "input_norm", None):  # pretrained weights expect their own normalisation
+                self.mean_, self.std_ = model.input_norm
             self.model_ = rt.place(model)
             val = None if X_va is None else (torch.from_numpy(X_va), torch.from_numpy(y_va).long())
             checkpoint = self._checkpoint(X_tr, y_tr, soft, X_va, y_va)
@@ -347,7 +357,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         return {True: "flip", False: "none"}[self.tta] if isinstance(self.tta, bool) else self.tta
 
     def _train_config(self) -> TrainConfig:
-        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
+        own = {f.name: getattr(self, f.name) for f in fields(TrainConfig) if f.name != "head"}
+        return TrainConfig(**own, head=head_prefix(self._model_spec()[0]))
 
     def _runtime(self) -> Runtime:
         return Runtime.resolve(self.device, self.bf16, self.channels_last, self.n_jobs)
@@ -400,6 +411,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         est.fit_info_ = ckpt["fit_info"]
         est.metadata_ = ckpt.get("metadata", {})  # checkpoints before metadata have none
         name, kwargs = est._model_spec()
+        if kwargs.get("pretrained"):  # the saved weights replace them: never fetch or read them again
+            kwargs["pretrained"] = False
         est.model_ = create_model(name, len(est.classes_), in_chans=1, **kwargs)
         est.model_.load_state_dict(ckpt["state_dict"])
         return est

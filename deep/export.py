@@ -54,6 +54,7 @@ def export_onnx(estimator, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces its successor
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes traced as constants: the size is fixed
         torch.onnx.export(
             deployed,
             (example,),

@@ -69,6 +69,9 @@ class TrainConfig:
     compile: bool
     seed: int
     verbose: int
+    backbone_lr: float = 1.0  # the learning rate of everything but the head, as a fraction of lr
+    freeze_epochs: int = 0  # the first epochs train the head only (the backbone's weights held)
+    head: str = "head"  # the state-dict prefix of the model's head (deep.models.head_prefix)
 
     def __post_init__(self):
         check.choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -87,6 +90,8 @@ class TrainConfig:
         check.number("patience", self.patience, 1, integer=True, optional=True)
         check.number("swa_fraction", self.swa_fraction, 0, 1, high_open=True)
         check.flag("compile", self.compile)
+        check.number("backbone_lr", self.backbone_lr, 0, 1)
+        check.number("freeze_epochs", self.freeze_epochs, 0, self.epochs - 1, integer=True)
         check.choice("soft_targets", self.soft_targets, SOFT_TARGETS)
         if self.swa_epochs and (self.swa_lr <= 0 or self.schedule not in ("cosine", "none")):
             raise ConfigError(
@@ -198,6 +203,8 @@ def train(
         for _ in range(cfg.epochs)
     ]
     opt = _optimizer(model, cfg)
+    if rt.device.type == "cuda":  # the uint8 images on the GPU once (a data set of 48x48 crops fits easily):
+        X, y = X.to(rt.device), y.to(rt.device)  # batches are then cut there, with no copy per step
     epoch_pass = _EpochPass(
         torch.compile(model) if cfg.compile else model,
         X,
@@ -222,6 +229,8 @@ def train(
         if epoch <= start:
             continue
         t0 = time.perf_counter()
+        if cfg.freeze_epochs:
+            _freeze_backbone(model, cfg, frozen=epoch <= cfg.freeze_epochs)
         row = epoch_pass(epoch, batches, targets(epoch))
         if swa is not None and epoch > cfg.epochs - cfg.swa_epochs:
             swa.update_parameters(model)
@@ -476,15 +485,37 @@ def _criterion(cfg: TrainConfig, y: np.ndarray, n_classes: int) -> nn.Module:
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """No weight decay on biases and normalisation parameters (1-D tensors): decaying them only hurts."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-    ]
+    """No weight decay on biases and normalisation parameters (1-D tensors): decaying them only hurts.
+    With backbone_lr < 1, everything outside the head (`cfg.head`) learns at lr * backbone_lr, the usual
+    practice for fine-tuning pretrained weights (the head's groups come first)."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head = [p for n, p in params if _in_head(n, cfg.head)]
+    parts = (
+        [([p for _, p in params], cfg.lr)]
+        if cfg.backbone_lr == 1
+        else [(head, cfg.lr), ([p for n, p in params if not _in_head(n, cfg.head)], cfg.lr * cfg.backbone_lr)]
+    )
+    groups = []
+    for part, lr in parts:
+        groups += [
+            {"params": [p for p in part if p.ndim > 1], "weight_decay": cfg.weight_decay, "lr": lr},
+            {"params": [p for p in part if p.ndim <= 1], "weight_decay": 0.0, "lr": lr},
+        ]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
     return {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer](groups, lr=cfg.lr)
+
+
+def _in_head(name: str, head: str) -> bool:
+    return name == head or name.startswith(head + ".")
+
+
+def _freeze_backbone(model: nn.Module, cfg: TrainConfig, frozen: bool) -> None:
+    """Hold (or release) every parameter outside the head: a frozen parameter gets no gradient, so the
+    optimizer leaves it as it is (weight decay and momentum included)."""
+    for name, p in model.named_parameters():
+        if not _in_head(name, cfg.head):
+            p.requires_grad_(not frozen)
 
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
@@ -509,7 +540,10 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: in
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 if step < anneal else floor)
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=total, pct_start=max(warmup, 1) / total if total > 1 else 0.5
+            opt,
+            max_lr=[g["lr"] for g in opt.param_groups],
+            total_steps=total,
+            pct_start=max(warmup, 1) / total if total > 1 else 0.5,
         )
     if cfg.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -13,6 +13,7 @@ with `forward(x) == forward_head(forward_features(x))`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+#: families of many architectures, named "<family>/<architecture>" (timm/resnet18): prefix -> entry whose
+#: builder takes the architecture first
+_FAMILIES: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, head: str = "head", *, feature_layer: str):
@@ -50,17 +54,41 @@ def register_model(name: str, head: str = "head", *, feature_layer: str):
     return decorate
 
 
+def register_family(prefix: str, head: str = "head", *, feature_layer: str):
+    """Decorator: register `builder(arch, num_classes, in_chans, **kwargs)` for every name "<prefix>/<arch>"
+    (a library of architectures such as timm). head and feature_layer as for `register_model`, the same for
+    every architecture of the family (its wrapper puts them there); the builder checks `arch`."""
+
+    def decorate(builder: Callable[..., nn.Module]):
+        if prefix in _FAMILIES:
+            raise ValueError(f"model family '{prefix}' is registered twice")
+        _FAMILIES[prefix] = ModelEntry(builder, head, feature_layer)
+        return builder
+
+    return decorate
+
+
 def list_models() -> list[str]:
-    """The registered model names, sorted."""
+    """The registered model names, sorted (families' architectures not included: see `list_families`)."""
     return sorted(_REGISTRY)
 
 
+def list_families() -> list[str]:
+    """The registered families' prefixes, sorted: their models are named "<prefix>/<arch>"."""
+    return sorted(_FAMILIES)
+
+
 def entry(name: str) -> ModelEntry:
-    """The registry entry of `name`; a ConfigError that lists the registered names otherwise."""
-    try:
+    """The registry entry of `name` (a family's for "<prefix>/<arch>", its builder bound to arch); a
+    ConfigError that lists the registered names otherwise."""
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown model '{name}'; registered models: {', '.join(list_models())}") from None
+    prefix, _, arch = name.partition("/")
+    if prefix in _FAMILIES and arch:
+        family = _FAMILIES[prefix]
+        return ModelEntry(functools.partial(family.builder, arch), family.head, family.feature_layer)
+    families = "".join(f", {prefix}/<arch>" for prefix in list_families())
+    raise ConfigError(f"unknown model '{name}'; registered models: {', '.join(list_models())}{families}")
 
 
 def create_model(name: str, num_classes: int, in_chans: int = 1, **kwargs) -> nn.Module:
