@@ -14,7 +14,11 @@ Uploads are untrusted, so:
   name it carries is never used as a path (it is only echoed, JSON-encoded, in the answer);
 - images are decoded by `core.images.read_image`, which refuses decompression bombs from their
   header before decoding; its reasons become statuses (unsupported 415, corrupt 400, too_large 413);
-- every error is a JSON object {"error": <code>, "message": <sentence>} and the server keeps running.
+  an image less than MIN_SIDE pixels wide or high (a 1x2000 strip) holds no face and is refused (422);
+- a query parameter other than those `PARAMETERS` names, or a value they do not allow, is refused (422),
+  never ignored;
+- every error is a JSON object {"error": <code>, "message": <one line saying what to do>}, with a 4xx
+  status for everything the client sent, and the server keeps answering on the same connection.
 
 The pipeline is CPU-bound, so it runs in Starlette's thread pool (the event loop keeps answering),
 and one lock serialises the model: torch modules and OpenCV's cascade classifiers are not documented
@@ -47,6 +51,15 @@ FORM_OVERHEAD = 64 * 1024
 WEB_DIR = Path(__file__).resolve().parent / "web"
 #: HTTP status of each `ImageError.reason`
 STATUS = {"unsupported": 415, "corrupt": 400, "too_large": 413}
+#: the smallest width and height of an image analysed, in pixels: the window of OpenCV's face cascades, 24 x 24;
+#: a thinner strip holds neither a face to find nor a face crop
+MIN_SIDE = 24
+#: the query parameters of POST /api/predict and what each takes
+PARAMETERS = {
+    "explain": "a heat-map method this model offers (GET /api/health's explain)",
+    "detector": "none to classify the whole image as one ready-made face crop, or the server's own detector "
+    "(GET /api/health's detectors)",
+}
 RAW_TYPES = ("application/octet-stream",)  # besides image/*: a raw body that is the image
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -74,26 +87,43 @@ class Predictor:
 
     pipeline: a `FacePipeline`; max_pixels: the largest image (width x height) decoded; decoders: how
     many images may be decoded at once (each holds up to 4 bytes a pixel: 160 MB at 40 megapixels).
-    Calling it with the bytes of an image returns the pipeline's JSON dict, whose `timings_ms` also
-    hold `queue` (waiting for a decoder and for the model lock); raises `ImageError` for bytes that are
-    no usable image.
+    `pipelines` maps each face stage a request may ask for to its pipeline, all of the same model: the
+    pipeline's own detector, and "none" (every image one ready-made face crop, classified whole).
+    Calling it with the bytes of an image (and `explain`, `detector`: one of `pipelines`, None: the
+    pipeline's own) returns the pipeline's JSON dict, whose `timings_ms` also hold `queue` (waiting for
+    a decoder and for the model lock); raises `ImageError` for bytes that are no usable image,
+    `UploadError` (422) for one narrower or lower than MIN_SIDE pixels.
     """
 
     def __init__(self, pipeline, max_pixels: int = MAX_PIXELS, decoders: int = 2):
+        from benchmark.inference.pipeline import FacePipeline
+
         self.pipeline = pipeline
         self.max_pixels = int(max_pixels)
         self.lock = threading.Lock()
         self.decoders = threading.BoundedSemaphore(decoders)
+        own = pipeline.face_stage.get("detector")
+        self.pipelines = {own: pipeline}
+        if own != "none":
+            self.pipelines["none"] = FacePipeline(pipeline.model, detector="none")
 
-    def __call__(self, data: bytes, explain: str | None = None) -> dict:
+    def __call__(self, data: bytes, explain: str | None = None, detector: str | None = None) -> dict:
         t0 = time.perf_counter()
         with self.decoders:  # decoding is per object: it needs no model lock
             t1 = time.perf_counter()
             image = read_image(data, self.max_pixels)
+        height, width = image.gray.shape
+        if min(height, width) < MIN_SIDE:
+            raise UploadError(
+                422,
+                "too_small",
+                f"the image is {width}x{height} pixels, too small to hold a face: send a picture at least "
+                f"{MIN_SIDE} pixels wide and high",
+            )
         t2 = time.perf_counter()
         with self.lock:
             t3 = time.perf_counter()
-            result = self.pipeline.predict_json(image, explain)
+            result = self.pipelines.get(detector, self.pipeline).predict_json(image, explain)
         result["timings_ms"].update(decode=round(1000 * (t2 - t1), 2), queue=round(1000 * (t1 - t0 + t3 - t2), 2))
         return result
 
@@ -123,7 +153,9 @@ def form_file(body: bytes, content_type: str, field: str = "file") -> tuple[byte
     body, 422 when no part is named `field`."""
     boundary = multipart.parse_options_header(content_type)[1].get(b"boundary")
     if not boundary:
-        raise UploadError(400, "bad_form", "multipart/form-data without a boundary")
+        raise UploadError(
+            400, "bad_form", "multipart/form-data without a boundary: let the HTTP client build the form's header"
+        )
     parts: list[tuple[dict[bytes, bytes], bytearray]] = []
     header = [b"", b""]
 
@@ -143,7 +175,12 @@ def form_file(body: bytes, content_type: str, field: str = "file") -> tuple[byte
         parser.write(body)
         parser.finalize()
     except (multipart.MultipartParseError, ValueError) as exc:
-        raise UploadError(400, "bad_form", f"malformed multipart/form-data body ({exc})") from None
+        raise UploadError(
+            400,
+            "bad_form",
+            f"malformed multipart/form-data body ({exc}): send the image as the form's field 'file', or as the "
+            "whole body with an image/* content type",
+        ) from None
     for headers, content in parts:
         options = multipart.parse_options_header(headers.get(b"content-disposition", b""))[1]
         if options.get(b"name") == field.encode():
@@ -168,7 +205,7 @@ def create_app(
     allowed to call the API from their pages (none by default: same origin only).
     """
     from benchmark.inference.annotate import COLOURS
-    from benchmark.inference.explain import has_gradcam, installed
+    from benchmark.inference.explain import EXPLAINERS, TITLES, has_gradcam, installed, legend
 
     if pipeline is None:
         from benchmark.inference.models import load_model
@@ -206,21 +243,23 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        return error(exc.status_code, "http_" + str(exc.status_code), str(exc.detail))
+        what = {
+            404: f"there is nothing at {request.url.path[:100]}: the API is POST /api/predict and GET /api/health",
+            405: f"{request.method} is not allowed at {request.url.path[:100]}: send images with POST /api/predict",
+        }
+        return error(exc.status_code, "http_" + str(exc.status_code), what.get(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         return error(422, "invalid_request", "; ".join(str(e.get("msg")) for e in exc.errors()))
 
     @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception):  # logged by the server; no traceback to the client
-        return error(500, "internal", f"the server failed on this image ({type(exc).__name__})")
+    async def internal(request: Request, exc: Exception):  # Starlette re-raises it, so the server logs it
+        return error(500, "internal", "the server failed on this image and logged why: try another image")
 
     #: the explanations this model supports (Grad-CAM needs CNN checkpoints; the others any model) and this
-    #: installation has (the `explain` extra: captum, lime)
-    explainable = tuple(
-        m for m in (("gradcam",) if has_gradcam(model.estimator) else ()) + ("occlusion", "lime") if installed(m)
-    )
+    #: installation has (the `explain` extra: captum, lime), the faithful method first (`EXPLAINERS`' order)
+    explainable = tuple(m for m in EXPLAINERS if installed(m) and (m != "gradcam" or has_gradcam(model.estimator)))
 
     @app.get("/api/health")
     def health() -> dict:
@@ -230,18 +269,49 @@ def create_app(
             "model": model.name,
             "family": model.family,
             "calibrated": model.calibrated,
+            "score_name": model.score_name,
             "classes": list(model.classes),
             "detector": pipeline.face_stage.get("detector"),
+            "detectors": list(predictor.pipelines),
             "colours": {c: "#{:02x}{:02x}{:02x}".format(*COLOURS.get(c, (255, 255, 255))) for c in model.classes},
             "max_upload_bytes": max_upload_bytes,
             "max_pixels": predictor.max_pixels,
             "explain": list(explainable),
+            "explain_titles": {m: TITLES.get(m, m) for m in explainable},
+            "explain_legend": legend(),
         }
+
+    def options(request: Request) -> dict:
+        """The query parameters of a predict request, checked before the body is read: each one of
+        `PARAMETERS`, given once, with a value it allows (an empty value: the default); else an `UploadError`
+        (422) that names what is allowed."""
+        given = request.query_params
+        unknown = sorted(set(given) - set(PARAMETERS))
+        if unknown:
+            known = "; ".join(f"{k}: {v}" for k, v in PARAMETERS.items())
+            raise UploadError(422, "bad_parameter", f"unknown parameter {unknown[0][:40]!r}; the API takes {known}")
+        repeated = [k for k in PARAMETERS if len(given.getlist(k)) > 1]
+        if repeated:
+            raise UploadError(422, "bad_parameter", f"{repeated[0]} is given more than once: give it once")
+        explain = given.get("explain") or None
+        if explain is not None and explain not in explainable:
+            allowed = " | ".join(explainable) or "nothing: this installation has no heat-map method"
+            raise UploadError(
+                422, "bad_parameter", f"explain must be one of {allowed} for this model, got {explain[:40]!r}"
+            )
+        detector = given.get("detector") or None
+        if detector is not None and detector not in predictor.pipelines:
+            allowed = " | ".join(map(str, predictor.pipelines))
+            raise UploadError(
+                422, "bad_parameter", f"detector must be one of {allowed} on this server, got {detector[:40]!r}"
+            )
+        return {"explain": explain, "detector": detector}
 
     @app.post("/api/predict", openapi_extra=PREDICT_OPENAPI)
     async def predict(request: Request) -> JSONResponse:
-        """Every face of the uploaded image: box, label, probabilities; the model; timings in ms."""
+        """Every face of the uploaded image: box, label, scores; the model; timings in ms."""
         start = time.perf_counter()
+        chosen = options(request)  # a bad parameter is refused before the upload is read
         content_type = request.headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         filename = None
@@ -269,14 +339,7 @@ def create_app(
                 f"the file is {len(data):,} bytes, larger than the server accepts "
                 f"(files of at most {max_upload_bytes:,} bytes)",
             )
-        explain = request.query_params.get("explain") or None
-        if explain is not None and explain not in explainable:
-            raise UploadError(
-                422,
-                "bad_parameter",
-                f"explain must be one of {' | '.join(explainable)} for this model, got {explain[:40]!r}",
-            )
-        result = await run_in_threadpool(predictor, data, explain)
+        result = await run_in_threadpool(predictor, data, chosen["explain"], chosen["detector"])
         result["filename"] = None if filename is None else filename[:255]
         if not result["faces"]:
             result["message"] = "no face found"
@@ -291,7 +354,34 @@ def create_app(
     return app
 
 
+#: what each error status of POST /api/predict means (`STATUS`, `UploadError`s, the handlers of create_app)
+ERROR_RESPONSES = {
+    400: "a corrupt or truncated image",
+    413: "a file over the server's max_upload_bytes, or an image over its max_pixels (decompression bombs included)",
+    415: "not an image (neither the multipart field 'file' nor an image/* body)",
+    422: "no image sent, an image thinner than MIN_SIDE pixels, or a query parameter or value the API does not take",
+    500: "the server failed on this image and logged why",
+}
+#: the body of every error answer
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "a short code: unsupported, corrupt, too_large, bad_parameter, ..."},
+        "message": {"type": "string", "description": "one line saying what to do"},
+    },
+}
+#: what FastAPI cannot see of POST /api/predict, which reads its request itself: the query parameters, the
+#: body's two forms and the error answers (the docs site's REST API reference is generated from this schema)
 PREDICT_OPENAPI = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+        for name, text in PARAMETERS.items()
+    ],
+    "responses": {
+        str(status): {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for status, text in ERROR_RESPONSES.items()
+    },
     "requestBody": {
         "required": True,
         "content": {
@@ -304,7 +394,7 @@ PREDICT_OPENAPI = {
             },
             "image/*": {"schema": {"type": "string", "format": "binary"}},
         },
-    }
+    },
 }
 
 

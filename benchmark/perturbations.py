@@ -72,7 +72,8 @@ CROP_ONLY = ("crop_shift",)
 
 def rng_for(seed: int, name: str, severity: int, image_id: str) -> np.random.Generator:
     """The generator of one image's perturbation: the same for every method and run with this seed."""
-    digest = hashlib.blake2b(f"{seed}|{name}|{severity}|{image_id}".encode(), digest_size=8).digest()
+    text = f"{seed}|{name}|{severity}|{image_id}".encode("utf-8", "surrogateescape")  # ids from any file name
+    digest = hashlib.blake2b(text, digest_size=8).digest()
     return np.random.default_rng(int.from_bytes(digest, "little"))
 
 

@@ -10,7 +10,9 @@ the test fold.
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -26,9 +28,12 @@ from benchmark.datasets.base import Dataset
 from benchmark.protocols import Fold, Protocol
 from benchmark.schema import SCHEMA_VERSION, validate
 from core import validation as check
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError, OutputError
+from core.io import check_writable, remove_stale_temporaries
 from core.labels import CLASS_NAMES
 from core.selection import fit_kwargs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,6 +61,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
     config, key, _ = records.lookup(cfg)
 
     exp = build(cfg, names)
+    check_outputs(cfg)
     # of the files as they are before reading them
     fingerprint = exp.protocol.data_fingerprint(exp.loader.fingerprint(cfg.get("cache_dir")), cfg)
     t0 = time.perf_counter()
@@ -101,8 +107,46 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         **({"models": saved} if saved else {}),
         "env": records.environment(cfg.seed, overrides),
     }
-    path = records.write(Path(cfg.results_dir) / name, validate(record, name))
+    path = _write_record(Path(cfg.results_dir) / name, validate(record, name))
     return record, path, True
+
+
+def check_outputs(cfg: DictConfig) -> None:
+    """Before any data is read or model fitted: results_dir (and models_dir with save_model) can be
+    written and have space free (`core.io.check_writable`), else an `OutputError` now rather than
+    after the fit; their temporaries left by killed runs are removed. A cache_dir that cannot be
+    written is a warning: the run goes on, the cache is not written."""
+    folders = [("results_dir", cfg.results_dir)] + ([("models_dir", cfg.models_dir)] if cfg.get("save_model") else [])
+    for key, folder in folders:
+        check_writable(folder, key=key)
+        remove_stale_temporaries(folder)
+    caches = {cfg.get("cache_dir"), (cfg.get("detector") or {}).get("cache_dir")} - {None}
+    for folder in sorted(map(str, caches)):
+        try:
+            check_writable(Path(folder).expanduser(), key="cache_dir")  # as the cache expands it
+        except OutputError as exc:
+            log.warning("%s; this run goes on without writing its cache (the next one detects again)", exc)
+
+
+def _write_record(path: Path, record: dict) -> Path:
+    """`records.write`; when results_dir cannot take it after all (filled or made read-only during the
+    run), the record is written to the temporary folder instead and an OutputError names it, so the
+    run's work is not lost."""
+    try:
+        return records.write(path, record)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / "ferbench-records" / path.name
+        try:
+            records.write(fallback, record)
+        except OSError:
+            raise OutputError(
+                f"the record could not be written to {path} ({exc.strerror or exc}), nor to {fallback}; "
+                "free some space and run it again"
+            ) from None
+        raise OutputError(
+            f"the record could not be written to {path} ({exc.strerror or exc}); it is saved as {fallback}: "
+            f"move it to {path.parent} once that has room"
+        ) from None
 
 
 def _save_model(cfg: DictConfig, names: dict, record_name: str, faces: Dataset, fold: Fold, estimator) -> str:

@@ -3,6 +3,7 @@
 
     ferbench serve                                  # the shipped model on http://127.0.0.1:8000/
     ferbench serve model=results/runs/<record>.json detector=mtcnn port=8080
+    ferbench serve detector=none                    # every image is one ready-made face crop
 
 It binds 127.0.0.1 unless told otherwise (the API has no authentication) and needs the `serve` extra
 (FastAPI, uvicorn, python-multipart), which a missing one names in one line.
@@ -69,7 +70,14 @@ OPTIONS = (
     Option("host", "127.0.0.1", "address to listen on (127.0.0.1: this machine only; the API has no authentication)"),
     Option("port", 8000, "TCP port", "int", low=1, high=65535),
     Option("model", None, "a .pt / .onnx / .skops model or a run record; null: the shipped model"),
-    Option("detector", None, "face detector; null: the model's own face stage", "choice", ("haar", "mtcnn")),
+    Option(
+        "detector",
+        None,
+        "face detector; none: every image is one ready-made face crop, classified whole; null: the model's own "
+        "face stage (the page and the API can also ask for none per photo)",
+        "choice",
+        ("haar", "mtcnn", "none"),
+    ),
     Option("tta", "flip", "test-time augmentation of a CNN checkpoint", "choice", ("none", "flip", "affine")),
     Option("max_upload_mb", MAX_UPLOAD_BYTES / MB, "largest image file accepted, in MiB", "float", low=0.001),
     Option(
@@ -81,7 +89,7 @@ OPTIONS = (
     Option(
         "threads",
         None,
-        "torch and OpenCV CPU threads; null: one per core (1 on a machine shared with other jobs)",
+        "CPU threads of the model and the face detector; null: one per core (1 on a machine shared with other jobs)",
         "int",
         low=1,
     ),
@@ -89,6 +97,7 @@ OPTIONS = (
 EXAMPLES = (
     "ferbench serve                                   # the shipped model on http://127.0.0.1:8000/",
     "ferbench serve model=results/runs/<record>.json detector=mtcnn port=8080",
+    "ferbench serve detector=none                     # every image is one ready-made face crop, classified whole",
     "ferbench serve host=0.0.0.0 threads=1            # reachable from other machines: no authentication",
 )
 

@@ -11,6 +11,11 @@ class DataError(FerbenchError):
     """A data set is missing, in an unknown layout, or holds a corrupt / unexpected file."""
 
 
+class OutputError(FerbenchError):
+    """An output cannot be written: its folder is read-only or missing, the disk is (nearly) full, or the
+    output exists and replacing it was not asked for."""
+
+
 def user_error(exc: BaseException | None) -> FerbenchError | None:
     """Our error behind `exc` (itself, or what it was raised from, e.g. when Hydra's instantiate
     wrapped it); None for real bugs, which keep their traceback."""

@@ -9,7 +9,10 @@ cameras write (JPEG, PNG, WebP, and TIFF's own orientation tag) is applied befor
 Untrusted input is refused before it is decoded: a file whose header declares more than
 `max_pixels` pixels (decompression bombs included: a few kB of PNG can declare gigapixels) raises
 `ImageError` with reason "too_large"; something that is not an image, "unsupported"; a truncated
-or corrupt image, "corrupt".
+or corrupt image, "corrupt". So is a floating-point image (a 32-bit float TIFF) holding a pixel that
+is not a finite number (NaN, +inf, -inf): no grey level can stand for it, and scaling the image
+over it would turn every other pixel black (or, for NaN, hide it as black), so it is refused with
+the file's name and the count of such pixels rather than guessed.
 """
 
 from __future__ import annotations
@@ -83,7 +86,9 @@ def read_image(source, max_pixels: int = MAX_PIXELS) -> Image:
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
         raise ImageError(f"{name} is refused as a decompression bomb: {exc}", "too_large") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image in a format Pillow reads", "unsupported") from None
+        raise ImageError(
+            f"{name} is not an image ferbench can read: save it as JPEG, PNG, WebP, BMP, TIFF or GIF", "unsupported"
+        ) from None
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -91,16 +96,25 @@ def read_image(source, max_pixels: int = MAX_PIXELS) -> Image:
             raise
         raise ImageError(f"{name} is truncated or corrupt ({type(exc).__name__}: {exc})", "corrupt") from None
     try:
-        return _to_8bit_rgb(upright)
+        return _to_8bit_rgb(upright, name)
     except (OSError, ValueError) as exc:
         raise ImageError(f"{name} cannot be converted to 8-bit RGB ({exc})", "corrupt") from None
 
 
-def _to_8bit_rgb(im) -> Image:
+def _to_8bit_rgb(im, name: str) -> Image:
     from PIL import Image as PILImage
 
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):  # high bit depth grey
-        gray = _scale_to_8bit(np.asarray(im), im.mode)
+        values = np.asarray(im)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            bad = int(values.size - np.isfinite(values).sum())
+            what = f"{bad:,} pixels whose values are" if bad > 1 else "1 pixel whose value is"
+            raise ImageError(
+                f"{name} has {what} not a finite number (NaN or infinity): give "
+                f"{'them' if bad > 1 else 'it'} a grey level, or save the image as 8 or 16 bits, and try again",
+                "corrupt",
+            )
+        gray = _scale_to_8bit(values, im.mode)
         return Image(np.repeat(gray[..., None], 3, axis=2), gray)
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")

@@ -1,6 +1,7 @@
 """Helpers of the web tests (test_serve, test_web_browser) and docs/make_screenshot.py: the shipped model's
-pipeline loaded once per process, test images made in memory (a public-domain face: NASA's astronaut
-of scikit-image, never a data-set image), and a headless Chromium."""
+pipeline loaded once per process, an SVM on noise whose scores are or are not probabilities (`svm_model`),
+test images made in memory (a public-domain face: NASA's astronaut of scikit-image, never a data-set image),
+and a headless Chromium."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import numpy as np
 
 #: what to install when the browser test skips
 CHROMIUM_HINT = "apt-get install -y chromium chromium-driver"
+SIDE = 8  # the crops of the test SVMs: 8x8 grey
+CODES = [0, 1, 2, 3]  # their classes: angry, disgust, fear, happy
 
 
 @functools.cache
@@ -95,3 +98,38 @@ def chromium_driver(width: int = 1200, height: int = 800, fake_camera: bool = Fa
         options.add_argument("--use-fake-ui-for-media-stream")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service(paths[1]))
+
+
+def noise_crops(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` uint8 crops of noise and labels cycling through CODES: classes an SVM separates badly, so that
+    its own `predict` and its scores often name different classes."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, SIDE, SIDE)).astype(np.uint8), np.arange(n) % len(CODES)
+
+
+def svm_model(kind: str):
+    """A FaceModel of an SVM on SIDE x SIDE crops: "platt", SVC(probability=True) (Platt-scaled
+    probabilities); "decision", a plain SVC (a softmax of its decision values: not calibrated)."""
+    import warnings
+
+    from sklearn.svm import SVC
+
+    from benchmark.inference.models import FaceModel
+    from benchmark.methods import pipeline
+    from core.labels import CLASS_NAMES
+    from features import PixelFeatures
+
+    crops, labels = noise_crops(60, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.9 deprecates probability=True
+        svc = SVC(probability=True, random_state=0) if kind == "platt" else SVC()
+        estimator = pipeline({"pixels": PixelFeatures(SIDE), "svm": svc}).fit(crops, labels)
+    return FaceModel(
+        estimator,
+        [CLASS_NAMES[c] for c in CODES],
+        SIDE,
+        {"detector": "none"},
+        "svm",
+        "classical",
+        calibrated=kind == "platt",
+    )

@@ -347,3 +347,11 @@ def test_overlay_colours_only_where_there_is_heat():
     assert (out[heat == 0] == 100).all() and (out[heat > 0] != 100).any(axis=1).all()
     with pytest.raises(ValueError, match="uint8 RGB image"):
         overlay(image, heat[:10])
+
+
+def test_predict_offers_the_methods_in_the_pages_order():
+    """predict's explain= choices are written out (its --help must not import the explainers): the same
+    methods, in EXPLAINERS' order, the faithful one first."""
+    from benchmark.predict import OPTIONS
+
+    assert next(o for o in OPTIONS if o.name == "explain").choices == tuple(EXPLAINERS)

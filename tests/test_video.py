@@ -1,4 +1,4 @@
-"""Videos and camera streams (benchmark.inference.video): reading frames, the IoU tracker, smoothing,
+"""Videos and camera streams (benchmark.inference.video): reading frames, the face tracker, smoothing,
 StreamPredictor and predict_video's outputs, on a small synthetic video of the public-domain
 astronaut photo (skimage.data.astronaut) moving across a plain background, with a gap without her.
 Speed is measured by bench/realtime.py, never here."""
@@ -14,7 +14,7 @@ from benchmark.faces.base import Found
 from benchmark.inference.models import averaged, load_model, shipped
 from benchmark.inference.pipeline import FacePipeline
 from benchmark.inference.video import (
-    IoUTracker,
+    FaceTracker,
     StreamPredictor,
     csv_header,
     frames,
@@ -123,7 +123,7 @@ def found(*boxes) -> Found:
 
 
 def test_tracker_ids_matching_and_ending():
-    tracker = IoUTracker(iou=0.3)
+    tracker = FaceTracker(iou=0.3)
     # two faces; new ids go left to right whatever the detector's order
     assert [t.id for t in tracker.update(found([200, 0, 50, 50], [0, 0, 50, 50]))] == [1, 2]
     assert [tuple(t.box[:2]) for t in tracker.tracks] == [(0, 0), (200, 0)]
@@ -162,9 +162,10 @@ def test_stream_ids_stable_for_a_moving_face(pipeline):
     assert stream(frame(20))[0][0] == 1
 
 
-def test_between_detections_the_last_box_is_cut_from_the_current_frame(pipeline):
+def test_between_detections_the_crop_is_cut_from_the_current_frame(pipeline):
     stream = StreamPredictor(pipeline, every=4, backend="torch")
     outs = [stream(frame(i))[0][1] for i in range(4)]
+    # after the first detection no velocity is known yet: the box stays (test_video_inputs: it moves later)
     assert all(f.box == outs[0].box and f.eyes == outs[0].eyes for f in outs)
     gray = cv2.cvtColor(frame(3), cv2.COLOR_RGB2GRAY)
     expected, status, _ = pipeline.detector.crop(gray, outs[0].box, outs[0].eyes)

@@ -17,6 +17,7 @@ from tests.serving import (
     chromium_paths,
     encode,
     shipped_pipeline,
+    svm_model,
 )
 
 pytest.importorskip("selenium", reason=f"selenium is not installed (pip install -e '.[test]'; {CHROMIUM_HINT})")
@@ -28,6 +29,7 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from benchmark.api import create_app, running  # noqa: E402
+from benchmark.inference.pipeline import FacePipeline  # noqa: E402
 
 TIMEOUT = 30  # seconds for a result to appear
 
@@ -87,8 +89,10 @@ def test_a_photo_is_boxed_labelled_and_downloadable(page, tmp_path):
     assert face.get_attribute("data-label") == "happy"
     assert face.find_element(By.CSS_SELECTOR, ".face-label").text == "happy"
     assert "Face 1: happy" in face.text and len(face.find_elements(By.CSS_SELECTOR, ".bar-row")) == 7
+    assert face.find_element(By.CSS_SELECTOR, ".face-title").text.endswith("%")  # a probability
     canvas = article.find_element(By.TAG_NAME, "canvas")
-    assert canvas.get_attribute("data-drawn") == "true" and "happy" in canvas.get_attribute("aria-label")
+    assert canvas.get_attribute("data-drawn") == "true"
+    assert "1: happy" in canvas.get_attribute("aria-label")  # numbered on the picture as in the list
     assert page.execute_script("return [arguments[0].width, arguments[0].height]", canvas) == [512, 512]
     assert happy_pixels(page, canvas) > 300  # the box's four sides and the label's background
     assert article.find_element(By.CSS_SELECTOR, "button.download").is_enabled()
@@ -98,11 +102,15 @@ def test_a_photo_is_boxed_labelled_and_downloadable(page, tmp_path):
 
 def test_the_explanation_overlay_colours_the_face(page, tmp_path):
     """With the overlay on, the face is painted with the heat map (inferno colours), the box and label
-    still drawn over it; the other options are the server's."""
+    still drawn over it, and a legend of the colours (low..high) under it; the options are the server's,
+    the faithful method first."""
     from selenium.webdriver.support.ui import Select
 
     toggle = Select(page.find_element(By.ID, "explain-toggle"))
-    assert [o.get_attribute("value") for o in toggle.options] == ["", "gradcam", "occlusion", "lime"]
+    assert [o.get_attribute("value") for o in toggle.options] == ["", "occlusion", "lime", "gradcam"]
+    assert "recommended" in toggle.options[1].text and "less faithful" in toggle.options[3].text
+    legend = page.find_element(By.CSS_SELECTOR, "#explain-legend .heat-legend")
+    assert legend.text.startswith("low") and "high" in legend.text
     toggle.select_by_value("occlusion")
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(encode(astronaut(), "JPEG"))
@@ -111,7 +119,24 @@ def test_the_explanation_overlay_colours_the_face(page, tmp_path):
     assert article.find_element(By.TAG_NAME, "figcaption").get_attribute("data-explanation") == "occlusion"
     canvas = article.find_element(By.TAG_NAME, "canvas")
     assert happy_pixels(page, canvas) > 300
+    bar = article.find_element(By.CSS_SELECTOR, "figcaption .heat-legend-bar")
+    gradient = bar.value_of_css_property("background-image")  # the server's colours, dark to bright
+    assert gradient.startswith("linear-gradient") and "rgb(0, 0, 4)" in gradient and "rgb(252, 255, 164)" in gradient
     page.save_screenshot(str(tmp_path / "explained.png"))
+
+
+def test_a_photo_can_be_sent_as_one_face_crop(page, tmp_path):
+    """The switch asks for detector=none: a grey picture in which no face is found is classified whole."""
+    grey = tmp_path / "crop.png"
+    grey.write_bytes(encode(np.full((96, 96, 3), 128, np.uint8), "PNG"))
+    switch = page.find_element(By.ID, "whole-image")
+    assert switch.is_displayed() and not switch.is_selected()
+    switch.click()
+    page.find_element(By.ID, "file-input").send_keys(str(grey))
+    [article] = results(page, 1)
+    assert len(article.find_elements(By.CSS_SELECTOR, ".face")) == 1
+    sent = page.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert any("/api/predict?detector=none" in url for url in sent)
 
 
 def test_no_face_and_errors_are_shown(page, tmp_path):
@@ -150,3 +175,23 @@ def test_webcam_denied_is_explained(page):
     status = page.find_element(By.ID, "webcam-status")
     WebDriverWait(page, TIMEOUT).until(lambda d: "permission was denied" in status.text)
     assert "error-text" in status.get_attribute("class")
+
+
+def test_an_uncalibrated_model_shows_scores_not_percentages(browser, tmp_path):
+    """An SVM's scores (a softmax of its decision values) read "score 0.41", in the list, on the picture and
+    in the model line; never as a percentage."""
+    with running(create_app(FacePipeline(svm_model("decision")))) as url:
+        browser.get(url + "/")
+        info = browser.find_element(By.ID, "model-info")
+        WebDriverWait(browser, TIMEOUT).until(lambda d: info.text.startswith("Model"))
+        assert "not probabilities" in info.text
+        photo = tmp_path / "astronaut.png"
+        photo.write_bytes(encode(astronaut(), "PNG"))
+        browser.find_element(By.ID, "file-input").send_keys(str(photo))
+        [article] = results(browser, 1)
+    [face] = article.find_elements(By.CSS_SELECTOR, ".face")
+    title = face.find_element(By.CSS_SELECTOR, ".face-title").text
+    assert title.startswith("Face 1: ") and " score 0." in title and "%" not in title
+    assert all("%" not in v.text for v in face.find_elements(By.CSS_SELECTOR, ".bar-value"))
+    assert "1: " in article.find_element(By.TAG_NAME, "canvas").get_attribute("aria-label")
+    assert "%" not in article.find_element(By.CSS_SELECTOR, ".message").text

@@ -142,7 +142,8 @@ def files_digest(root: Path, cache_dir: str | Path | None = None) -> str | None:
                 stats.append((name if prefix == "." else f"{prefix}/{name}", st.st_size, st.st_mtime_ns))
     stats.sort()
     listing = hashlib.blake2b(
-        "\n".join(f"{n}\0{size}\0{mtime}" for n, size, mtime in stats).encode() + str(root.resolve()).encode(),
+        "\n".join(f"{n}\0{size}\0{mtime}" for n, size, mtime in stats).encode("utf-8", "surrogateescape")
+        + str(root.resolve()).encode("utf-8", "surrogateescape"),  # any name the file system holds
         digest_size=20,
     ).hexdigest()
     cached = None if cache_dir is None else Path(cache_dir).expanduser() / "fingerprints" / f"{listing}.txt"
@@ -150,7 +151,7 @@ def files_digest(root: Path, cache_dir: str | Path | None = None) -> str | None:
         return cached.read_text().strip()
     digest = hashlib.blake2b(digest_size=20)
     for name, size, _ in stats:
-        digest.update(f"{name}\0{size}\0".encode())
+        digest.update(f"{name}\0{size}\0".encode("utf-8", "surrogateescape"))
         with open(root / name, "rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)

@@ -23,6 +23,7 @@ from benchmark.faces.geometry import (
     eye_distance,
     eyes_from_box,
     face_square,
+    rescale,
     whole_square,
 )
 from benchmark.faces.preprocess import Preprocess
@@ -85,6 +86,23 @@ class Found:
         """The same faces in an image `factor` times as large (e.g. found on a downscaled copy)."""
         return Found(self.boxes * factor, self.eyes * factor, self.scores)
 
+    def mapped(self, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> Found:
+        """The same faces in another image's pixels: x -> x * sx + dx, y -> y * sy + dy (widths and
+        heights scaled only), e.g. from a scaled copy of a tile back to the photo it was cut from."""
+        boxes = self.boxes * (sx, sy, sx, sy) + (dx, dy, 0.0, 0.0)
+        return Found(boxes, self.eyes * (sx, sy, sx, sy) + (dx, dy, dx, dy), self.scores)
+
+    def take(self, index) -> Found:
+        """The faces at `index` (an index array or boolean mask), in that order."""
+        return Found(self.boxes[index], self.eyes[index], self.scores[index])
+
+    @classmethod
+    def concat(cls, parts: list[Found]) -> Found:
+        """The faces of all `parts`, one after another."""
+        if not parts:
+            return cls.none()
+        return cls(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("boxes", "eyes", "scores")))
+
 
 def pick(boxes, scores, select: str) -> int:
     """The index of the face to keep among several: the largest box, or the most confident one."""
@@ -138,6 +156,13 @@ class FaceDetector:
         self.preprocess = Preprocess(equalize, clahe_clip, clahe_tile, denoise, denoise_strength)
         self.cache_dir = cache_dir
 
+    @property
+    def smallest_face(self) -> int:
+        """The side in pixels of the smallest face `find` looks for, in the image it is given (a photo
+        is searched on a copy scaled so that the smallest face wanted is this large:
+        `benchmark.faces.search`)."""
+        return int(getattr(self, "min_face_size", 1))
+
     # -- to be provided by a detector ----------------------------------------------------------
     def detection_params(self) -> dict:
         """The parameters that change what `detect` finds (and so the cache key), as JSON values."""
@@ -169,6 +194,16 @@ class FaceDetector:
         if square is None:
             return np.zeros((self.size, self.size), np.uint8), status, None
         return self.preprocess(cut(image, square, self.size)[None])[0], status, square
+
+    def crop_whole(self, image: np.ndarray) -> tuple[np.ndarray, str, Square]:
+        """The whole 2-D uint8 `image` as one face crop (a ready-made crop): padded to a square with its
+        edge pixels repeated (never stretched), resized to size x size and preprocessed; the status
+        "whole_image" and the square of the image it covers (`whole_square`). An image far larger
+        than the crop is area-averaged down first, so any size and aspect ratio costs little."""
+        square = whole_square(image.shape)
+        factor = 2 * self.size / max(image.shape)
+        small = rescale(image, factor) if factor < 1 else image
+        return self.preprocess(cut(small, whole_square(small.shape), self.size)[None])[0], "whole_image", square
 
     # -- the face stage --------------------------------------------------------------------------
     def params(self) -> dict:

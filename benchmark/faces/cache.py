@@ -30,7 +30,7 @@ def data_digest(images: np.ndarray, ids: np.ndarray) -> str:
     for image in images if images.dtype == object else [images]:
         h.update(repr((image.shape, image.dtype.str)).encode())
         h.update(np.ascontiguousarray(image).data)
-    h.update("\0".join(map(str, ids)).encode())
+    h.update("\0".join(map(str, ids)).encode("utf-8", "surrogateescape"))  # ids from any file name
     return h.hexdigest()
 
 

@@ -117,6 +117,17 @@ def cut(image: np.ndarray, square: Square, size: int) -> np.ndarray:
     return resize(patch, size)
 
 
+def rescale(image: np.ndarray, factor: float) -> np.ndarray:
+    """`image` (H, W[, C]) uint8 scaled by `factor`: area-averaged when shrinking, bilinear when enlarging.
+    Each side is rounded and kept at least 1 pixel, so an image of any aspect ratio (a 1 x 2000 strip)
+    can be scaled; returns (max(1, round(H * factor)), max(1, round(W * factor))[, C])."""
+    h, w = image.shape[:2]
+    target = (max(1, round(w * factor)), max(1, round(h * factor)))
+    if target == (w, h):
+        return image
+    return cv2.resize(image, target, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+
+
 def resize(image: np.ndarray, size: int) -> np.ndarray:
     """`image` as size x size: area-averaged when shrinking, bilinear when enlarging."""
     if image.shape == (size, size):

@@ -1,4 +1,8 @@
-"""`detector=none`: the images are already face crops (FER2013, CK+48, synthetic)."""
+"""`detector=none`: the images are already face crops (FER2013, CK+48, synthetic).
+
+`NoDetector` is the benchmark's (a data set of crops); `WholeImage` the applications' (predict, serve,
+the page: each photo is one ready-made crop, classified whole).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from benchmark.datasets.base import Dataset
+from benchmark.faces.base import FaceDetector, Found
 from benchmark.faces.geometry import resize
 from core import validation as check
 from core.errors import ConfigError
@@ -30,3 +35,21 @@ class NoDetector:
             )
         out = dataclasses.replace(dataset, images=images)
         return out, {"detector": "none", "size": self.size, "n_images": len(out), "detection_rate": None}
+
+
+class WholeImage(FaceDetector):
+    """The face stage "none" of the applications: every image is one ready-made face crop, classified
+    whole. `find` gives one face, the whole image (box (0, 0, W, H), no eyes, score 0: no detector
+    looked for it); `crop` gives the whole image padded to a square, never stretched
+    (`FaceDetector.crop_whole`), with the stage's size and preprocessing; the other crop settings
+    (margin, align, ...) have nothing to act on."""
+
+    name = "none"
+
+    def find(self, image: np.ndarray) -> Found:
+        h, w = image.shape[:2]
+        return Found(np.array([[0.0, 0.0, w, h]]), np.full((1, 4), np.nan), np.zeros(1))
+
+    def crop(self, image: np.ndarray, box=None, eyes=None):
+        """The whole `image` as the crop, whatever `box` and `eyes` say (see `FaceDetector.crop_whole`)."""
+        return self.crop_whole(image)

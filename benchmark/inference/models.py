@@ -14,6 +14,12 @@ Sources (`load_model`):
   shipped model means editing that file, nothing else.
 Relative paths are tried from the working folder, then from the repository root (`core.io.SHIPPED_ROOT`,
 which an installed wheel lays out the same for the files it ships).
+
+A file that is truncated or damaged, of another kind than its suffix says, or an ONNX model that ferbench
+did not export (a model zoo's: no class list in its metadata, another input than uint8 crops) is a
+`ConfigError` in one line that says what ferbench needs, never a parser's traceback. Whatever the model,
+a face's label is the class of the highest score it shows (`FaceModel.predict`), and `calibrated` says
+whether those scores are probabilities.
 """
 
 from __future__ import annotations
@@ -83,13 +89,17 @@ class FaceModel:
             return np.zeros((0, self.input_size, self.input_size), np.uint8)
         return image_stack(crops, self.input_size, self.name)
 
+    @property
+    def score_name(self) -> str:
+        """What its scores are, in the words the picture, the JSON and the page use: "probability", or
+        "score" for an uncalibrated model (`calibrated` False: not to be read as a probability)."""
+        return "probability" if self.calibrated else "score"
+
     def predict(self, crops: np.ndarray) -> list[str]:
-        """The class name of each crop: the most probable class, or for a model without probabilities
-        its own `predict` (an SVM's one-vs-one vote, which the argmax of its decision values can miss)."""
-        if self.calibrated:
-            return [self.classes[i] for i in self.predict_proba(crops).argmax(axis=1)]
-        crops = self._checked(crops)
-        return [CLASS_NAMES[int(c)] for c in self.estimator.predict(crops)] if len(crops) else []
+        """The class name of each crop: the class of its highest score in `predict_proba`, for every model,
+        so that a label is always the class with the highest score shown beside it (an SVM's own `predict`,
+        a one-vs-one vote, and a Platt-scaled SVM's, can name another class)."""
+        return [self.classes[i] for i in self.predict_proba(crops).argmax(axis=1)]
 
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:
         """(N, K) float32 scores of uint8 crops (N, S, S): probabilities, or the softmax of decision
@@ -101,6 +111,8 @@ class FaceModel:
         if self.calibrated:
             return np.asarray(self.estimator.predict_proba(crops), dtype=np.float32)
         scores = np.asarray(self.estimator.decision_function(crops), dtype=np.float64)
+        if scores.ndim == 1:  # two classes: one decision value, positive for the second
+            scores = np.stack([-scores, scores], axis=1)
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         return (scores / scores.sum(axis=1, keepdims=True)).astype(np.float32)
 
@@ -136,8 +148,24 @@ def model_suffix(source: str | Path) -> str:
 
 def read_record(source: str | Path) -> dict:
     """The run record `source` names (`record.json`, or `record.json:<fold>`). Raises ConfigError when
-    it is not there."""
-    return json.loads(resolve(split_record(source)[0]).read_text())
+    it is not there, or is not a whole JSON object (truncated, damaged, another kind of file)."""
+    return _record_of(resolve(split_record(source)[0]))
+
+
+def _record_of(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f"at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "it is not text"
+        raise ConfigError(
+            f"{path} is not a complete run record ({where}): it is truncated, damaged or another kind of file; "
+            "copy it again, or name a model file (.pt, .onnx, .skops) instead"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or exc}): check its permissions") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path} is JSON but not a run record (a record is one JSON object): name a run record")
+    return record
 
 
 def shipped() -> dict:
@@ -178,6 +206,8 @@ def load_model(source: str | Path | list | None = None, tta: str | None = None) 
     text, fold = split_record(source)  # a record may name one of its folds
     path = resolve(text)
     suffix = path.suffix.lower()
+    if suffix in SUFFIXES:
+        _check_readable(path, suffix)
     if suffix == ".json":
         return _from_record(path, fold, tta)
     if suffix == ".pt":
@@ -204,8 +234,55 @@ def family_of(source) -> str:
     return "deep" if suffix in (".pt", ".onnx") else "classical"
 
 
-def _names(codes) -> list[str]:
-    return [CLASS_NAMES[int(c)] for c in codes]
+def _names(codes, path: Path | str = "the model") -> list[str]:
+    """The class names of a model file's class codes (0-7, `core.labels.CLASS_NAMES`); a ConfigError naming
+    the file for anything else (a model trained on labels that are not ferbench's codes)."""
+    try:
+        names = [CLASS_NAMES[int(c)] for c in codes if int(c) == c and 0 <= int(c)]
+    except (TypeError, ValueError, IndexError):
+        names = []
+    if not names or len(names) != len(list(codes)) or len(set(names)) != len(names):
+        raise ConfigError(
+            f"{path} predicts classes {list(codes)[:10]!r}, not ferbench's class codes (distinct integers 0-"
+            f"{len(CLASS_NAMES) - 1}: {', '.join(CLASS_NAMES)}): train it with ferbench to use it here"
+        )
+    return names
+
+
+#: what each kind of model file is, for the messages that refuse one
+KINDS = {
+    ".pt": "CNN checkpoint",
+    ".onnx": "ONNX model",
+    ".skops": "saved classical pipeline",
+    ".json": "run record",
+}
+
+
+def _check_readable(path: Path, suffix: str) -> None:
+    """A ConfigError, in one line, when the file is no file, cannot be read, or (a .pt or .skops file: a zip
+    archive whose every member's CRC is checked; an ONNX file: `_onnx_checked`) is cut short or damaged, so
+    that no parser's traceback reaches the user."""
+    import zipfile
+
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file: name a model file ({', '.join(SUFFIXES)})")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or exc}): check its permissions") from None
+    if suffix not in (".pt", ".skops"):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip() is not None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        damaged = True
+    if damaged:
+        raise ConfigError(
+            f"{path} is not a complete {KINDS[suffix]}: it is truncated, damaged or another kind of file; "
+            "copy it again, or save the model again (save_model=true)"
+        )
 
 
 def _from_checkpoint(path: Path, tta: str | None) -> FaceModel:
@@ -217,7 +294,7 @@ def _from_checkpoint(path: Path, tta: str | None) -> FaceModel:
     est.set_params(verbose=0)
     return FaceModel(
         est,
-        _names(est.classes_),
+        _names(est.classes_, path),
         int(est.image_size or est.image_shape_[0]),
         dict(est.metadata_.get("face_stage") or {"detector": "none"}),
         str(path),
@@ -225,13 +302,66 @@ def _from_checkpoint(path: Path, tta: str | None) -> FaceModel:
     )
 
 
+def _onnx_checked(path: Path) -> None:
+    """A ConfigError, in one line, for an ONNX file that is cut short or damaged, or that ferbench did not
+    export (a model zoo's: no 'classes' in its metadata, another input than uint8 crops 'images' (N, S, S))."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(proto)
+    except (DecodeError, onnx.checker.ValidationError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{path} is not a complete ONNX model ({type(exc).__name__}): it is truncated, damaged or another kind "
+            "of file; copy it again, or export it again"
+        ) from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    initialised = {t.name for t in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initialised]
+    shape = [inputs[0].type.tensor_type.shape.dim] if len(inputs) == 1 else []
+    takes_crops = (
+        len(inputs) == 1
+        and inputs[0].name == "images"
+        and inputs[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+        and len(shape[0]) == 3
+    )
+    if "classes" not in meta or not takes_crops:
+        given = ", ".join(
+            f"'{i.name}' {onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type).name} "
+            f"({', '.join(d.dim_param or str(d.dim_value) for d in i.type.tensor_type.shape.dim)})"
+            for i in inputs
+        )
+        lacks = "has no 'classes' in its metadata" if "classes" not in meta else "takes other inputs"
+        raise ConfigError(
+            f"{path} is not an ONNX export of ferbench: it {lacks} (its inputs: {given or 'none'}); ferbench needs "
+            "the classes and face stage its exports carry, and uint8 face crops (N, S, S) as input 'images': export "
+            "a ferbench CNN with deep.export.export_onnx, or name its .pt checkpoint"
+        )
+    try:
+        json.loads(meta["classes"])
+        json.loads(meta.get("image_size", "null"))
+        json.loads(meta.get("metadata", "{}"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} has damaged ferbench metadata (not JSON: {exc}); export it again") from None
+
+
 def _from_onnx(path: Path) -> FaceModel:
+    from onnxruntime.capi import onnxruntime_pybind11_state as runtime
+
     from deep.export import OnnxClassifier
 
-    est = OnnxClassifier(path)
+    _onnx_checked(path)
+    try:
+        est = OnnxClassifier(path)
+    except (runtime.Fail, runtime.InvalidArgument, runtime.InvalidGraph, runtime.NotImplemented) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"{path} cannot be run on this machine ({first}); export it again with this ferbench"
+        ) from None
     return FaceModel(
         est,
-        _names(est.classes_),
+        _names(est.classes_, path),
         int(est.input_size),
         dict(est.metadata_.get("face_stage") or {"detector": "none"}),
         str(path),
@@ -239,24 +369,49 @@ def _from_onnx(path: Path) -> FaceModel:
     )
 
 
+#: what a .skops file of ferbench holds besides the estimator (`save_model`)
+SKOPS_KEYS = ("classes", "input_size", "face_stage")
+
+
 def _from_skops(path: Path) -> FaceModel:
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(file=path)
+    not_ours = (
+        f"{path} is not a model saved by ferbench (a run's save_model=true, or "
+        "benchmark.inference.models.save_model): save the model with it"
+    )
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except (KeyError, ValueError, TypeError, AttributeError, OSError, EOFError) as exc:  # a zip, but not skops'
+        raise ConfigError(f"{not_ours} ({type(exc).__name__})") from None
     foreign = [t for t in untrusted if not t.startswith(OWN_PACKAGES)]
     if foreign:
         raise ConfigError(
-            f"{path} holds types that are neither scikit-learn's nor ferbench's, which are not loaded: "
-            f"{', '.join(foreign)}"
+            f"{path} holds types that are neither scikit-learn's nor ferbench's ({', '.join(foreign)}), which "
+            "ferbench does not load (loading them could run any code): save the model with ferbench (save_model=true)"
         )
-    saved = sio.load(path, trusted=untrusted)
-    if not isinstance(saved, dict) or "estimator" not in saved:
-        raise ConfigError(f"{path} is not a model saved by ferbench (benchmark.inference.models.save_model)")
+    try:
+        saved = sio.load(path, trusted=untrusted)
+    except (ImportError, AttributeError) as exc:  # a type of another version of ferbench or scikit-learn
+        raise ConfigError(
+            f"{path} holds a type this installation does not have ({exc}): save the model again with this "
+            "ferbench, or install the versions its run record lists"
+        ) from None
+    except (KeyError, ValueError, TypeError, OSError, EOFError) as exc:
+        raise ConfigError(f"{not_ours} ({type(exc).__name__})") from None
+    if not isinstance(saved, dict) or "estimator" not in saved or any(k not in saved for k in SKOPS_KEYS):
+        raise ConfigError(not_ours)
     est = saved["estimator"]
+    try:
+        size = check.number("input_size", saved["input_size"], 1, integer=True)
+    except ConfigError:
+        size = None
+    if size is None or not isinstance(saved["face_stage"], dict):
+        raise ConfigError(f"{not_ours} (its input size or face stage is missing)")
     return FaceModel(
         est,
-        _names(saved["classes"]),
-        int(saved["input_size"]),
+        _names(saved["classes"], path),
+        size,
         dict(saved["face_stage"]),
         str(path),
         saved.get("family", "classical"),
@@ -265,7 +420,7 @@ def _from_skops(path: Path) -> FaceModel:
 
 
 def _from_record(path: Path, fold: str | None, tta: str | None) -> FaceModel:
-    record = json.loads(path.read_text())
+    record = _record_of(path)
     saved, gone = record.get("models") or {}, []
     if not saved:  # older CNN records: the model.pt their run_dir got
         saved = {

@@ -9,10 +9,13 @@ torch's default two threads on a busy machine. Hence:
 
 - faces are detected every `every` frames only, on a copy no larger than `detect_side` (480 keeps
   the eyes of a 70-pixel face, which 400 loses, so crops stay eye-aligned);
-- an IoU tracker links each detection to the face it continues (greedy, highest overlap first), so
-  a face keeps its id and, between detections, is cut from the current frame at its last box and
-  eyes with the detector's own crop geometry (`FaceDetector.crop`): the crops are framed, aligned
-  and preprocessed as a photo's are; only the box and eyes are those of the last detection;
+- a tracker (`FaceTracker`) links each detection to the face it continues, so a face keeps its id,
+  and between detections moves each face's box (and eyes) where the face's motion takes it: a
+  constant-velocity Kalman filter per face (OpenCV's), as SORT does (Bewley et al., 2016), learns the
+  velocity from the detections; detections are linked to the boxes so predicted (greedy, highest IoU
+  first). Between detections a face is cut from the current frame at its predicted box and eyes with
+  the detector's own crop geometry (`FaceDetector.crop`): the crops are framed, aligned and
+  preprocessed as a photo's are;
 - all crops of a frame are classified in one batch, by ONNX Runtime on one thread when the model
   is a CNN (`backend="auto"`: the graph is exported on the fly; its probabilities match torch's to 1e-7),
   with the test-time augmentation chosen for the stream (`tta`: flip doubles the cost of a crop,
@@ -20,22 +23,23 @@ torch's default two threads on a busy machine. Hence:
 - optionally, each face's probabilities are an exponential moving average over its frames
   (`smooth`), which steadies a label that flickers between two close classes.
 
-`predict_video` writes the annotated video and a CSV with one row per (frame, face), and one row
-with empty face fields for a frame without a face, so the CSV lines up with the video's time.
+`predict_video` writes the annotated video (H.264 in MP4, which browsers play) and a CSV with one row
+per (frame, face), and one row with empty face fields for a frame without a face, so the CSV lines up
+with the video's time. Reading and writing the containers (timestamps from the container, damaged
+frames skipped and counted, camera indices checked, the H.264 writer): `video_io`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
 import logging
 import os
-import secrets
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -45,10 +49,16 @@ from benchmark.faces.base import Found
 from benchmark.inference.annotate import draw
 from benchmark.inference.models import FaceModel
 from benchmark.inference.pipeline import Face, FacePipeline
+from benchmark.inference.video_io import (  # noqa: F401 - frames, open_video, VideoSource: this module's API too
+    AnnotatedVideoWriter,
+    VideoSource,
+    frames,
+    open_video,
+)
 from core import validation as check
 from core.composites import Composite
-from core.errors import ConfigError, DataError, FerbenchError
-from core.io import write_atomic
+from core.errors import ConfigError, OutputError
+from core.io import MIN_FREE_BYTES, atomic_path, check_writable, remove_stale_temporaries, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -57,97 +67,13 @@ VIDEO_DETECT_SIDE = 480
 #: auto: ONNX Runtime for a CNN checkpoint, the model as loaded otherwise; onnx: ONNX Runtime or an
 #: error; torch: the model as loaded (torch for a CNN checkpoint)
 BACKENDS = ("auto", "onnx", "torch")
-#: frame rate written into the annotated video of a camera that does not report its own
+#: frame rate the annotated video of a camera that does not report its own declares (its frames keep
+#: the times they were seen at)
 CAMERA_FPS = 30.0
-
-
-# -- reading frames --------------------------------------------------------------------------------
-class VideoSource:
-    """An opened video file or camera (`open_video`): `name` (the file's stem, or camera<index>),
-    `fps` (frames per second the stream declares, None when unknown), `frame_count` (None when
-    unknown: cameras, some streams), `is_camera`. Iterate with `frames`; `close` releases it."""
-
-    def __init__(self, capture: cv2.VideoCapture, name: str, is_camera: bool, first: np.ndarray):
-        self.capture, self.name, self.is_camera = capture, name, is_camera
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else None
-        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.frame_count = int(count) if not is_camera and np.isfinite(count) and count > 0 else None
-        self._first = first
-
-    def frames(self, max_frames: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
-        """(index from 0, time in seconds, (H, W, 3) uint8 RGB frame) up to the end of the stream or
-        `max_frames`; the source is closed when the iteration ends. The time is index / fps for a
-        file that declares its frame rate, the decoder's position otherwise, and for a camera the
-        wall-clock time since its first frame."""
-        start = time.monotonic()
-        index = 0
-        try:
-            while max_frames is None or index < max_frames:
-                if self._first is not None:
-                    bgr, self._first = self._first, None
-                else:
-                    ok, bgr = self.capture.read()
-                    if not ok:
-                        break
-                if self.is_camera:
-                    time_s = time.monotonic() - start
-                elif self.fps is not None:
-                    time_s = index / self.fps
-                else:
-                    time_s = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
-                yield index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                index += 1
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self.capture.release()
-
-
-def open_video(source: str | os.PathLike | int) -> VideoSource:
-    """Open a video file (any format OpenCV's FFmpeg reads; a URL with "://" is passed to it as it
-    is) or a camera by index (an int, or a string of digits that is not a file), and decode its
-    first frame. A missing file, a file that is not a video and a camera that does not exist or
-    gives no frame raise DataError."""
-    if isinstance(source, str) and source.isdigit() and not Path(source).exists():
-        source = int(source)
-    if isinstance(source, (bool, np.bool_)):
-        raise DataError(f"video source must be a file path or a camera index, got {source!r}")
-    if isinstance(source, (int, np.integer)):
-        index = int(source)
-        capture = cv2.VideoCapture(index)
-        what, name, is_camera = f"camera {index}", f"camera{index}", True
-    else:
-        text = os.fspath(source)
-        if "://" not in text:
-            path = Path(text).expanduser()
-            if not path.is_file():
-                raise DataError(f"video file {path} not found" if not path.exists() else f"{path} is not a file")
-            text = str(path)
-        capture = cv2.VideoCapture(text)
-        what, name, is_camera = f"video {text}", Path(text.split("?")[0]).stem or "stream", False
-    if not capture.isOpened():
-        capture.release()
-        hint = (
-            " (no such camera, or it is in use or not permitted)"
-            if is_camera
-            else " (not a video, a corrupt file, or a format this OpenCV build cannot decode)"
-        )
-        raise DataError(f"cannot open {what}{hint}")
-    ok, first = capture.read()
-    if not ok or first is None:
-        capture.release()
-        raise DataError(
-            f"{what} opened but gave no frame" + (" (is it in use?)" if is_camera else " (empty or corrupt video)")
-        )
-    return VideoSource(capture, name, is_camera, first)
-
-
-def frames(source: str | os.PathLike | int, max_frames: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(index, time_s, (H, W, 3) uint8 RGB frame) of a video file or camera (see `open_video`, whose
-    DataError is raised here, before the first frame is asked for, and `VideoSource.frames`)."""
-    return open_video(source).frames(max_frames)
+#: a face's motion model (`motion_model`), in units of the side of its box: the spread of a detection's
+#: centre and size (the detector's jitter), of the change of velocity from one frame to the next, and of
+#: the velocity of a face first seen (a frame's)
+DETECTION_NOISE, ACCELERATION_NOISE, START_VELOCITY = 0.05, 0.01, 0.25
 
 
 # -- tracking --------------------------------------------------------------------------------------
@@ -189,26 +115,78 @@ def smoothed(previous: np.ndarray | None, current: np.ndarray, smooth: float) ->
     return (smooth * previous + (1 - smooth) * current).astype(current.dtype, copy=False)
 
 
+def motion_model(box) -> cv2.KalmanFilter:
+    """A constant-velocity Kalman filter (OpenCV's) of a face first detected at `box` (x, y, w, h in
+    pixels). State: the box's centre x, y and its width and height (pixels), and the centre's velocity
+    (pixels a frame); measured: the first four. One step is one frame. Its noise is scaled by the box's
+    side (DETECTION_NOISE, ACCELERATION_NOISE, START_VELOCITY), so faces of every size move alike."""
+    x, y, w, h = (float(v) for v in box)
+    side = max(w, h, 1.0)
+    kalman = cv2.KalmanFilter(6, 4)
+    moves = np.eye(6, dtype=np.float32)
+    moves[0, 4] = moves[1, 5] = 1  # centre += velocity, each frame
+    kalman.transitionMatrix = moves
+    kalman.measurementMatrix = np.eye(4, 6, dtype=np.float32)
+    q, r = (ACCELERATION_NOISE * side) ** 2, (DETECTION_NOISE * side) ** 2
+    kalman.processNoiseCov = np.diag([q / 4, q / 4, q, q, q, q]).astype(np.float32)
+    kalman.measurementNoiseCov = np.diag([r] * 4).astype(np.float32)
+    kalman.errorCovPost = np.diag([r] * 4 + [(START_VELOCITY * side) ** 2] * 2).astype(np.float32)
+    kalman.statePost = np.array([[x + w / 2], [y + h / 2], [w], [h], [0], [0]], np.float32)
+    return kalman
+
+
 @dataclass
 class Track:
-    """One face followed through the frames: its id (1, 2, ... in order of appearance), the box
-    (x, y, w, h) and eyes (x1, y1, x2, y2; NaN when not found) of its last detection and that
-    detection's score, and its (smoothed) probabilities of the last classified frame."""
+    """One face followed through the frames: its id (1, 2, ... in order of appearance); its box
+    (x, y, w, h) and eyes (x1, y1, x2, y2; NaN when not found) in the current frame: those of its
+    detection on a detection frame, moved by the motion its filter predicts since between detections;
+    its last detection's box, eyes and score; its (smoothed) probabilities of the last classified
+    frame; and its motion model (`motion_model`) with its centre at the last detection."""
 
     id: int
     box: np.ndarray
     eyes: np.ndarray
     score: float
     probabilities: np.ndarray | None = None
+    detection: tuple = field(default=(), repr=False)
+    motion: cv2.KalmanFilter | None = field(default=None, repr=False)
+    centre: np.ndarray | None = field(default=None, repr=False)
+
+    def detected(self, box: np.ndarray, eyes: np.ndarray, score: float) -> None:
+        """Take a detection of this frame: box, eyes and score, learnt by the motion model (which the
+        track's first detection starts)."""
+        self.box, self.eyes, self.score = box.copy(), eyes.copy(), float(score)
+        self.detection = (self.box.copy(), self.eyes.copy())
+        if self.motion is None:
+            self.motion = motion_model(box)
+        else:
+            x, y, w, h = box
+            self.motion.correct(np.array([[x + w / 2], [y + h / 2], [w], [h]], np.float32))
+        self.centre = self.motion.statePost[:2, 0].astype(float)
+
+    def moved(self, shape: tuple | None) -> None:
+        """One frame on: the box and eyes of the last detection moved by the change of the predicted
+        centre since (the centre kept inside a frame of `shape` (H, W, ...) when given)."""
+        predicted = self.motion.predict()[:2, 0].astype(float)
+        box, eyes = self.detection
+        shift = predicted - self.centre
+        if shape is not None:
+            centre = box[:2] + box[2:] / 2
+            shift = np.clip(centre + shift, 0, [shape[1] - 1, shape[0] - 1]) - centre
+        self.box = box + np.r_[shift, 0, 0]
+        self.eyes = eyes + np.tile(shift, 2)
 
 
-class IoUTracker:
-    """Links each frame's detections to the faces of the previous detection frame by box overlap.
+class FaceTracker:
+    """Follows the faces of consecutive frames (see the module docstring).
 
-    `update(found)`: detections and live tracks are paired greedily by IoU (highest first, at
-    least `iou`); a paired track takes the detection's box, eyes and score; a detection left over
-    starts a new track (new ids left to right); a track left over has ended (its face was not
-    found again) and is dropped. `tracks` are the live tracks, by id.
+    `update(found, shape)`, once a frame: every track moves one frame on (`Track.moved`: its box and eyes
+    go where its face's velocity takes them, the centre kept in a frame of `shape`); then, on a
+    detection frame (`found` not None), detections and tracks are paired greedily by the IoU of their
+    boxes (highest first, at least `iou`); a paired track takes the detection's box, eyes and score,
+    which its motion model learns; a detection left over starts a new track (new ids left to right);
+    a track left over has ended (its face was not found again) and is dropped. `tracks` are the live
+    tracks, by id.
     """
 
     def __init__(self, iou: float = 0.3):
@@ -219,7 +197,11 @@ class IoUTracker:
         self.tracks: list[Track] = []
         self.next_id = 1
 
-    def update(self, found: Found) -> list[Track]:
+    def update(self, found: Found | None, shape: tuple | None = None) -> list[Track]:
+        for track in self.tracks:
+            track.moved(shape)
+        if found is None:
+            return self.tracks
         boxes, eyes, scores = (
             np.asarray(found.boxes, float).reshape(-1, 4),
             np.asarray(found.eyes, float).reshape(-1, 4),
@@ -228,12 +210,13 @@ class IoUTracker:
         pairs = greedy_match(iou_matrix([t.box for t in self.tracks], boxes), self.iou)
         kept = []
         for r, c in pairs:
-            track = self.tracks[r]
-            track.box, track.eyes, track.score = boxes[c].copy(), eyes[c].copy(), float(scores[c])
-            kept.append(track)
+            self.tracks[r].detected(boxes[c], eyes[c], scores[c])
+            kept.append(self.tracks[r])
         matched = {c for _, c in pairs}
         for c in sorted(set(range(len(boxes))) - matched, key=lambda c: (boxes[c][0], boxes[c][1])):
-            kept.append(Track(self.next_id, boxes[c].copy(), eyes[c].copy(), float(scores[c])))
+            track = Track(self.next_id, boxes[c], eyes[c], float(scores[c]))
+            track.detected(boxes[c], eyes[c], scores[c])
+            kept.append(track)
             self.next_id += 1
         self.tracks = sorted(kept, key=lambda t: t.id)
         return self.tracks
@@ -328,7 +311,7 @@ class StreamPredictor:
 
     pipeline: the `FacePipeline` whose detector (face stage and crop geometry) and model are used.
     every: faces are detected on frames 0, every, 2*every, ... (counted from the last `reset`);
-      between them each face is cut at its track's last box and eyes.
+      between them each face is cut at its track's predicted box and eyes (`FaceTracker`).
     smooth: 0 (off) or the weight in [0, 1) of a face's previous probabilities in their exponential
       moving average; the label is the argmax of the averaged probabilities.
     iou: the least box overlap (intersection over union, in (0, 1]) that links a detection to a track.
@@ -357,7 +340,7 @@ class StreamPredictor:
         self.backend = check.choice("backend", backend, BACKENDS)
         self.detect_side = check.number("detect_side", detect_side, 64, integer=True, optional=True)
         self.threads = check.number("threads", threads, 1, integer=True, optional=True)
-        self.tracker = IoUTracker(iou)
+        self.tracker = FaceTracker(iou)
         self.pipeline = pipeline
         self.model = stream_model(pipeline.model, backend, self.threads, tta)
         self.frame_index = 0
@@ -377,8 +360,10 @@ class StreamPredictor:
         factor = min(1.0, side / max(gray.shape))
         if factor == 1.0:
             return self.pipeline.detector.find(gray)
-        small = cv2.resize(
-            gray, (round(gray.shape[1] * factor), round(gray.shape[0] * factor)), interpolation=cv2.INTER_AREA
+        small = cv2.resize(  # at least a pixel a side: a very thin frame stays a (thin) image
+            gray,
+            (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor))),
+            interpolation=cv2.INTER_AREA,
         )
         return self.pipeline.detector.find(small).scaled(1 / factor)
 
@@ -390,8 +375,7 @@ class StreamPredictor:
         if frame.dtype != np.uint8 or frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] != 3):
             raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey uint8 frame, got {frame.dtype} {frame.shape}")
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        if self.frame_index % self.every == 0:
-            self.tracker.update(self.find(gray))
+        self.tracker.update(self.find(gray) if self.frame_index % self.every == 0 else None, gray.shape)
         self.frame_index += 1
         tracks = self.tracker.tracks
         faces = []
@@ -443,26 +427,33 @@ def predict_video(
     iou: float = 0.3,
     tta: str | None = None,
     write_video: bool = True,
+    name: str | None = None,
 ) -> dict:
     """Classify every face of a video file or camera (`open_video`) and write, in `out_dir`:
 
-    - `<name>.annotated.mp4` (mp4v, the source's frame rate; for a camera its declared one or
-      CAMERA_FPS): every frame with its faces drawn (`annotate.draw`, "#<track id> label 93%");
-      skipped with `write_video` False;
+    - `<name>.annotated.mp4` (H.264 in MP4, `video_io.AnnotatedVideoWriter`; each frame at its time in
+      the source, the source's frame rate declared, for a camera its own or CAMERA_FPS): every frame
+      with its faces drawn (`annotate.draw`, "#<track id> label 93%"); skipped with `write_video` False;
     - `<name>.csv`: columns frame, time_s, face_id, x, y, w, h, label, p_<class> per class of the
       model; one row per (frame, face), and for a frame without a face one row with the face fields
-      empty. Box in pixels of the frame, time in seconds (`VideoSource.frames`).
+      empty. Box in pixels of the frame; frame: its index in the annotated video; time_s: its time in
+      the source in seconds, from the container (`VideoSource.frames`).
 
-    `<name>` is the file's stem, or camera<index>. Both files are written to a temporary name in
-    `out_dir` and renamed when complete, so a failed run leaves neither half-written. A camera is
-    read until Ctrl-C (or `max_frames`), which ends the run normally with what was seen; for a file,
-    Ctrl-C leaves no output. `every`, `smooth`, `iou`, `backend`, `detect_side`, `tta`: see StreamPredictor.
+    `<name>` is `name`, else the file's stem, or camera<index> (`output_paths`). `out_dir` is checked
+    first (`core.io.check_writable`: writable, the source's size free beyond MIN_FREE_BYTES; stale
+    temporaries of killed runs removed), before the source is opened. Both files are written to a
+    temporary name in `out_dir` and renamed when complete, the video only once its file has been
+    checked, so a failed run (a full disk) leaves neither half-written. Damaged frames of a file are
+    skipped and counted (`damaged_frames`, with a warning); the others are processed. A camera is read
+    until Ctrl-C (or `max_frames`), which ends the run normally with what was seen; for a file, Ctrl-C
+    leaves no output. `every`, `smooth`, `iou`, `backend`, `detect_side`, `tta`: see StreamPredictor.
 
-    Returns a summary: source, name, frames, frames_with_faces, tracks (faces seen, i.e. track ids
-    given), seconds and fps of the processing (decoding, detection, classification, drawing and
-    writing; not loading the model), the settings, the output paths and `interrupted`.
-    Raises ConfigError for an invalid parameter (before the source is opened), DataError for a
-    source that cannot be read.
+    Returns a summary: source, name, frames, damaged_frames, frames_with_faces, tracks (faces seen,
+    i.e. track ids given), seconds and fps of the processing (decoding, detection, classification,
+    drawing and writing; not loading the model), the settings, the output paths and `interrupted`.
+    Raises ConfigError for an invalid parameter (before the source is opened), OutputError for an
+    `out_dir` that cannot be written (before the source is opened) or an output that could not be
+    written, DataError for a source that cannot be read (a camera index outside 0-99 among them).
     """
     from tqdm.auto import tqdm
 
@@ -470,13 +461,15 @@ def predict_video(
     check.flag("progress", progress)
     check.flag("write_video", write_video)
     stream = StreamPredictor(pipeline, every, smooth, iou, backend=backend, detect_side=detect_side, tta=tta)
-    video = open_video(source)
-    out_dir = Path(out_dir)
+    size = os.path.getsize(source) if isinstance(source, (str, os.PathLike)) and os.path.isfile(source) else 0
+    out_dir = check_writable(out_dir, MIN_FREE_BYTES + size)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, video_path = out_dir / f"{video.name}.csv", out_dir / f"{video.name}.annotated.mp4"
+    remove_stale_temporaries(out_dir)  # what killed runs left while writing here
+    video = open_video(source)
+    csv_path, video_path = output_paths(out_dir, name or video.name)
     classes = stream.classes
     rows: list[list[str]] = []
-    writer, tmp_video = None, None
+    writer = None
     n_frames = with_faces = 0
     ids: set[int] = set()
     total = video.frame_count if max_frames is None else min(max_frames, video.frame_count or max_frames)
@@ -484,40 +477,56 @@ def predict_video(
     interrupted = False
     start = time.perf_counter()
     try:
-        try:
-            for index, time_s, rgb in video.frames(max_frames):
-                faces = stream(rgb)
-                rows += csv_rows(index, time_s, faces, len(classes))
-                n_frames += 1
-                with_faces += bool(faces)
-                ids.update(i for i, _ in faces)
-                if write_video:
-                    if writer is None:
-                        tmp_video = _temp_name(video_path)
-                        writer = _video_writer(tmp_video, video.fps or CAMERA_FPS, rgb.shape)
-                    annotated = draw(rgb, [f for _, f in faces], [i for i, _ in faces])
-                    writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
-                bar.update()
-        except KeyboardInterrupt:
-            if not video.is_camera:
+        with contextlib.ExitStack() as outputs:
+            tmp_video = outputs.enter_context(atomic_path(video_path)) if write_video else None
+            try:
+                try:
+                    for index, time_s, rgb in video.frames(max_frames):
+                        faces = stream(rgb)
+                        rows += csv_rows(index, time_s, faces, len(classes))
+                        n_frames += 1
+                        with_faces += bool(faces)
+                        ids.update(i for i, _ in faces)
+                        if tmp_video is not None:
+                            if writer is None:
+                                fps = video.fps or CAMERA_FPS
+                                writer = AnnotatedVideoWriter(tmp_video, fps, rgb.shape, shown=video_path)
+                            calibrated = pipeline.model.calibrated
+                            writer.write(draw(rgb, [f for _, f in faces], [i for i, _ in faces], calibrated), time_s)
+                        bar.update()
+                except KeyboardInterrupt:
+                    if not video.is_camera:
+                        raise
+                    interrupted = True  # how a camera stream ends: what was seen is still written
+                finally:
+                    bar.close()
+                    video.close()
+                if writer is not None:
+                    writer.close()  # finished and checked: the rename follows, at the end of `outputs`
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
                 raise
-            interrupted = True  # how a camera stream ends: what was seen is still written
-        finally:
-            bar.close()
-            video.close()
-            if writer is not None:
-                writer.release()
-        seconds = time.perf_counter() - start
-        if tmp_video is not None:
-            os.replace(tmp_video, video_path)
-        write_atomic(csv_path, lambda f: csv.writer(f, lineterminator="\n").writerows([csv_header(classes)] + rows))
-    finally:
-        if tmp_video is not None:
-            Path(tmp_video).unlink(missing_ok=True)
+            seconds = time.perf_counter() - start
+            write_atomic(csv_path, lambda f: csv.writer(f, lineterminator="\n").writerows([csv_header(classes)] + rows))
+    except OSError as exc:  # the CSV's write, or the video's final flush and rename
+        raise OutputError(
+            f"cannot write {csv_path.name} or {video_path.name} in {out_dir} ({exc.strerror or exc}); "
+            "free some space or choose another output folder, then run again"
+        ) from None
+    if video.damaged:
+        log.warning(
+            "%s: %d damaged frame%s skipped; the other %d frames were processed",
+            video.name,
+            video.damaged,
+            "s" if video.damaged != 1 else "",
+            n_frames,
+        )
     return {
         "source": str(source),
         "name": video.name,
         "frames": n_frames,
+        "damaged_frames": video.damaged,
         "frames_with_faces": with_faces,
         "tracks": len(ids),
         "seconds": round(seconds, 3),
@@ -530,24 +539,17 @@ def predict_video(
         "detect_side": stream.detect_side or pipeline.detect_side,
         "model": stream.model.name,
         "csv": str(csv_path),
-        "video": str(video_path) if tmp_video is not None else None,
+        "video": str(video_path) if writer is not None else None,
         "interrupted": interrupted,
     }
+
+
+def output_paths(out_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
+    """(CSV, annotated video) that `predict_video` writes in `out_dir` for a source named `name`."""
+    return Path(out_dir) / f"{name}.csv", Path(out_dir) / f"{name}.annotated.mp4"
 
 
 def _tta(model: FaceModel) -> str | None:
     """The test-time augmentation a model applies, when it says (CNN checkpoints and their ONNX exports)."""
     mode = getattr(model.estimator, "tta_mode", None)
     return mode if mode is not None else model.details.get("tta")
-
-
-def _temp_name(path: Path) -> Path:
-    """An unused temporary name beside `path`, with its suffix (OpenCV picks the container by suffix)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
-
-
-def _video_writer(path: Path, fps: float, shape: tuple) -> cv2.VideoWriter:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (shape[1], shape[0]))
-    if not writer.isOpened():
-        raise FerbenchError(f"OpenCV cannot write an mp4v video to {path}")
-    return writer

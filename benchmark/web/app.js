@@ -1,5 +1,7 @@
 // The page of `python -m benchmark.serve`: photos and webcam frames go to POST /api/predict, and the
-// faces it finds are drawn over the picture and listed with their probabilities.
+// faces it finds are drawn over the picture, numbered as in the list beside it ("1: happy 93%" on the
+// picture is "Face 1" of the list), and listed with the score of every class. A model whose scores are
+// not probabilities (`calibrated` false: an SVM's) has them shown as "score 0.65", never as a percentage.
 //
 // Everything the server returns (labels, file names, messages) is inserted with textContent or drawn
 // on a canvas, never parsed as HTML. The class colours come from /api/health, so they are defined once,
@@ -11,7 +13,7 @@ const WEBCAM_SIDE = 640; // webcam frames are sent at most this many pixels wide
 const CANVAS_SIDE = 1600; // the annotated picture (and its download) at most this large
 const FALLBACK_COLOUR = "#ffffff";
 
-const state = { colours: {}, maxUploadBytes: Infinity, ready: Promise.resolve() };
+const state = { colours: {}, legend: [], maxUploadBytes: Infinity, ready: Promise.resolve() };
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -23,32 +25,46 @@ function element(tag, className, text) {
   return node;
 }
 
-function percent(p) {
-  return `${Math.round(100 * p)}%`;
+// A score as shown: a probability as "93%", an uncalibrated score as "score 0.65" (as annotate.py draws it).
+function scoreText(p, calibrated) {
+  return calibrated ? `${Math.round(100 * p)}%` : `score ${p.toFixed(2)}`;
 }
 
 function colourOf(label) {
   return state.colours[label] || FALLBACK_COLOUR;
 }
 
-function topProbability(face) {
-  return face.probabilities[face.label] ?? Math.max(...Object.values(face.probabilities));
+// The class -> score map of a face: "probabilities", or "scores" for an uncalibrated model.
+function scoresOf(face) {
+  return face.probabilities || face.scores || {};
 }
 
-function describeFaces(faces) {
+function topScore(face) {
+  const scores = scoresOf(face);
+  return scores[face.label] ?? Math.max(...Object.values(scores));
+}
+
+// "1: happy 93%": the face's number in the list, its label and that label's score.
+function faceText(face, index, calibrated) {
+  return `${index + 1}: ${face.label} ${scoreText(topScore(face), calibrated)}`;
+}
+
+function describeFaces(faces, calibrated) {
   if (!faces.length) return "no face found";
-  const list = faces.map((f) => `${f.label} ${percent(topProbability(f))}`).join(", ");
+  const list = faces.map((f, i) => faceText(f, i, calibrated)).join(", ");
   return `${faces.length} face${faces.length > 1 ? "s" : ""}: ${list}`;
 }
 
-// The POST itself: a FormData (field "file") or a Blob sent as the raw body. Resolves to the JSON of
-// a 200 answer; rejects with an Error whose message is fit to show (the server's own message).
-async function predict(body, explain = "") {
+// The POST itself: a FormData (field "file") or a Blob sent as the raw body, with the query `options`
+// ({explain, detector}; empty ones left out). Resolves to the JSON of a 200 answer; rejects with an
+// Error whose message is fit to show (the server's own message).
+async function predict(body, options = {}) {
   let response;
   try {
     const init = body instanceof FormData ? { method: "POST", body }
       : { method: "POST", body, headers: { "Content-Type": body.type || "application/octet-stream" } };
-    const query = explain ? `?explain=${encodeURIComponent(explain)}` : "";
+    const given = Object.entries(options).filter(([, value]) => value);
+    const query = given.length ? `?${new URLSearchParams(given)}` : "";
     response = await fetch(`/api/predict${query}`, init);
   } catch (err) {
     throw new Error("The server could not be reached.");
@@ -64,20 +80,21 @@ async function predict(body, explain = "") {
 // ---------------------------------------------------------------------------------------------
 // Drawing: boxes and labels, the same look as benchmark/inference/annotate.py
 
-// Draws every face (box, "label 92%") on `ctx`, whose picture is `scale` times the server's image.
-function drawFaces(ctx, faces, scale) {
+// Draws every face (box, "1: label 92%", numbered in the list's order) on `ctx`, whose picture is `scale`
+// times the server's image.
+function drawFaces(ctx, faces, scale, calibrated) {
   const side = Math.max(ctx.canvas.width, ctx.canvas.height);
   const lineWidth = Math.max(2, Math.round((2 * side) / 800));
   const fontSize = Math.max(14, Math.round((18 * side) / 800));
   ctx.lineWidth = lineWidth;
   ctx.font = `${fontSize}px sans-serif`;
   ctx.textBaseline = "top";
-  for (const face of faces) {
+  faces.forEach((face, index) => {
     const [x, y, w, h] = face.box.map((v) => v * scale);
     const colour = colourOf(face.label);
     ctx.strokeStyle = colour;
     ctx.strokeRect(x, y, w, h);
-    const text = `${face.label} ${percent(topProbability(face))}`;
+    const text = faceText(face, index, calibrated);
     const pad = Math.round(fontSize / 4);
     const boxW = ctx.measureText(text).width + 2 * pad;
     const boxH = fontSize + 2 * pad;
@@ -86,26 +103,27 @@ function drawFaces(ctx, faces, scale) {
     ctx.fillRect(x - lineWidth / 2, top, boxW, boxH);
     ctx.fillStyle = "#000000";
     ctx.fillText(text, x - lineWidth / 2 + pad, top + pad);
-  }
+  });
 }
 
 // One face's entry: "Face 1: happy 92%" and a bar per class, in the model's class order.
-function faceItem(face, index, classes) {
+function faceItem(face, index, classes, calibrated) {
   const item = element("li", "face");
   item.dataset.label = face.label;
   const title = element("p", "face-title");
   const swatch = element("span", "swatch");
   swatch.style.backgroundColor = colourOf(face.label);
   title.append(swatch, `Face ${index + 1}: `, element("strong", "face-label", face.label),
-    ` ${percent(topProbability(face))}`);
+    ` ${scoreText(topScore(face), calibrated)}`);
   item.append(title);
   const bars = element("div", "bars");
+  const scores = scoresOf(face);
   for (const name of classes) {
-    const p = face.probabilities[name] ?? 0;
+    const p = scores[name] ?? 0;
     const row = element("div", "bar-row");
     const track = element("div", "bar");
     track.setAttribute("role", "meter");
-    track.setAttribute("aria-label", name);
+    track.setAttribute("aria-label", calibrated ? name : `${name} (score)`);
     track.setAttribute("aria-valuemin", "0");
     track.setAttribute("aria-valuemax", "100");
     track.setAttribute("aria-valuenow", String(Math.round(100 * p)));
@@ -113,7 +131,8 @@ function faceItem(face, index, classes) {
     fill.style.width = `${(100 * p).toFixed(1)}%`;
     fill.style.backgroundColor = colourOf(name);
     track.append(fill);
-    row.append(element("span", "bar-name", name), track, element("span", "bar-value", percent(p)));
+    const value = calibrated ? scoreText(p, true) : p.toFixed(2);
+    row.append(element("span", "bar-name", name), track, element("span", "bar-value", value));
     bars.append(row);
   }
   item.append(bars);
@@ -121,7 +140,19 @@ function faceItem(face, index, classes) {
 }
 
 function fillFaceList(list, result) {
-  list.replaceChildren(...result.faces.map((face, i) => faceItem(face, i, result.classes)));
+  list.replaceChildren(...result.faces.map((face, i) => faceItem(face, i, result.classes, result.calibrated)));
+}
+
+// The heat map's colour scale, low to high evidence, in the colours the server paints (/api/health).
+function heatLegend() {
+  const legend = element("div", "heat-legend");
+  const bar = element("span", "heat-legend-bar");
+  bar.setAttribute("role", "img");
+  bar.setAttribute("aria-label", "colour scale from dark (low evidence) to bright yellow (high evidence)");
+  if (state.legend.length > 1) bar.style.backgroundImage = `linear-gradient(to right, ${state.legend.join(", ")})`;
+  legend.append(element("span", "heat-legend-end", "low"), bar, element("span", "heat-legend-end", "high"),
+    element("span", "heat-legend-note", "evidence for the face's label (unpainted: none)"));
+  return legend;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,9 +242,11 @@ async function analysePhoto(file) {
   const form = new FormData();
   form.append("file", file, file.name);
   const explain = document.getElementById("explain-toggle").value;
+  const whole = document.getElementById("whole-image");
+  const detector = whole.checked && !whole.disabled ? "none" : "";
   let result;
   try {
-    result = await predict(form, explain);
+    result = await predict(form, { explain, detector });
   } catch (err) {
     showError(article, message, err.message);
     figure.hidden = true;
@@ -224,12 +257,14 @@ async function analysePhoto(file) {
     await paintExplanation(ctx, result.explanation.image);
     caption.dataset.explanation = result.explanation.method;
   }
-  drawFaces(ctx, result.faces, scale);
+  drawFaces(ctx, result.faces, scale, result.calibrated);
   canvas.dataset.drawn = "true";
-  canvas.setAttribute("aria-label", `${file.name}: ${describeFaces(result.faces)}`);
+  canvas.setAttribute("aria-label", `${file.name}: ${describeFaces(result.faces, result.calibrated)}`);
   caption.textContent = (shown ? "" : "This browser cannot show this image format; the boxes are drawn on grey. ")
     + (result.explanation ? `Heat map (${result.explanation.method}): where the evidence for each face's label is.` : "");
-  message.textContent = result.faces.length ? describeFaces(result.faces) : (result.message || "No face found.");
+  if (result.explanation) caption.append(heatLegend());
+  message.textContent = result.faces.length ? describeFaces(result.faces, result.calibrated)
+    : (result.message || "No face found.");
   article.classList.toggle("no-face", !result.faces.length);
   fillFaceList(faces, result);
   download.disabled = false;
@@ -237,7 +272,7 @@ async function analysePhoto(file) {
   const t = result.timings_ms;
   timing.textContent = `${result.image.width}\u00d7${result.image.height} pixels; server ${Math.round(t.total)} ms `
     + `(decode ${Math.round(t.decode)}, faces ${Math.round(t.faces)}, classify ${Math.round(t.classify)}); `
-    + `model ${result.model}${result.calibrated ? "" : " (scores, not calibrated probabilities)"}`;
+    + `model ${result.model}${result.calibrated ? "" : " (its scores rank the classes; they are not probabilities)"}`;
 }
 
 function showError(article, message, text) {
@@ -373,7 +408,8 @@ async function webcamTick() {
       const result = blob ? await predict(blob) : null;
       if (result && webcam.stream === stream) {
         drawWebcamResult(video, result);
-        webcamStatus(`The camera is on: ${describeFaces(result.faces)} (${Math.round(result.timings_ms.total)} ms).`);
+        webcamStatus(`The camera is on: ${describeFaces(result.faces, result.calibrated)} `
+          + `(${Math.round(result.timings_ms.total)} ms).`);
       }
     } catch (err) {
       if (webcam.stream === stream) webcamStatus(err.message, true);
@@ -390,7 +426,7 @@ function drawWebcamResult(video, result) {
   overlay.height = video.clientHeight;
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawFaces(ctx, result.faces, overlay.width / result.image.width);
+  drawFaces(ctx, result.faces, overlay.width / result.image.width, result.calibrated);
   fillFaceList(document.getElementById("webcam-faces"), result);
 }
 
@@ -435,15 +471,22 @@ async function loadHealth() {
     const health = await response.json();
     state.colours = health.colours || {};
     state.maxUploadBytes = health.max_upload_bytes || Infinity;
+    state.legend = health.explain_legend || [];
     const select = document.getElementById("explain-toggle");
-    const names = { gradcam: "Grad-CAM", occlusion: "occlusion", lime: "LIME" };
-    for (const method of health.explain || []) {
-      const option = element("option", null, names[method] || method);
+    const titles = health.explain_titles || {};
+    for (const method of health.explain || []) { // the server's order: the faithful method first
+      const option = element("option", null, titles[method] || method);
       option.value = method;
       select.append(option);
     }
+    document.getElementById("explain-legend").replaceChildren(heatLegend());
+    const whole = document.getElementById("whole-image"); // detector=none: each photo one face crop
+    document.getElementById("crops").hidden = !(health.detectors || []).includes("none");
+    whole.checked = health.detector === "none";
+    whole.disabled = health.detector === "none"; // the server's own face stage: every photo is whole already
     info.textContent = `Model ${health.model} (${health.classes.length} classes: ${health.classes.join(", ")}); `
-      + `faces found by ${health.detector}.`;
+      + `faces found by ${health.detector}`
+      + `${health.calibrated === false ? "; its scores rank the classes but are not probabilities" : ""}.`;
   } catch (err) {
     info.textContent = "The server is not answering; reload the page when it runs.";
     info.classList.add("error-text");
