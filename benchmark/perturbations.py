@@ -1,7 +1,7 @@
 """Test-time perturbations at graded severities: what a face photo goes through outside a lab.
 
 Each perturbation is an OpenCV / numpy operation on one 2-D uint8 grey image, at 4 severities on a
-stated scale (`SCALES`, the README's table). Sizes are fractions of the image's side, so a 48x48 crop
+stated scale (`SCALES`, tabled on the docs' robustness page). Sizes are fractions of the image's side, so a 48x48 crop
 and a 256x256 photo are blurred, shifted or occluded alike relative to their size. Random choices
 (noise, the direction of a motion blur or a shift, where a patch goes) come from a generator
 seeded by (seed, perturbation, severity, image id): every method sees exactly the same perturbed
@@ -48,7 +48,7 @@ class FaceLayout:
 #: ready-made 48x48 crops (FER2013, CK+48): eyes ~38 % down and ~36 % of the side apart, mouth ~75 % down
 READY_MADE = FaceLayout(eyes_y=0.38, eye_distance=0.36, mouth_y=0.75)
 
-#: the severities of each perturbation, what the numbers mean (the README's table says the same)
+#: the severities of each perturbation, what the numbers mean (the docs' robustness page tables them)
 SCALES = {
     "low_light": (
         "gamma, brightness; then shot noise (Poisson, one grey level a photon) and read noise sigma",

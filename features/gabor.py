@@ -39,21 +39,27 @@ _CHUNK_BYTES = 32 << 20
 class GaborBank(StackTransformer):
     """Mean Gabor magnitude over a `grid` of cells, for every frequency and orientation.
 
-    Parameters
-    ----------
-    frequencies : spatial frequencies in cycles per pixel. The default is the half-octave bank
-        of Lades et al. (wavelengths 4 to 16 pixels), suited to 48-96 pixel faces.
-    n_orientations : orientations theta = k pi / n_orientations, k = 0 .. n - 1 (the magnitude
-        does not change under theta + pi).
-    bandwidth, n_stds : as in `skimage.filters.gabor_kernel` (bandwidth in octaves sets the
-        Gaussian's width; the kernel spans n_stds standard deviations).
-    grid : (rows, cols) cells the magnitude is averaged over.
-    mode : boundary mode, as in `skimage.filters.gabor` / `scipy.ndimage.convolve`
-        ("reflect", "mirror", "nearest", "wrap", or "constant" with zeros).
-    n_jobs : threads for the FFTs (scipy.fft `workers`).
-
     Intensities are scaled to [0, 1] first (uint8 / 255). Features are ordered by frequency,
     then orientation, then cell (row-major).
+
+    Parameters
+    ----------
+    frequencies : tuple of float
+        Spatial frequencies in cycles per pixel. The default is the half-octave bank of Lades et
+        al. (wavelengths 4 to 16 pixels), suited to 48-96 pixel faces.
+    n_orientations : int
+        Orientations theta = k pi / n_orientations, k = 0 .. n - 1 (the magnitude does not change
+        under theta + pi).
+    bandwidth, n_stds : float
+        As in `skimage.filters.gabor_kernel` (bandwidth in octaves sets the Gaussian's width; the
+        kernel spans n_stds standard deviations).
+    grid : tuple of int
+        (rows, cols) cells the magnitude is averaged over.
+    mode : str
+        Boundary mode, as in `skimage.filters.gabor` / `scipy.ndimage.convolve` ("reflect",
+        "mirror", "nearest", "wrap", or "constant" with zeros).
+    n_jobs : int
+        Threads for the FFTs (scipy.fft `workers`).
     """
 
     def __init__(

@@ -205,20 +205,26 @@ def _code_table(P: int, method: str) -> np.ndarray:
 class LBPHistogram(StackTransformer):
     """Histograms of LBP codes over a `grid` = (rows, cols) of cells, concatenated.
 
+    Codes are computed on the raw intensities (no rescaling), as skimage does.
+
     Parameters
     ----------
-    P, R : neighbours and radius of the circular neighbourhood (ignored when `scales` is set).
-    method : "default", "ror", "uniform" (P + 2 bins, the usual choice for faces) or
-        "nri_uniform" (P(P - 1) + 3 bins). "default" and "ror" have 2**P bins, so keep P small.
-    grid : (rows, cols) cells; features are per cell, so the spatial layout of the face counts.
-    scales : optional list of (P, R) pairs; their histograms are concatenated in that order.
-    normalize : divide each cell histogram by the cell's pixel count (it then sums to 1), so
-        features do not depend on the image size.
-    power : exponent applied to every bin after normalizing. 0.5 is the Hellinger (square-root)
-        map: linear and RBF kernels on it compare histograms the way the Bhattacharyya coefficient
+    P, R : int, float
+        Neighbours and radius of the circular neighbourhood (ignored when `scales` is set).
+    method : str
+        "default", "ror", "uniform" (P + 2 bins, the usual choice for faces) or "nri_uniform"
+        (P(P - 1) + 3 bins). "default" and "ror" have 2**P bins, so keep P small.
+    grid : tuple of int
+        (rows, cols) cells; features are per cell, so the spatial layout of the face counts.
+    scales : list of (int, float) or None
+        (P, R) pairs; their histograms are concatenated in that order.
+    normalize : bool
+        Divide each cell histogram by the cell's pixel count (it then sums to 1), so features do
+        not depend on the image size.
+    power : float
+        Exponent applied to every bin after normalizing. 0.5 is the Hellinger (square-root) map:
+        linear and RBF kernels on it compare histograms the way the Bhattacharyya coefficient
         does, instead of letting the few large bins dominate.
-
-    Codes are computed on the raw intensities (no rescaling), as skimage does.
     """
 
     def __init__(self, P=8, R=1.0, method="uniform", grid=(6, 6), scales=None, normalize=True, power=1.0):

@@ -17,3 +17,15 @@ def real_data_dir(name: str) -> Path:
             f"(set FERBENCH_DATA to the folder holding fer2013/, jaffe/, ckplus/)"
         )
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one CPU thread for a module's tests (small models train faster so, and two test processes or
+    a training run in the background do not make OpenMP threads wait for each other), then as it was."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

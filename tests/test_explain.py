@@ -41,12 +41,7 @@ SEED0 = Path(__file__).resolve().parent.parent / "results/models/fer2013__fernet
 REGION = (slice(30, 40), slice(10, 20))  # the only pixels the stand-in model reads
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- models: forward_features, forward_head, feature_layer ---------------------------------------

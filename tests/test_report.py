@@ -18,7 +18,7 @@ from benchmark import runner
 from benchmark.config import CONF_DIR
 from benchmark.datasets.synthetic import Synthetic
 from benchmark.report import __main__ as report_cli
-from benchmark.report import leaderboard, pages, published, stats
+from benchmark.report import leaderboard, output, pages, published, stats
 from core.errors import ConfigError
 from tests.helpers import choices, make_config
 
@@ -84,7 +84,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def generated(runs):
-    report_cli.main([f"results_dir={runs / 'runs'}", f"report_dir={runs}", "readme=null"])
+    report_cli.main([f"results_dir={runs / 'runs'}", f"report_dir={runs}", "readme=null", "cards=false"])
     return runs
 
 
@@ -313,12 +313,15 @@ def test_output_is_byte_identical_and_stale_files_go(generated, runs):
     before = _files(generated)
     assert any(name.endswith(".png") for name in before)
     stale = generated / "leaderboards" / "gone__kfold.md"
-    stale.write_text("from a record that was deleted")
+    stale.write_text(f"# gone | kfold\n\n{output.GENERATED}\n\nfrom a record that was deleted\n")
     mine = generated / "leaderboards" / "notes.txt"
     mine.write_text("not the report's")
+    study = generated / "studies" / "face_finding.md"  # a page a bench script writes beside the report's
+    study.write_text("# Finding faces\n\nwritten by bench/face_finding.py\n")
     pages.write_report(runs / "runs", generated)
-    assert _files(generated) == before, "same records, same bytes (markdown and PNG)"
-    assert not stale.exists() and mine.exists()
+    before["studies/face_finding.md"] = hashlib.sha256(study.read_bytes()).hexdigest()
+    assert _files(generated) == before, "same records, same bytes (markdown and PNG); the study left alone"
+    assert not stale.exists() and mine.exists() and study.exists()
 
 
 def test_readme_block_gets_the_headline_table_and_nothing_else(tmp_path, runs):

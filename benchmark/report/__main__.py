@@ -8,9 +8,11 @@ regeneration command is `ferbench report readme=README.md`.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from benchmark import cli
 from benchmark.cli import Option
+from core.errors import ConfigError
 
 
 def options() -> tuple[Option, ...]:
@@ -18,6 +20,13 @@ def options() -> tuple[Option, ...]:
     return (
         Option("results_dir", cli.run_default("results_dir"), "the folder of run records (the runs' results_dir)"),
         Option("report_dir", "results", "where leaderboards/, plots/ and README.md are (re)generated"),
+        Option(
+            "cards",
+            True,
+            "a model card for every committed model under report_dir/cards/ (false: none, and earlier ones go)",
+            kind="flag",
+        ),
+        Option("models_dir", cli.run_default("models_dir"), "the committed models the cards are of"),
         Option(
             "readme",
             None,
@@ -31,6 +40,7 @@ EXAMPLES = (
     "ferbench report                                  # results/ from results/runs/",
     "ferbench report results_dir=my_runs report_dir=my_report",
     "ferbench report readme=README.md                 # the repository's regeneration: the README's table too",
+    "ferbench report cards=false                      # no model cards",
 )
 
 
@@ -55,7 +65,7 @@ def _report(argv: list[str]) -> int:
     from benchmark.report.pages import write_report
 
     args, _, _ = cli.parse(argv, options())
-    changed = write_report(args["results_dir"], args["report_dir"], args["readme"])
+    changed = write_report(args["results_dir"], args["report_dir"], args["readme"], _models_dir(args))
     for status, path in changed:
         print(f"{status:8} {path}")
     print(
@@ -65,6 +75,21 @@ def _report(argv: list[str]) -> int:
         else "report up to date: no file changed"
     )
     return 0
+
+
+def _models_dir(args: dict) -> Path | None:
+    """The folder of committed models to write cards for, or None (cards=false; or the default folder,
+    absent: a working folder without models of its own, which the report's output says). A folder named
+    and absent is an error."""
+    if not args["cards"]:
+        return None
+    path = Path(args["models_dir"])
+    if path.is_dir():
+        return path
+    if args["models_dir"] == cli.run_default("models_dir"):
+        print(f"note: no model cards: no {path} here (models_dir=DIR names the committed models)", file=sys.stderr)
+        return None
+    raise ConfigError(f"models_dir {path} is not a folder: name the folder of committed models, or cards=false")
 
 
 if __name__ == "__main__":

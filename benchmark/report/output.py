@@ -15,6 +15,7 @@ GENERATED = "Generated from the run records by `python -m benchmark.report`; do 
 OWNED = {
     "leaderboards": ".md",
     "studies": ".md",
+    "cards": ".md",
     "plots/confusion": ".png",
     "plots/learning": ".png",
     "plots/scatter": ".png",
@@ -51,10 +52,13 @@ class Output:
         return path
 
     def remove_stale(self) -> None:
+        """Delete the files of the owned folders the report wrote before and not this time (a record was
+        removed). A page without the report's `GENERATED` line is not the report's (a study a bench script
+        writes beside the variants pages, results/studies/face_finding.md): it stays."""
         kept = {os.path.abspath(p) for p in self.written}
         for folder, suffix in OWNED.items():
             for path in sorted(self.path(folder).glob(f"*{suffix}")):
-                if os.path.abspath(path) not in kept:
+                if os.path.abspath(path) not in kept and (suffix != ".md" or _generated(path)):
                     path.unlink()
                     self.removed.append(path)
 
@@ -67,6 +71,12 @@ class Output:
             if before != _digest(path):
                 out.append(("new" if before is None else "changed", path))
         return out + [("removed", p) for p in self.removed]
+
+
+def _generated(path: Path) -> bool:
+    """Whether the markdown file at `path` is one the report wrote: its `GENERATED` line is near its top."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return GENERATED in f.read(2000)
 
 
 def _digest(path: Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.report import cross, published, robustness
+from benchmark.report import cards, cross, published, robustness
 from benchmark.report.leaderboard import (
     Entry,
     best_by_kind,
@@ -54,7 +54,10 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def write_report(
-    results_dir: str | Path, report_dir: str | Path, readme: str | Path | None = None
+    results_dir: str | Path,
+    report_dir: str | Path,
+    readme: str | Path | None = None,
+    models_dir: str | Path | None = None,
 ) -> list[tuple[str, Path]]:
     """Generate every report file from the records in `results_dir`; returns ("new" | "changed" |
     "removed", path) of every file whose content it changed (a file written again with the same
@@ -62,6 +65,8 @@ def write_report(
 
     `readme`: a markdown file (the project README) whose results block gets the headline table
     (without the smoke-test data set, `synthetic`); None leaves every file outside report_dir alone.
+    `models_dir`: the committed models (`<data set>__<name>/` folders and shipped.yaml), each given a
+    model card under report_dir/cards/ (`benchmark.report.cards`); None: no cards.
 
     No records is an error, not an empty report: a mistyped results_dir must not wipe the leaderboards.
     """
@@ -92,6 +97,8 @@ def write_report(
     cross_file = cross.write(
         out, [(p, r) for p, r in records if r["protocol"] == "cross" and "perturbations" not in r], ranked
     )
+
+    card_files = cards.write(out, records, Path(models_dir)) if models_dir is not None else {}
     out.text(
         "README.md",
         _index(
@@ -104,6 +111,7 @@ def write_report(
             robust_files,
             cross_file,
             study_files,
+            card_files,
         ),
     )
     out.remove_stale()
@@ -610,6 +618,7 @@ def _index(
     robust_files: dict,
     cross_file: Path | None,
     study_files: dict,
+    card_files: dict,
 ) -> str:
     table = _headline(ranked, board_files, out.root)
     parts = [
@@ -631,6 +640,12 @@ def _index(
         parts.append(
             "Robustness to perturbations: "
             + " · ".join(link(" | ".join(key), path, out.root) for key, path in robust_files.items())
+        )
+    if card_files:
+        parts.append(
+            link("Model cards", out.path("cards/index.md"), out.root)
+            + ": "
+            + " · ".join(link(name, path, out.root) for name, path in card_files.items())
         )
     if not_records:
         parts.append("Ignored, not run records: " + ", ".join(f"`{p.name}`" for p in not_records))
