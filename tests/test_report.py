@@ -590,3 +590,28 @@ def test_a_repeated_cross_validation_is_compared_over_its_folds_not_pooled(tmp_p
     result = leaderboard.lead_test(a, b)
     assert isinstance(result, stats.TestResult) and result.name == "corrected repeated cross-validation t-test"
     assert "once per repeat" in leaderboard.pooled_test(a, b)
+
+
+def test_the_framing_page_tables_every_margin_and_names_the_best(tmp_path):
+    """studies/framing.md from the committed framing records: a row per margin, a cell per (data set,
+    detector) with its pooled accuracy, and the best mean margin, which is the shipped model's (it was picked
+    so); a report without those records writes no page."""
+    import shutil
+
+    from benchmark.report import framing
+    from benchmark.report.output import Output
+
+    committed = Path(__file__).resolve().parent.parent / "results" / framing.RECORDS
+    records = sorted(committed.glob("*.json"))
+    shutil.copytree(committed, tmp_path / framing.RECORDS)
+    assert framing.write(Output(tmp_path / "empty")) is None and not (tmp_path / "empty" / "studies").exists()
+    page = framing.write(Output(tmp_path), shipped_margin=0.15).read_text()
+    table = [line for line in page.splitlines() if re.match(r"\| [0-9.]+ +\|", line)]
+    assert len(table) * 4 == len(records), "a row per margin, four (data set, detector) pairs each"
+    record = json.loads(records[0].read_text())
+    margin = f"{record['config']['detector']['margin']:g}"
+    row = next(line for line in table if line.startswith(f"| {margin} "))
+    assert f"{100 * record['metrics']['pooled']['accuracy']:.2f} ({100 * record['faces']['detection_rate']:.2f})" in row
+    means = {line.split("|")[1].strip(): float(line.split("|")[-2]) for line in table}
+    assert f"Best mean accuracy: margin {max(means, key=means.get)}." in page
+    assert max(means, key=means.get) == "0.15" and "The shipped model's face stage uses margin 0.15." in page

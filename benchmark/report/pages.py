@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.report import cards, cross, published, robustness
+from benchmark.report import cards, cross, framing, published, robustness
 from benchmark.report.leaderboard import (
     Entry,
     best_by_kind,
@@ -99,6 +99,7 @@ def write_report(
     )
 
     card_files = cards.write(out, records, Path(models_dir)) if models_dir is not None else {}
+    framing.write(out, _shipped_margin())
     out.text(
         "README.md",
         _index(
@@ -671,3 +672,11 @@ def _ours(figure: published.PublishedFigure, entries: list[Entry]) -> str:
 
 def _grades() -> str:
     return "Grades: " + "; ".join(f"**{g}** {text}" for g, text in published.GRADES.items()) + "."
+
+
+def _shipped_margin() -> float | None:
+    """The shipped model's face-stage margin (results/models/shipped.yaml), for the framing page."""
+    from benchmark.config import shipped_setting
+
+    margin = shipped_setting("face_stage.margin")
+    return None if margin is None else float(margin)
