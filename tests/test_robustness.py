@@ -151,6 +151,7 @@ def test_image_mode_perturbs_the_photos_before_detection(tmp_path):
         "+perturb=standard",
         "perturb.mode=image",
         "perturb.names=[low_light,occlusion_eyes,crop_shift]",
+        "perturb.n_images=50",  # a sample of each fold's test photos: every photo is detected again per severity
         f"results_dir={tmp_path}",
     ]
     record, _, _ = runner.run(make_config(overrides), choices(overrides))
