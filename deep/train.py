@@ -488,13 +488,13 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """No weight decay on biases and normalisation parameters (1-D tensors): decaying them only hurts.
     With backbone_lr < 1, everything outside the head (`cfg.head`) learns at lr * backbone_lr, the usual
     practice for fine-tuning pretrained weights (the head's groups come first)."""
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    head = [p for n, p in params if _in_head(n, cfg.head)]
-    parts = (
-        [([p for _, p in params], cfg.lr)]
-        if cfg.backbone_lr == 1
-        else [(head, cfg.lr), ([p for n, p in params if not _in_head(n, cfg.head)], cfg.lr * cfg.backbone_lr)]
-    )
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.backbone_lr == 1:
+        parts = [([p for _, p in named], cfg.lr)]
+    else:
+        head = [p for n, p in named if _in_head(n, cfg.head)]
+        backbone = [p for n, p in named if not _in_head(n, cfg.head)]
+        parts = [(head, cfg.lr), (backbone, cfg.lr * cfg.backbone_lr)]
     groups = []
     for part, lr in parts:
         groups += [

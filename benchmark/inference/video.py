@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from benchmark.faces.base import Found
+from benchmark.faces.search import find_faces
 from benchmark.inference.annotate import draw
 from benchmark.inference.models import FaceModel
 from benchmark.inference.pipeline import Face, FacePipeline
@@ -355,17 +356,10 @@ class StreamPredictor:
         self.frame_index = 0
 
     def find(self, gray: np.ndarray) -> Found:
-        """The faces of a grey frame, looked for on a copy no larger than `detect_side`."""
+        """The faces of a grey frame, looked for on a copy no larger than `detect_side`
+        (`benchmark.faces.search.find_faces` without `min_face`: a frame is searched once, at that size)."""
         side = self.detect_side or self.pipeline.detect_side
-        factor = min(1.0, side / max(gray.shape))
-        if factor == 1.0:
-            return self.pipeline.detector.find(gray)
-        small = cv2.resize(  # at least a pixel a side: a very thin frame stays a (thin) image
-            gray,
-            (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor))),
-            interpolation=cv2.INTER_AREA,
-        )
-        return self.pipeline.detector.find(small).scaled(1 / factor)
+        return find_faces(self.pipeline.detector, gray, None, side, self.pipeline.tile_side)
 
     def __call__(self, frame: np.ndarray) -> list[tuple[int, Face]]:
         """The faces of the next frame ((H, W, 3) uint8 RGB, or (H, W) grey) as (track id, `Face`)

@@ -44,25 +44,23 @@ def register_model(name: str, head: str = "head", *, feature_layer: str):
     (`nn.Module.get_submodule`) of the submodule whose output is the model's last convolutional
     feature map (N, C, h, w), before global pooling: `forward_features`' output for our families.
     """
-
-    def decorate(builder: Callable[..., nn.Module]):
-        if name in _REGISTRY:
-            raise ValueError(f"model '{name}' is registered twice")
-        _REGISTRY[name] = ModelEntry(builder, head, feature_layer)
-        return builder
-
-    return decorate
+    return _registering(_REGISTRY, name, "model", head, feature_layer)
 
 
 def register_family(prefix: str, head: str = "head", *, feature_layer: str):
     """Decorator: register `builder(arch, num_classes, in_chans, **kwargs)` for every name "<prefix>/<arch>"
     (a library of architectures such as timm). head and feature_layer as for `register_model`, the same for
     every architecture of the family (its wrapper puts them there); the builder checks `arch`."""
+    return _registering(_FAMILIES, prefix, "model family", head, feature_layer)
+
+
+def _registering(table: dict[str, ModelEntry], key: str, kind: str, head: str, feature_layer: str):
+    """The decorator that puts a builder into `table` under `key` (a `kind` registered twice is an error)."""
 
     def decorate(builder: Callable[..., nn.Module]):
-        if prefix in _FAMILIES:
-            raise ValueError(f"model family '{prefix}' is registered twice")
-        _FAMILIES[prefix] = ModelEntry(builder, head, feature_layer)
+        if key in table:
+            raise ValueError(f"{kind} '{key}' is registered twice")
+        table[key] = ModelEntry(builder, head, feature_layer)
         return builder
 
     return decorate
