@@ -59,7 +59,7 @@ def _fake_deep(record: dict, path: Path) -> Path:
     preds["y_pred"] = preds["y_true"][:-3] + preds["y_pred"][-3:]  # right on all but (at most) 3
     deep["metrics"]["accuracy"]["mean"] = float(np.mean(np.equal(preds["y_true"], preds["y_pred"])))
     history = [{"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.2 / e, "val_acc": 0.2 + 0.1 * e} for e in (1, 2, 3)]
-    deep["folds"][0]["fit_details"] = {"parameters": 123456, "history": history}
+    deep["folds"][0]["fit_details"] = {"parameters": 123456, "macs_per_image": 7_654_321, "history": history}
     target = path.with_name(path.name.replace("pixels_svm", "cnn"))
     target.write_text(json.dumps(deep))
     return target
@@ -250,10 +250,17 @@ def test_the_lead_test_pairs_runs_of_one_seed_across_methods(runs):
 def test_official_leaderboard_with_ci_mcnemar_deep_row_and_published_figures(generated):
     text = (generated / "leaderboards" / "fer2013__official.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| #"))
-    for column in ("PrivateTest acc %", "95% CI (Wilson)", "PublicTest acc %", "model", "features / params"):
+    for column in (
+        "PrivateTest acc %",
+        "95% CI (Wilson)",
+        "PublicTest acc %",
+        "model",
+        "features / params",
+        "MACs / image",
+    ):
         assert column in header
     deep = next(line for line in text.splitlines() if "| cnn " in line)
-    assert "| deep " in deep and "TinyCNN" in deep and "123,456 params" in deep
+    assert "| deep " in deep and "TinyCNN" in deep and re.search(r"123,456 params +\| 7\.7 M +\|", deep)
     assert "exact McNemar, p = " in text
     assert "Tang" in text and "Pramerdorfer" in text and "grade" in text
     assert "FER2013 has no subject ids" in text

@@ -450,6 +450,18 @@ def size(record: dict) -> str:
     return ""
 
 
+def macs(record: dict) -> str:
+    """Forward multiply-adds per image (deep models, from the folds' fit details; an ensemble's are its members'
+    sum) in millions, or '' (classical pipelines, whose cost is not counted in MACs)."""
+    values = sorted(
+        {f["fit_details"]["macs_per_image"] for f in record["folds"] if f.get("fit_details", {}).get("macs_per_image")}
+    )
+    if not values:
+        return ""
+    text = [f"{v / 1e6:,.1f} M" for v in (values[0], values[-1])]
+    return text[0] if len(values) == 1 else f"{text[0]}–{text[1]}"
+
+
 def history(record: dict, record_path: Path) -> list[dict[str, list[float]]]:
     """Training histories {metric: [value per epoch]}, one per fold (per member of an ensemble's
     fold); empty when the record has none."""

@@ -16,6 +16,7 @@ from benchmark.report.leaderboard import (
     history,
     lead_test,
     load_records,
+    macs,
     pooled_test,
     size,
     split_boards,
@@ -176,7 +177,7 @@ def _ranking(entries: list[Entry], here: Path, experiments: bool = False) -> str
     else:
         loso = entries[0].record["protocol"] == "loso"
         header += ["accuracy %", "macro-F1 % (pooled)" if loso else "macro-F1 %", "folds"]
-    header += ["images", "fit s", "ms / image", "features / params", "records", "run"]
+    header += ["images", "fit s", "ms / image", "features / params", "MACs / image", "records", "run"]
     rows = []
     for rank, e in enumerate(entries, 1):
         r = e.record
@@ -209,6 +210,7 @@ def _ranking(entries: list[Entry], here: Path, experiments: bool = False) -> str
             f"{t['fit_s']:.1f}",
             f"{t['inference_ms_per_image']:.3f}",
             size(r),
+            macs(r),
             e.n_records,
             _runs(e, here),
         ]
