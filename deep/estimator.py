@@ -219,6 +219,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices), rt.cpu_threads():  # seeded; the caller's RNG untouched
             torch.manual_seed(self.seed)
             model, transfer = self._build_model(self.classes_)
+            macs = self._macs(model)  # before training: crops the network cannot take fail here
             if getattr(model, "input_norm", None):  # pretrained weights expect their own normalisation
                 self.mean_, self.std_ = model.input_norm
             self.model_ = rt.place(model)
@@ -238,7 +239,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 y_soft=None if soft is None else torch.from_numpy(soft),
                 checkpoint=checkpoint,
             )
-            macs = macs_per_image(self.model_, self.image_shape_)
         self.history_ = summary["history"]  # per-epoch rows: in the run record, for its learning curves
         self.fit_info_ = {
             "selection": selection,
@@ -323,6 +323,19 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 f"training classes {self.classes_.tolist()}"
             )
         return idx
+
+    def _macs(self, model: torch.nn.Module) -> int:
+        """`model`'s forward multiply-adds per image at the crops' size (one image of zeros, eval mode, no random
+        numbers drawn). A network whose strides or pooling need larger inputs is a ConfigError naming the fix."""
+        try:
+            return macs_per_image(model, self.image_shape_)
+        except RuntimeError as exc:
+            h, w = self.image_shape_
+            reason = str(exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"model {self._model_spec()[0]} cannot take {h}x{w} crops ({reason}); give larger crops "
+                "(method.image_size=96, or the detector's size) or another model"
+            ) from exc
 
     def _model_spec(self) -> tuple[str, dict]:
         if isinstance(self.model, str):

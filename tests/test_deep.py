@@ -9,7 +9,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from deep.ensemble import SeedEnsemble
 from deep.estimator import CNNClassifier
 from deep.export import OnnxClassifier, export_onnx
 from deep.flops import count_parameters, macs_per_image
-from deep.models import create_model, list_models
+from deep.models import create_model, list_families, list_models
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ["fernet", "fernet_deep", "resnet18", "seed_cnn", "vgg"]
@@ -46,7 +45,7 @@ def fitted(data):
 
 # ---- models ------------------------------------------------------------------------------------
 def test_registry_lists_every_family():
-    assert set(list_models()) == {*OURS, "mobilenet_v3_small", "efficientnet_b0"}
+    assert set(list_models()) == set(OURS) and list_families() == ["timm", "torchvision"]
     with pytest.raises(ConfigError, match="unknown model 'nope'.*fernet"):
         create_model("nope", 7)
     with pytest.raises(ConfigError, match="fernet"):
@@ -79,38 +78,7 @@ def test_flop_counter_on_a_known_model():
 def test_torchvision_backbone_without_torchvision_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision -> ImportError
     with pytest.raises(ConfigError, match="needs the 'torchvision' package, which is not installed"):
-        create_model("mobilenet_v3_small", 7)
-
-
-class _TinyTorchvisionNet(nn.Module):
-    """Stands in for a torchvision model: an RGB stem at features.0.0, `avgpool` and a `classifier` head."""
-
-    def __init__(self, weights=None, num_classes=1000):
-        super().__init__()
-        self.features = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1, bias=False), nn.BatchNorm2d(4)))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, num_classes))
-
-    def forward(self, x):
-        return self.classifier(self.avgpool(self.features(x)).flatten(1))
-
-
-def test_torchvision_weights_load_from_a_local_file_only(monkeypatch, tmp_path):
-    fake = types.ModuleType("torchvision")
-    fake.models = types.SimpleNamespace(mobilenet_v3_small=_TinyTorchvisionNet)
-    monkeypatch.setitem(sys.modules, "torchvision", fake)
-    source = _TinyTorchvisionNet(num_classes=1000)
-    torch.save(source.state_dict(), tmp_path / "imagenet.pt")
-
-    model = create_model("mobilenet_v3_small", 7, pretrained=str(tmp_path / "imagenet.pt"))
-    stem = model.get_submodule("features.0.0").weight
-    assert stem.shape == (4, 1, 3, 3)
-    torch.testing.assert_close(stem, source.features[0][0].weight.sum(1, keepdim=True))  # RGB summed to grey
-    torch.testing.assert_close(model.classifier[0].weight, source.classifier[0].weight)
-    assert model.classifier[2].weight.shape == (7, 8)  # the 1000-class head is reinitialised
-    assert model(torch.randn(2, 1, 48, 48)).shape == (2, 7)
-    with pytest.raises(ConfigError, match="downloads nothing"):
-        create_model("mobilenet_v3_small", 7, pretrained=True)
+        create_model("torchvision/mobilenet_v3_small", 7)
 
 
 # ---- augmentation and imbalance ----------------------------------------------------------------
