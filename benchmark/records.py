@@ -228,7 +228,8 @@ def load(path: str | Path) -> dict:
 
 
 def environment(seed: int, overrides: list[str] | None = None) -> dict:
-    """What a reader needs to reproduce the run: command line, versions, commit, seed, machine.
+    """What a reader needs to reproduce the run: command line, versions, commit, seed, machine, and the time
+    this is called (the runner calls it as a run starts, so the commit is the one whose code ran).
 
     `overrides` are the run's own overrides (one job of a sweep), which make its command; without
     them the command is this process's command line.

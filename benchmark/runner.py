@@ -62,6 +62,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
 
     exp = build(cfg, names)
     check_outputs(cfg)
+    env = records.environment(cfg.seed, overrides)  # the code as it starts: a commit made during a long run is not it
     # of the files as they are before reading them
     fingerprint = exp.protocol.data_fingerprint(exp.loader.fingerprint(cfg.get("cache_dir")), cfg)
     t0 = time.perf_counter()
@@ -105,7 +106,7 @@ def run(cfg: DictConfig, names: dict[str, str], overrides: list[str] | None = No
         "predictions": _predictions(faces, folds, results),
         **(_perturbations(exp, faces, folds, results) if exp.perturber is not None else {}),
         **({"models": saved} if saved else {}),
-        "env": records.environment(cfg.seed, overrides),
+        "env": env,
     }
     path = _write_record(Path(cfg.results_dir) / name, validate(record, name))
     return record, path, True

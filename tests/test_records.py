@@ -72,6 +72,23 @@ def test_environment_names_versions_commit_and_seed():
     assert env["command"]
 
 
+def test_a_record_names_the_commit_its_run_started_from(tmp_path, monkeypatch):
+    """A commit made while a long run trains is not the code that ran: the record keeps the checkout's state
+    as the run started."""
+    from benchmark import runner
+    from tests.helpers import choices, make_config
+
+    started = []
+    real_fold = runner._run_fold
+    monkeypatch.setattr(runner, "_run_fold", lambda *a, **k: started.append(1) or real_fold(*a, **k))
+    monkeypatch.setattr(
+        records, "_git_state", lambda: {"commit": "b" * 40 if started else "a" * 40, "dirty": bool(started)}
+    )
+    base = ["dataset.n_subjects=2", "dataset.per_class=2", "protocol.k=2", f"results_dir={tmp_path}"]
+    record, _, computed = runner.run(make_config(base), choices(base))
+    assert computed and started and record["env"]["git"] == {"commit": "a" * 40, "dirty": False}
+
+
 #: method parameters whose defaults changed as the CNN recipe improved (conf/method/cnn.yaml's history):
 #: a record made before a change is found by its command with the values of its time pinned
 RECIPE_KEYS = ("epochs", "tta", "swa_fraction", "swa_lr")
