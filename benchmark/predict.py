@@ -345,7 +345,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmark.predict
         labels = f"{summary['frames']} frames at {summary['fps']} frames/s -> {summary['csv']}"
         damaged = summary["damaged_frames"]
         error = f"{damaged} damaged frames skipped, the other {summary['frames']} processed" if damaged else ""
-        rows.append(_row(target, out, faces=f"{summary['tracks']} tracked", labels=labels, error=error, stage="video"))
+        stage = "damaged" if damaged else ""  # processed: done, with a warning that sets the exit status
+        rows.append(_row(target, out, faces=f"{summary['tracks']} tracked", labels=labels, error=error, stage=stage))
     return _summary(rows, out)
 
 
@@ -466,9 +467,10 @@ def _video(pipeline, target: Target, out: Path, options: dict) -> dict:
 
 def _row(target: Target, out: Path, faces="", labels: str = "", error: str = "", stage: str = "") -> dict:
     """A summary row, every text as `display_name` gives it (printable, writable as UTF-8); `stage`:
-    where it failed (read, write, video), for the counts."""
+    where it failed (read, write, video), or "damaged" for a video processed with damaged frames skipped (done,
+    with a warning), for the counts."""
     return {
-        "file": display_name(str(target.source)),
+        "file": f"camera:{target.source}" if target.kind == "camera" else display_name(str(target.source)),
         "faces": faces,
         "labels": display_name(labels),
         "error": display_name(error),
@@ -506,7 +508,9 @@ def _summary(rows: list[dict], out: Path) -> int:
     failed = {stage: sum(1 for r in rows if r["error"] and r["stage"] == stage) for stage in said}
     counts = ", ".join(f"{n} {said[stage]}" for stage, n in failed.items() if n or stage == "read")
     n_bad = sum(failed.values())
-    print(f"{len(rows) - n_bad} of {len(rows)} done, {counts}; outputs in {display_name(out)}/")
+    n_damaged = sum(1 for r in rows if r["error"] and r["stage"] == "damaged")
+    damaged = f" ({n_damaged} with damaged frames skipped)" if n_damaged else ""
+    print(f"{len(rows) - n_bad} of {len(rows)} done{damaged}, {counts}; outputs in {display_name(out)}/")
     return status
 
 

@@ -152,6 +152,7 @@ def test_predict_cli_exit_status_and_summary_say_a_video_was_damaged(tmp_path, c
     printed = capsys.readouterr()
     assert status == 1
     assert "damaged frames skipped" in printed.err + printed.out
+    assert "2 of 2 done (1 with damaged frames skipped), 0 could not be read" in printed.out  # processed, not failed
     rows = {r["file"]: r for r in read_csv(tmp_path / "out" / "summary.csv")}
     assert "damaged frames skipped" in rows[str(path)]["error"] and rows[str(other)]["error"] == ""
 
@@ -189,6 +190,7 @@ def test_predict_cli_names_a_missing_camera_once(tmp_path, capfd):
     printed = capfd.readouterr()
     assert (printed.out + printed.err).count("cannot open camera 97") == 1
     assert "WARN" not in printed.err and "VIDEOIO" not in printed.err
+    assert "| camera:97 |" in printed.out  # the summary's row names the camera as it was given
     assert main(["camera:-1", f"out={tmp_path / 'out'}"]) == 2
     assert "from 0 to 99" in capfd.readouterr().err
 
