@@ -253,6 +253,24 @@ def test_parameters_are_checked(pipeline, kwargs, key):
     assert err.value.key == key
 
 
+def test_an_uncalibrated_models_csv_columns_are_scores(pipeline, video, tmp_path):
+    """As the JSON and the page do, the CSV does not call an uncalibrated model's scores probabilities."""
+    import dataclasses
+
+    class DecisionValues:  # an estimator with decision values only, as an SVM without probability=True
+        def __init__(self, inner):
+            self.inner = inner
+
+        def decision_function(self, crops):
+            return np.log(self.inner.predict_proba(crops))
+
+    model = dataclasses.replace(pipeline.model, estimator=DecisionValues(pipeline.model.estimator), calibrated=False)
+    predict_video(FacePipeline(model), video, tmp_path / "out", max_frames=2, progress=False, write_video=False)
+    header = list(read_csv(tmp_path / "out" / "astro.csv")[0])
+    assert header == csv_header(pipeline.model.classes, calibrated=False)
+    assert header[8:] == [f"score_{c}" for c in pipeline.model.classes] != csv_header(pipeline.model.classes)[8:]
+
+
 def test_predict_video_parameters_are_checked_before_the_source_is_opened(pipeline, tmp_path):
     with pytest.raises(ConfigError, match="max_frames"):
         predict_video(pipeline, tmp_path / "missing.mp4", tmp_path, max_frames=0)

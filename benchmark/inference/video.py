@@ -387,9 +387,11 @@ class StreamPredictor:
 
 
 # -- whole videos ----------------------------------------------------------------------------------
-def csv_header(classes: list[str]) -> list[str]:
-    """The columns of `predict_video`'s CSV."""
-    return ["frame", "time_s", "face_id", "x", "y", "w", "h", "label"] + [f"p_{c}" for c in classes]
+def csv_header(classes: list[str], calibrated: bool = True) -> list[str]:
+    """The columns of `predict_video`'s CSV: p_<class> (probabilities) for a calibrated model, score_<class>
+    for one whose scores are not probabilities (`FaceModel.calibrated`), as the JSON and the page name them."""
+    prefix = "p_" if calibrated else "score_"
+    return ["frame", "time_s", "face_id", "x", "y", "w", "h", "label"] + [f"{prefix}{c}" for c in classes]
 
 
 def csv_rows(index: int, time_s: float, faces: list[tuple[int, Face]], n_classes: int) -> list[list[str]]:
@@ -429,9 +431,10 @@ def predict_video(
       the source, the source's frame rate declared, for a camera its own or CAMERA_FPS): every frame
       with its faces drawn (`annotate.draw`, "#<track id> label 93%"); skipped with `write_video` False;
     - `<name>.csv`: columns frame, time_s, face_id, x, y, w, h, label, p_<class> per class of the
-      model; one row per (frame, face), and for a frame without a face one row with the face fields
-      empty. Box in pixels of the frame; frame: its index in the annotated video; time_s: its time in
-      the source in seconds, from the container (`VideoSource.frames`).
+      model (score_<class> when its scores are not probabilities: `csv_header`); one row per (frame,
+      face), and for a frame without a face one row with the face fields empty. Box in pixels of the
+      frame; frame: its index in the annotated video; time_s: its time in the source in seconds, from the
+      container (`VideoSource.frames`).
 
     `<name>` is `name`, else the file's stem, or camera<index> (`output_paths`). `out_dir` is checked
     first (`core.io.check_writable`: writable, the source's size free beyond MIN_FREE_BYTES; stale
@@ -502,7 +505,12 @@ def predict_video(
                     writer.abort()
                 raise
             seconds = time.perf_counter() - start
-            write_atomic(csv_path, lambda f: csv.writer(f, lineterminator="\n").writerows([csv_header(classes)] + rows))
+            write_atomic(
+                csv_path,
+                lambda f: csv.writer(f, lineterminator="\n").writerows(
+                    [csv_header(classes, pipeline.model.calibrated)] + rows
+                ),
+            )
     except OSError as exc:  # the CSV's write, or the video's final flush and rename
         raise OutputError(
             f"cannot write {csv_path.name} or {video_path.name} in {out_dir} ({exc.strerror or exc}); "
