@@ -53,6 +53,7 @@ NEUTRAL = {
         "soft_targets": "crossentropy",
         "backbone_lr": 1.0,
         "freeze_epochs": 0,
+        "image_size": None,
     },
     "benchmark.methods.Pretrained": {"logit_adjust": 0, "prior": "fit", "framing": "config"},
     "benchmark.protocols.KFold": {"repeats": 1},
