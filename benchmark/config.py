@@ -416,10 +416,16 @@ def _no_such_key(key: str, cfg: DictConfig, typed: str) -> ConfigError:
     return ConfigError(f"{typed}: no key {key} in this config{hint}")
 
 
+#: keys whose value is a boolean or a path (false: random weights; true: downloaded ones; PATH: a local file)
+BOOL_OR_PATH = frozenset({"model.pretrained"})
+
+
 def _typed(key: str, here, value):
     """`value` for a key whose value is `here` now: a boolean stays one (1 / 0 become true / false),
     an integer an integer, a number a number; other values (strings, lists, null) are the target's
-    to check."""
+    to check, as is a path given to a key of `BOOL_OR_PATH`."""
+    if key in BOOL_OR_PATH and isinstance(value, str) and value:
+        return value
     if value == "" and isinstance(here, str) and here:
         raise ConfigError(f"is empty; its default is {here!r} (a path or a name: give one)", key)
     if value is None or here is None or isinstance(here, (str, list, dict, DictConfig)) or OmegaConf.is_config(here):

@@ -91,7 +91,12 @@ class TrainConfig:
         check.number("swa_fraction", self.swa_fraction, 0, 1, high_open=True)
         check.flag("compile", self.compile)
         check.number("backbone_lr", self.backbone_lr, 0, 1)
-        check.number("freeze_epochs", self.freeze_epochs, 0, self.epochs - 1, integer=True)
+        if check.number("freeze_epochs", self.freeze_epochs, 0, integer=True) >= max(self.epochs, 1):
+            raise ConfigError(
+                f"must be fewer than method.epochs ({self.epochs}): the head alone trains for those epochs, then "
+                f"every layer; got {self.freeze_epochs}",
+                "freeze_epochs",
+            )
         check.choice("soft_targets", self.soft_targets, SOFT_TARGETS)
         if self.swa_epochs and (self.swa_lr <= 0 or self.schedule not in ("cosine", "none")):
             raise ConfigError(

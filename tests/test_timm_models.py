@@ -182,8 +182,10 @@ def test_backbone_lr_gives_the_backbone_a_fraction_of_the_heads_rate():
     assert by_lr == {0.1: {id(p) for p in model.head.parameters()}, 0.01: {id(p) for p in model.body.parameters()}}
     with pytest.raises(ConfigError, match="backbone_lr"):
         _cfg(backbone_lr=2)
-    with pytest.raises(ConfigError, match="freeze_epochs"):
+    with pytest.raises(ConfigError, match=r"freeze_epochs must be fewer than method.epochs \(3\).*got 3"):
         _cfg(freeze_epochs=3)
+    with pytest.raises(ConfigError, match=r"freeze_epochs must be an integer >= 0, got -1"):
+        _cfg(freeze_epochs=-1)
 
 
 def test_freeze_epochs_hold_the_backbone_and_train_the_head(data, monkeypatch):

@@ -178,3 +178,37 @@ def test_what_cannot_be_built_says_why(tmp_path, monkeypatch, data):
     est = CNNClassifier(model="torchvision/alexnet", epochs=1, bf16=False, val_fraction=0, verbose=0)
     with pytest.raises(ConfigError, match=r"model torchvision/alexnet cannot take 48x48 crops .*method\.image_size=96"):
         est.fit(X, y)
+
+
+def test_pretrained_takes_a_path_on_the_command_line(tmp_path):
+    """`model.pretrained` is true, false or a file: the command line takes a path for it (its default is false),
+    the run trains from that file's weights and its record names the file; a missing file is one line."""
+    import json
+    import subprocess
+    import sys
+
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    args = [
+        *("run", "method=cnn", "model=torchvision/resnet18", "dataset.n_subjects=2", "dataset.per_class=2"),
+        *("protocol.k=2", "method.epochs=1", "method.verbose=0", "method.tta=none", f"results_dir={tmp_path / 'r'}"),
+    ]
+
+    def ferbench(*extra):
+        command = [sys.executable, "-m", "benchmark.cli", *args, *extra]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    done = ferbench(f"model.pretrained={weights}")
+    assert done.returncode == 0, done.stderr
+    (record,) = (tmp_path / "r").glob("*.json")
+    assert json.loads(record.read_text())["config"]["model"]["pretrained"] == str(weights)
+    missing = ferbench(f"model.pretrained={tmp_path / 'none.pt'}")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith(
+        f"error: model.pretrained={tmp_path / 'none.pt'}: no such file"
+    ), missing.stderr
+    assert "must be true or false" in ferbench("redo=maybe").stderr  # other booleans stay booleans
+
+
+def test_an_option_a_model_does_not_take_names_its_options_and_the_families():
+    with pytest.raises(ConfigError, match=r"model 'resnet18' has no option 'pretrained' .*torchvision/<arch>"):
+        create_model("resnet18", 7, pretrained=False)  # ferbench's own ResNet-18, not torchvision's

@@ -14,6 +14,8 @@ with `forward(x) == forward_head(forward_features(x))`.
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -95,8 +97,17 @@ def create_model(name: str, num_classes: int, in_chans: int = 1, **kwargs) -> nn
     try:
         return builder(num_classes=num_classes, in_chans=in_chans, **kwargs)
     except TypeError as exc:
-        if "unexpected keyword argument" in str(exc):
-            raise ConfigError(f"model '{name}': {exc}") from exc
+        given = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+        if given:
+            params = inspect.signature(builder).parameters.values()
+            takes = [p.name for p in params if p.kind == p.KEYWORD_ONLY or p.kind == p.POSITIONAL_OR_KEYWORD]
+            takes = [t for t in takes if t not in ("arch", "num_classes", "in_chans")]
+            families = ", ".join(f"{prefix}/<arch>" for prefix in list_families())
+            raise ConfigError(
+                f"model '{name}' has no option '{given.group(1)}'"
+                + (f" (its options: {', '.join(takes)})" if takes else "")
+                + f"; the model families are named {families}"
+            ) from exc
         raise
 
 

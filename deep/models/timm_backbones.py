@@ -26,7 +26,9 @@ standard deviation, averaged over the colour channels for a grey stem), not by t
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import math
 from pathlib import Path
 
@@ -75,6 +77,19 @@ def _pretrained_kwargs(arch: str, pretrained: bool | str) -> dict:
     return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}
 
 
+@contextlib.contextmanager
+def _quiet_hub():
+    """huggingface_hub's warnings silenced while timm fetches weights: without the network it logs every retry
+    (and a logging set-up such as Hydra's prints each twice); a failure is one ConfigError instead."""
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 @register_family("timm", head="head", feature_layer="feature_map")
 def timm_model(arch: str, num_classes: int, in_chans: int = 1, pretrained: bool | str = False, **kwargs) -> nn.Module:
     """timm's `arch` with `in_chans` input channels and a new head for `num_classes`, as a `TimmNet`.
@@ -88,9 +103,10 @@ def timm_model(arch: str, num_classes: int, in_chans: int = 1, pretrained: bool 
         {"global_pool": "avg", "fc_norm": False, "dynamic_img_size": True} if arch.startswith(TOKEN_FAMILIES) else {}
     )
     try:
-        body = timm.create_model(
-            arch, num_classes=0, in_chans=in_chans, **_pretrained_kwargs(arch, pretrained), **extra, **kwargs
-        )
+        with _quiet_hub():
+            body = timm.create_model(
+                arch, num_classes=0, in_chans=in_chans, **_pretrained_kwargs(arch, pretrained), **extra, **kwargs
+            )
     except TypeError as exc:
         raise ConfigError(f"model timm/{arch}: {exc}") from exc
     except (OSError, RuntimeError) as exc:  # the hub out of reach, a file that does not fit
