@@ -15,9 +15,9 @@ from core.errors import ConfigError
 timm = pytest.importorskip("timm", reason="the timm extra is not installed (pip install 'ferbench[timm]')")
 
 from deep.estimator import CNNClassifier  # noqa: E402
-from deep.export import export_onnx  # noqa: E402
-from deep.models import create_model, feature_layer, head_prefix  # noqa: E402
+from deep.models import create_model, head_prefix  # noqa: E402
 from deep.train import TrainConfig, _optimizer  # noqa: E402
+from tests.helpers import assert_onnx_and_gradcam, assert_registry_contract  # noqa: E402
 
 #: the presets of conf/model/timm/ (model=timm/<name>)
 PRESETS = ["resnet18", "mobilenetv3_small_100", "efficientnet_b0", "vit_tiny_patch16_224", "convnext_atto"]
@@ -40,23 +40,12 @@ def _spec(preset: str) -> dict:
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_each_family_trains_a_step_exports_to_onnx_and_has_gradcam(preset, data, tmp_path):
-    import onnxruntime as ort
-
-    from benchmark.inference.explain import gradcam
-
     X, y = data
     spec = _spec(preset)
     assert spec["name"] == f"timm/{preset}" and spec["pretrained"] is False
     name = spec["name"]
     model = create_model(name, 7, **{k: v for k, v in spec.items() if k != "name"}).eval()
-    x = torch.randn(2, 1, 48, 48)
-    seen = []
-    model.get_submodule(feature_layer(name)).register_forward_hook(lambda m, i, out: seen.append(out))
-    with torch.no_grad():
-        features, logits = model.forward_features(x), model(x)
-        assert features.ndim == 4 and logits.shape == (2, 7)
-        torch.testing.assert_close(model.forward_head(features), logits)
-    torch.testing.assert_close(seen[0], features)
+    assert_registry_contract(model, name)
     assert head_prefix(name) == "head" and "head.weight" in model.state_dict()
 
     est = CNNClassifier(
@@ -71,13 +60,7 @@ def test_each_family_trains_a_step_exports_to_onnx_and_has_gradcam(preset, data,
         sum(not torch.equal(after[k].float(), v) for k, v in before.items() if v.is_floating_point()) > len(before) // 2
     )
 
-    path = export_onnx(est, tmp_path / "model.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    probabilities = session.run(None, {session.get_inputs()[0].name: X[:4]})[0]
-    np.testing.assert_allclose(probabilities, est.predict_proba(X[:4]), atol=2e-4)
-
-    maps = gradcam(est, X[:2], [0, 1])
-    assert maps.shape == X[:2].shape and maps.dtype == np.float32 and 0 <= maps.min() and maps.max() <= 1
+    assert_onnx_and_gradcam(est, X, tmp_path)
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])

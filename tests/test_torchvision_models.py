@@ -5,7 +5,6 @@ own forward; pretrained weights load from a file; what cannot be built says why 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,9 +12,9 @@ from benchmark.config import compose_config
 from benchmark.datasets.synthetic import Synthetic
 from core.errors import ConfigError
 from deep.estimator import CNNClassifier
-from deep.export import export_onnx
-from deep.models import create_model, feature_layer, head_prefix
+from deep.models import create_model, head_prefix
 from deep.models.tv_backbones import SPLITS
+from tests.helpers import assert_onnx_and_gradcam, assert_registry_contract
 
 torchvision = pytest.importorskip("torchvision", reason="torchvision is not installed")
 
@@ -54,23 +53,12 @@ def _head(model: torch.nn.Module, name: str) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_each_preset_trains_a_step_exports_to_onnx_and_has_gradcam(preset, data, tmp_path):
-    import onnxruntime as ort
-
-    from benchmark.inference.explain import gradcam
-
     X, y = data
     spec = dict(compose_config(["method=cnn", f"model=torchvision/{preset}"]).model)
     assert spec == {"name": f"torchvision/{preset}", "pretrained": False}
     name = spec["name"]
     model = create_model(name, 7).eval()
-    x = torch.randn(2, 1, 48, 48)
-    seen = []
-    model.get_submodule(feature_layer(name)).register_forward_hook(lambda m, i, out: seen.append(out))
-    with torch.no_grad():
-        features, logits = model.forward_features(x), model(x)
-        assert features.ndim == 4 and logits.shape == (2, 7)
-        torch.testing.assert_close(model.forward_head(features), logits)
-    torch.testing.assert_close(seen[0], features)
+    assert_registry_contract(model, name)
 
     est = CNNClassifier(
         model=spec, epochs=1, batch_size=14, bf16=False, tta="none", val_fraction=0, swa_fraction=0, verbose=0
@@ -88,13 +76,7 @@ def test_each_preset_trains_a_step_exports_to_onnx_and_has_gradcam(preset, data,
         p.numel() for p in est.model_.parameters()
     )
 
-    path = export_onnx(est, tmp_path / "model.onnx")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    probabilities = session.run(None, {session.get_inputs()[0].name: X[:4]})[0]
-    np.testing.assert_allclose(probabilities, est.predict_proba(X[:4]), atol=2e-4)
-
-    maps = gradcam(est, X[:2], [0, 1])
-    assert maps.shape == X[:2].shape and maps.dtype == np.float32 and 0 <= maps.min() and maps.max() <= 1
+    assert_onnx_and_gradcam(est, X, tmp_path)
 
 
 @pytest.mark.parametrize("family", sorted(SPLITS))
