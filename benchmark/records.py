@@ -255,12 +255,19 @@ def environment(seed: int, overrides: list[str] | None = None) -> dict:
     }
 
 
-def _git_state() -> dict:
-    """The commit and dirtiness of the checkout this code runs from; None for both from an installed
-    wheel (its version is in `packages`), whatever repository the working folder is in."""
-    root = Path(__file__).resolve().parent.parent
+#: the commit a copy of the source tree without its .git folder was made from, as whoever copied it states it
+#: (a tree rsync'd to a cluster node or a GPU machine); read only where there is no .git
+COMMIT_ENV = "FERBENCH_GIT_COMMIT"
+
+
+def _git_state(root: Path | None = None) -> dict:
+    """The commit and dirtiness of the checkout this code runs from (`root`: the folder above the
+    package). Without a .git folder: the commit `COMMIT_ENV` states, with dirtiness unknown (None), or
+    None for both (an installed wheel: its version is in `packages`), whatever repository the working
+    folder is in."""
+    root = Path(__file__).resolve().parent.parent if root is None else root
     if not (root / ".git").exists():
-        return {"commit": None, "dirty": None}
+        return {"commit": os.environ.get(COMMIT_ENV) or None, "dirty": None}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         status = subprocess.run(

@@ -248,6 +248,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             "parameters": count_parameters(self.model_),
             "macs_per_image": macs,
             "device": str(rt.device),
+            **({"device_name": rt.device_name} if rt.device_name else {}),
             **transfer,
             "run_dir": None if run is None else str(run),
         }

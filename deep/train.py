@@ -141,6 +141,11 @@ class Runtime:
         return cls(torch.device(device), check.flag("bf16", bf16), check.flag("channels_last", channels_last), threads)
 
     @property
+    def device_name(self) -> str | None:
+        """The accelerator's name (torch.cuda.get_device_name: 'NVIDIA H200'), None on the CPU."""
+        return torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None
+
+    @property
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 

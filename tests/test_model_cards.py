@@ -133,3 +133,11 @@ def test_a_model_saved_by_a_run_is_tied_to_the_record_its_folder_is_named_after(
     saved.write_bytes(b"a fitted pipeline")
     (model,) = cards.collect(records, tmp_path)
     assert model.training == (path, record) and model.dataset == "jaffe"
+
+
+def test_a_card_names_the_accelerator_a_model_trained_on():
+    """Training time is said with what it was spent on: the GPU a record names, else the CPU cores."""
+    cpu = {"env": {"cpu_count": 2}, "folds": [{"fit_details": {"device": "cpu"}}]}
+    gpu = {"env": {"cpu_count": 16}, "folds": [{"fit_details": {"device": "cuda", "device_name": "NVIDIA H200"}}]}
+    assert cards._hardware(cpu) == "2 CPU cores"
+    assert cards._hardware(gpu) == "NVIDIA H200"

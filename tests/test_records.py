@@ -72,6 +72,17 @@ def test_environment_names_versions_commit_and_seed():
     assert env["command"]
 
 
+def test_a_copy_without_git_names_the_commit_its_copier_states(tmp_path, monkeypatch):
+    """A source tree copied without .git (to a cluster node, a GPU machine) names the commit FERBENCH_GIT_COMMIT
+    states, its dirtiness unknown; without the variable, nothing; a real checkout ignores the variable."""
+    monkeypatch.delenv(records.COMMIT_ENV, raising=False)
+    assert records._git_state(tmp_path) == {"commit": None, "dirty": None}
+    monkeypatch.setenv(records.COMMIT_ENV, "c" * 40)
+    assert records._git_state(tmp_path) == {"commit": "c" * 40, "dirty": None}
+    here = records._git_state()
+    assert here["commit"] != "c" * 40 and isinstance(here["dirty"], bool)
+
+
 def test_a_record_names_the_commit_its_run_started_from(tmp_path, monkeypatch):
     """A commit made while a long run trains is not the code that ran: the record keeps the checkout's state
     as the run started."""

@@ -222,3 +222,6 @@ def test_device_auto_takes_cuda_where_there_is_one(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     gpu = Runtime.resolve("auto", bf16=True, channels_last=True)
     assert gpu.device.type == "cuda" and gpu.bf16, "bf16 autocast (mixed precision) on the GPU too"
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: f"GPU {device}")
+    assert gpu.device_name == "GPU cuda", "records name the accelerator"
+    assert Runtime.resolve("cpu", bf16=True, channels_last=True).device_name is None

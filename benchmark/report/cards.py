@@ -240,14 +240,18 @@ def _recipe(record: dict) -> str:
     ran = [
         f"{details['epochs_run']} epochs run" if "epochs_run" in details else "",
         f"best epoch {details['best_epoch']}" if "best_epoch" in details else "",
-        f"{record['timings']['fit_s']:.0f} s of training on {record['env'].get('cpu_count')} CPU cores"
-        if record.get("timings")
-        else "",
+        f"{record['timings']['fit_s']:.0f} s of training on {_hardware(record)}" if record.get("timings") else "",
     ]
     return (
         f"`{method.get('_target_', record['method'])}` (method={record['method']}), "
         f"seed {record['config'].get('seed')}: `{settings}`.\n\n" + "; ".join(t for t in ran if t) + "."
     )
+
+
+def _hardware(record: dict) -> str:
+    """What the run trained on: its accelerator (fit details' device_name) or the machine's CPU cores."""
+    names = sorted({f.get("fit_details", {}).get("device_name") for f in record["folds"]} - {None})
+    return ", ".join(names) if names else f"{record['env'].get('cpu_count')} CPU cores"
 
 
 def _scores(model: Model, out: Output) -> str:
