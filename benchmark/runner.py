@@ -207,6 +207,8 @@ def _run_fold(template, data: Dataset, fold: Fold, perturb=None) -> dict:
     t0 = time.perf_counter()
     est.fit(X[fold.train], data.labels[fold.train], **fit_kwargs(est, extra))
     fit_s = time.perf_counter() - t0
+    details = _fit_details(est)
+    fit_s += (details.get("resumed") or {}).get("earlier_s") or 0.0  # a resumed fit: the interrupted part too
 
     tests = {}
     for name, idx in fold.tests.items():
@@ -214,7 +216,7 @@ def _run_fold(template, data: Dataset, fold: Fold, perturb=None) -> dict:
         y_pred = np.asarray(est.predict(X[idx]))
         tests[name] = {"idx": idx, "y_pred": y_pred, "predict_s": time.perf_counter() - t0}
     perturbed = None if perturb is None else perturb(est, fold)  # the fitted method, the test images only
-    return {"fit_s": fit_s, "tests": tests, "details": _fit_details(est), "estimator": est, "perturbed": perturbed}
+    return {"fit_s": fit_s, "tests": tests, "details": details, "estimator": est, "perturbed": perturbed}
 
 
 def _fit_details(est) -> dict:

@@ -30,7 +30,7 @@ from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, head_prefix
 from deep.models.registry import entry as model_entry
 from deep.models.weights import load_except_head, match_head_classes
-from deep.train import Runtime, TrainConfig, predict_proba, train
+from deep.train import Runtime, TrainConfig, predict_proba, saved_run_dir, train
 from features import resize_stack
 
 CHECKPOINT_FORMAT = 1
@@ -213,7 +213,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             X_va, y_va = (None, None) if val_idx is None else (X[val_idx], y_idx[val_idx])
         self.mean_, self.std_ = _pixel_stats(X_tr)
         self.image_shape_ = X.shape[1:]
-        run = _new_run_folder(self.run_dir)
+        checkpoint = self._checkpoint(X_tr, y_tr, soft, X_va, y_va)
+        run = saved_run_dir(checkpoint) or _new_run_folder(self.run_dir)  # a resumed fit: its own folder
 
         devices = [rt.device.index or 0] if rt.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), rt.cpu_threads():  # seeded; the caller's RNG untouched
@@ -224,7 +225,6 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
                 self.mean_, self.std_ = model.input_norm
             self.model_ = rt.place(model)
             val = None if X_va is None else (torch.from_numpy(X_va), torch.from_numpy(y_va).long())
-            checkpoint = self._checkpoint(X_tr, y_tr, soft, X_va, y_va)
             summary = train(
                 self.model_,
                 torch.from_numpy(X_tr),

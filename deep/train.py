@@ -199,13 +199,17 @@ def train(
     `checkpoint`: where the whole training state is saved after every epoch (atomically) and, when it
     is there at the start, restored from: a run interrupted after epoch e continues at e + 1 and ends
     with the same weights as one never interrupted (same seed, same thread count, CPU). It is deleted
-    when training ends.
+    when training ends. The state also names `run_dir` (`saved_run_dir` reads it back, so a resumed
+    fit finishes in the folder it began in) and the seconds trained before it was saved.
 
     Returns the summary: history (one dict per epoch), best_epoch, best_val_acc (the best single
     epoch's), epochs_run, train_seconds and images_per_s (training passes only, validation
     excluded); with weight averaging also `swa`: epochs_averaged, val_loss, val_acc and whether the
-    average was selected (kept) over the best epoch.
+    average was selected (kept) over the best epoch; after a resume also `resumed`: after_epoch and
+    earlier_s (the interrupted runs' seconds in this function, up to their last saved epoch; None
+    from a state saved by a version of ferbench that did not count them).
     """
+    t_start = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     y_np = y.numpy()
     plans = [
@@ -233,8 +237,8 @@ def train(
     targets = _loss_targets(y, y_soft, cfg)
 
     history = []
-    state = _TrainingState(checkpoint, model, opt, epoch_pass, best, swa, history)
-    start = state.restore()
+    state = _TrainingState(checkpoint, model, opt, epoch_pass, best, swa, history, run_dir)
+    start, earlier_s = state.restore()
     for epoch, batches in enumerate(plans, start=1):
         if epoch <= start:
             continue
@@ -251,7 +255,7 @@ def train(
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         _report(row, cfg, run_dir, history)
-        state.save(epoch)
+        state.save(epoch, (earlier_s or 0.0) + time.perf_counter() - t_start)
         if val is not None and cfg.patience is not None and epoch - best.epoch >= cfg.patience:
             break
     train_seconds = sum(r["train_seconds"] for r in epoch_pass.passes)
@@ -263,6 +267,8 @@ def train(
         "train_seconds": train_seconds,
         "images_per_s": sum(r["seen"] for r in epoch_pass.passes) / train_seconds,
     }
+    if start:
+        summary["resumed"] = {"after_epoch": start, "earlier_s": earlier_s}
     if swa is not None and swa.n_averaged > 0:  # not when early stopping came first
         summary["swa"] = _weight_average(swa, X, val, rt, norm)
         if val is None or (summary["swa"]["val_acc"], -summary["swa"]["val_loss"]) >= best.score:
@@ -273,20 +279,32 @@ def train(
     return summary
 
 
+def saved_run_dir(checkpoint: Path | None) -> Path | None:
+    """The fit folder a saved training state (`train`'s `checkpoint`) was writing to, when both are
+    still there; None otherwise."""
+    if checkpoint is None or not checkpoint.is_file():
+        return None
+    folder = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get("run_dir")
+    return Path(folder) if folder and Path(folder).is_dir() else None
+
+
 class _TrainingState:
     """Everything a training run needs to continue where it stopped: the weights, the optimiser's and
     schedule's state, the weight average, the best epoch so far, the history, and both random states
-    (the augmentation's generator and torch's, which dropout draws from)."""
+    (the augmentation's generator and torch's, which dropout draws from); also the fit's folder and
+    the seconds trained so far."""
 
-    def __init__(self, path: Path | None, model, opt, epoch_pass, best, swa, history: list):
+    def __init__(self, path: Path | None, model, opt, epoch_pass, best, swa, history: list, run_dir):
         self.path, self.model, self.opt, self.epoch_pass = path, model, opt, epoch_pass
-        self.best, self.swa, self.history = best, swa, history
+        self.best, self.swa, self.history, self.run_dir = best, swa, history, run_dir
 
-    def save(self, epoch: int) -> None:
+    def save(self, epoch: int, elapsed_s: float) -> None:
         if self.path is None:
             return
         state = {
             "epoch": epoch,
+            "elapsed_s": elapsed_s,
+            "run_dir": None if self.run_dir is None else str(self.run_dir),
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
             "scheduler": None if self.epoch_pass.sched is None else self.epoch_pass.sched.state_dict(),
@@ -299,10 +317,11 @@ class _TrainingState:
         }
         write_atomic(self.path, lambda f: torch.save(state, f), binary=True)
 
-    def restore(self) -> int:
-        """The last epoch done (0 without a saved state), after restoring everything to its end."""
+    def restore(self) -> tuple[int, float | None]:
+        """(the last epoch done, the seconds trained up to it), (0, 0.0) without a saved state, after
+        restoring everything to that epoch's end."""
         if self.path is None or not self.path.is_file():
-            return 0
+            return 0, 0.0
         state = torch.load(self.path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
@@ -319,7 +338,7 @@ class _TrainingState:
         self.epoch_pass.passes[:] = state["passes"]
         self.epoch_pass.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        return int(state["epoch"])
+        return int(state["epoch"]), state.get("elapsed_s")  # None: saved by a version that did not count
 
     def done(self) -> None:
         if self.path is not None:

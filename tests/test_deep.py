@@ -519,6 +519,14 @@ def test_an_interrupted_fit_resumes_to_the_same_weights(data, tmp_path, monkeypa
     for key, value in whole.model_.state_dict().items():
         assert torch.equal(value, resumed.model_.state_dict()[key]), key
     assert list((tmp_path / "resume").glob("*.pt")) == []  # removed once the fit ended
+    # it finished in the folder the interrupted fit began (no half-written folder left beside it), and it
+    # states what the interrupted run had trained, which the run record's fit time counts
+    assert sorted(p.name for p in tmp_path.glob("fit-*")) == ["fit-000"]
+    assert resumed.fit_info_["run_dir"] == str(tmp_path / "fit-000")
+    assert (tmp_path / "fit-000" / "model.pt").is_file()
+    assert resumed.fit_info_["resumed"]["after_epoch"] == 1  # the crash came before epoch 2's state was saved
+    assert resumed.fit_info_["resumed"]["earlier_s"] > 0
+    assert "resumed" not in whole.fit_info_
 
 
 @pytest.mark.parametrize("content", [b"not a checkpoint at all", b'{"dataset": "ckplus"}', b""])
