@@ -16,6 +16,7 @@ each other at every layer): compare settings within one run, and use --threads 1
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -27,7 +28,7 @@ from torch import nn
 from core.errors import ConfigError
 from deep.flops import count_parameters, macs_per_image
 from deep.models import create_model, list_models
-from deep.train import Runtime, predict_proba, train_step
+from deep.train import Runtime, bf16_native, predict_proba, train_step
 
 SIZE, CLASSES = 48, 7
 SWITCHES = {"cl": "channels_last", "bf16": "bf16", "compile": "compile"}
@@ -101,6 +102,7 @@ def main(argv=None) -> None:
         train, infer = [], []
         for setting in settings:
             rt = Runtime.resolve("cpu", setting["bf16"], setting["channels_last"], args.threads)
+            rt = dataclasses.replace(rt, bf16=setting["bf16"])  # autocast as asked, emulated or not (footer)
             with rt.cpu_threads():
                 train.append(train_speed(name, rt, setting["compile"], args.batch, steps))
                 infer.append(infer_speed(name, rt, setting["compile"], 4 * args.batch, steps))
@@ -121,7 +123,8 @@ def main(argv=None) -> None:
     print(
         f"threads: {args.threads or torch.get_num_threads()}, train batch {args.batch}, inference batch "
         f"{4 * args.batch}, {SIZE}x{SIZE}, median of {steps} timed steps; torch {torch.__version__}; "
-        f"load average before the run {load:.1f} on {os.cpu_count()} cores"
+        f"load average before the run {load:.1f} on {os.cpu_count()} cores; bf16 kernels on this CPU: "
+        f"{'yes' if bf16_native('cpu') else 'no (bf16 is emulated: the trainer uses fp32 here)'}"
     )
     for line in skipped:
         print(f"skipped {line}")

@@ -77,7 +77,8 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         (`deep.models.weights.match_head_classes`); classes the checkpoint never saw start fresh.
         `fit_info_` names it by path and SHA-256 (`init_sha256`): a file replaced under the same
         path is told apart in the run record.
-    device: auto (CUDA when present) | cpu | cuda. bf16, channels_last, compile: speed switches.
+    device: auto (CUDA when present) | cpu | cuda. bf16, channels_last, compile: speed switches (bf16
+        only where the device has bf16 kernels: `deep.train.bf16_native`).
     n_jobs: torch CPU threads while fitting and predicting (None: one per core). Use 1 on a machine
         shared with other jobs (see `deep.train.Runtime`).
     run_dir: when set, each fit writes history.csv/json, learning_curves.png and model.pt into a
@@ -248,6 +249,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
             "parameters": count_parameters(self.model_),
             "macs_per_image": macs,
             "device": str(rt.device),
+            "bf16": rt.bf16,  # in effect: off where the device has no bf16 kernels (deep.train.bf16_native)
             **({"device_name": rt.device_name} if rt.device_name else {}),
             **transfer,
             "run_dir": None if run is None else str(run),

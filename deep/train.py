@@ -111,12 +111,24 @@ class TrainConfig:
         return math.floor(self.swa_fraction * self.epochs + 1e-9)
 
 
+def bf16_native(device: str) -> bool:
+    """Whether `device` ('cpu' or 'cuda') has bf16 kernels for autocast: a CUDA GPU that supports bf16,
+    or a CPU where oneDNN computes bf16 (AVX-512 or AMX; `torch.ops.mkldnn._is_mkldnn_bf16_supported`).
+    Elsewhere (AVX2 alone) bf16 autocast trains and predicts several times slower than fp32
+    (bench/train_speed.py)."""
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where tensors live and how the CPU is used.
 
     bf16 autocast with channels_last trains about 3x and predicts 3.5-4x faster than fp32 on CPUs
-    with AMX/AVX-512-BF16 (bench/train_speed.py measures it; torch.compile was slower here).
+    with AMX/AVX-512-BF16 (bench/train_speed.py measures it; torch.compile was slower here). Where
+    the device has no bf16 kernels (`bf16_native`: an AVX2-only CPU, say) autocast would emulate
+    bf16 several times slower than fp32, so `resolve` turns it off there: `bf16` is what is in effect.
     `threads` (None: torch's default, one per core) matters on a shared machine: when another
     process holds a core, OpenMP threads wait for each other at every layer and 2 threads train
     10-20x slower than 1 (measured here).
@@ -138,7 +150,8 @@ class Runtime:
                 "device",
             )
         threads = check.number("n_jobs", threads, 1, integer=True, optional=True)
-        return cls(torch.device(device), check.flag("bf16", bf16), check.flag("channels_last", channels_last), threads)
+        bf16 = check.flag("bf16", bf16) and bf16_native(device)
+        return cls(torch.device(device), bf16, check.flag("channels_last", channels_last), threads)
 
     @property
     def device_name(self) -> str | None:

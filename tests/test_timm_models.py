@@ -220,8 +220,27 @@ def test_device_auto_takes_cuda_where_there_is_one(monkeypatch):
     with pytest.raises(ConfigError, match="torch sees no CUDA device"):
         Runtime.resolve("cuda", bf16=True, channels_last=True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
     gpu = Runtime.resolve("auto", bf16=True, channels_last=True)
     assert gpu.device.type == "cuda" and gpu.bf16, "bf16 autocast (mixed precision) on the GPU too"
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: f"GPU {device}")
     assert gpu.device_name == "GPU cuda", "records name the accelerator"
     assert Runtime.resolve("cpu", bf16=True, channels_last=True).device_name is None
+
+
+def test_bf16_autocast_only_where_the_device_has_bf16_kernels(monkeypatch):
+    """An AVX2-only CPU emulates bf16 several times slower than fp32 (bench/train_speed.py): there the
+    recipe's bf16=true trains in fp32, and the fit details say which was in effect."""
+    import deep.train
+    from deep.train import Runtime
+
+    native = deep.train.bf16_native("cpu")
+    assert Runtime.resolve("cpu", bf16=True, channels_last=True).bf16 == native  # this machine, unpatched
+    monkeypatch.setattr(deep.train, "bf16_native", lambda device: False)
+    assert not Runtime.resolve("cpu", bf16=True, channels_last=True).bf16
+    data = Synthetic(n_subjects=2, per_class=2).load()
+    est = CNNClassifier(epochs=1, batch_size=8, n_jobs=1, verbose=0, tta="none").fit(data.images, data.labels)
+    assert est.fit_info_["bf16"] is False
+    monkeypatch.setattr(deep.train, "bf16_native", lambda device: True)
+    assert Runtime.resolve("cpu", bf16=True, channels_last=True).bf16
+    assert not Runtime.resolve("cpu", bf16=False, channels_last=True).bf16
