@@ -438,7 +438,9 @@ def test_serve_refuses_a_port_in_use_before_loading_the_model(capsys):
 def test_pretrained_on_jaffe_gives_the_shipped_models_committed_figure(tmp_path):
     """`ferbench run dataset=jaffe detector=haar method=pretrained`, nothing more: the shipped model's crops,
     test-time views and logit adjustment come from its manifest, and the run's pooled accuracy is the JAFFE
-    figure of its committed cross-data-set record (the shipped_cross experiment)."""
+    figure of its committed cross-data-set record (the shipped_cross experiment), exactly where the CPU computes
+    in bf16 as the record's machine did."""
+    from deep.train import bf16_native
     from tests.conftest import real_data_dir
 
     real_data_dir("jaffe")
@@ -447,6 +449,10 @@ def test_pretrained_on_jaffe_gives_the_shipped_models_committed_figure(tmp_path)
     (path,) = tmp_path.glob("*.json")
     record = json.loads(path.read_text())
     cross = json.loads((ROOT / "results/runs/fer2013__cross__pretrained__none__bd59724aa1e5.json").read_text())
-    assert record["metrics"]["pooled"] == cross["metrics_by_split"]["jaffe"]["pooled"]
-    assert f"accuracy {100 * cross['metrics_by_split']['jaffe']['pooled']['accuracy']:.2f}" in out.stdout
+    got, committed = record["metrics"]["pooled"], cross["metrics_by_split"]["jaffe"]["pooled"]
+    if bf16_native("cpu"):  # bf16 as on the machine that made the record: the same predictions
+        assert got == committed
+    else:  # fp32 on this CPU (deep.train.bf16_native): a face or two may change label, the crops and views not
+        assert got == pytest.approx(committed, abs=0.01)
+    assert f"accuracy {100 * got['accuracy']:.2f}" in out.stdout
     assert record["config"]["detector"]["size"] == 48 and record["config"]["detector"]["margin"] == 0.15
