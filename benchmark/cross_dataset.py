@@ -68,12 +68,19 @@ def learned_from(method_cfg) -> set[str]:
             for v in node:
                 visit(v, key)
         elif key in STARTING_MODEL_KEYS and isinstance(node, str) and (suffix := model_suffix(node)) in SUFFIXES:
-            if suffix == ".json":  # a run record: its data set, and what its own model started from
+            if suffix == ".json":  # a run record: its data set (a merged one's parts), what its model started from
                 record = read_record(node)
                 found.add(str(record["dataset"]))
+                found.update(str(p) for p in record["config"].get("dataset", {}).get("parts", ()))
                 found.update(learned_from(record["config"]["method"]))
-            elif (folder := model_folder(node)) is not None:
+            elif (folder := model_folder(node)) is not None and folder[0] != "merged":
                 found.add(folder[0])
+            elif folder is not None:  # merged: its parts are in its record, not its folder's name
+                raise ConfigError(
+                    f"names {node}, a model of merged data sets: under protocol=cross name its run record "
+                    "(.json), which lists the parts, so that their images stay out of the targets",
+                    f"method.{key}",
+                )
             else:
                 how = "its run record (.json) or " if key == "model" else ""
                 raise ConfigError(
@@ -163,6 +170,7 @@ class CrossDataset(Protocol):
         )
         splits = faces.splits.tolist() if faces.splits is not None else ["source"] * len(faces)
         subjects = faces.subjects.tolist() if faces.subjects is not None else None
+        soft = None if faces.soft_labels is None else [faces.soft_labels]  # the source's class distributions
         for name in self.targets:
             part, self.report[name] = self._target_faces(name, loaded[name], cfg, source_detector)
             keep = np.isin(part.labels, sorted(source_classes))
@@ -178,6 +186,8 @@ class CrossDataset(Protocol):
             splits += [f"target:{name}"] * len(index)
             if subjects is not None:
                 subjects += [name] * len(index)
+            if soft is not None:  # a target's images are never fitted on: their labels' one-hot
+                soft.append(np.eye(faces.soft_labels.shape[1], dtype=np.float32)[part.labels[index]])
         return Dataset(
             faces.name,
             stack_images(images),
@@ -187,6 +197,7 @@ class CrossDataset(Protocol):
             np.asarray(splits),
             list(faces.skipped),
             excluded,
+            None if soft is None else np.concatenate(soft),
         )
 
     @staticmethod

@@ -56,6 +56,7 @@ NEUTRAL = {
         "image_size": None,
     },
     "benchmark.methods.Pretrained": {"logit_adjust": 0, "prior": "fit", "framing": "config"},
+    "benchmark.datasets.merged.Merged": {"options": {}},
     "benchmark.protocols.KFold": {"repeats": 1},
     "benchmark.protocols.SubjectKFold": {"repeats": 1},
 }

@@ -2,7 +2,9 @@
 classes they share."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark import runner
@@ -181,3 +183,117 @@ def test_leave_one_data_set_out_over_merged_data_sets(tmp_path, data_root):
     assert "(ckplus: 1 contempt" in (tmp_path / "report" / "leaderboards" / "merged__loso.md").read_text()
     with pytest.raises(ConfigError, match="fer2013 and ferplus, which hold the same images"):
         runner.run(make_config([*overrides, "dataset.parts=[fer2013,ferplus]"]), choices(overrides))
+
+
+class SoftSpy(Spy):
+    """A Spy that, like a CNN, takes a validation set and class distributions; remembers what it was given."""
+
+    given: dict = {}
+
+    def fit(self, X, y, X_val=None, y_val=None, y_soft=None):
+        SoftSpy.given = {"y": np.array(y), "n_val": None if X_val is None else len(X_val), "y_soft": y_soft}
+        return super().fit(X, y)
+
+
+def test_a_merged_source_fits_on_every_part_s_training_images_with_fer_plus_votes(tmp_path, data_root):
+    layouts.write_ferplus_folders(data_root / "ferplus")
+    Spy.fitted, Spy.predicted = [], []
+    overrides = [
+        "dataset=merged",
+        "dataset.parts=[ferplus,jaffe]",
+        "+dataset.options.ferplus.train_labels=soft",
+        "protocol=cross",
+        "protocol.targets=[ckplus,fer2013]",
+        f"data_root={data_root}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
+    cfg = make_config(overrides)
+    cfg.method = {"_target_": "tests.test_cross_dataset.SoftSpy"}
+    record = runner.run(cfg, choices(overrides))[0]
+    fold = record["folds"][0]
+    given = SoftSpy.given
+    # FER+'s Training images with a vote distribution (the tie too, not the unknown one) and JAFFE's faces
+    assert fold["n_train"] == len(given["y"]) == 4 + 4
+    assert given["n_val"] == 2  # FER+'s PublicTest selects; its PrivateTest is neither fitted on nor tested
+    soft = np.asarray(given["y_soft"])
+    assert soft.shape == (len(given["y"]), len(CLASS_NAMES)) and np.allclose(soft.sum(1), 1)
+    assert (soft[:4].max(1) < 1).sum() == 3 and (soft[4:].max(1) == 1).all()  # FER+'s votes; JAFFE's one-hot
+    assert (soft.argmax(1) == given["y"]).all()
+    assert fold["learned_from"] == ["ferplus", "jaffe", "merged"]
+    # FER2013's images are FER+'s: only its PrivateTest is tested on (of the classes the source has)
+    tested = [label for label, usage in layouts.FER_ROWS if usage == "PrivateTest" and label in set(given["y"])]
+    assert fold["fer2013"]["n"] == len(tested) > 0
+
+
+def test_a_merged_model_is_traced_to_its_parts_through_its_record(tmp_path):
+    from benchmark.cross_dataset import learned_from
+
+    record = tmp_path / "merged__cross__cnn.json"
+    record.write_text(
+        json.dumps({"dataset": "merged", "config": {"dataset": {"parts": ["ferplus", "ckplus"]}, "method": {}}})
+    )
+    assert learned_from({"model": str(record)}) == {"merged", "ferplus", "ckplus"}
+    with pytest.raises(ConfigError, match="a model of merged data sets: under protocol=cross name its run record"):
+        learned_from({"init_checkpoint": "results/models/merged__fernet_general/fit-000/model.pt"})
+    from benchmark.datasets.merged import Merged
+
+    with pytest.raises(ConfigError, match="options names fer2013, not among the parts"):
+        Merged(["ferplus", "jaffe"], options={"fer2013": {}})
+
+
+def test_the_general_model_page_compares_it_with_the_shipped_model_on_the_same_faces(tmp_path):
+    from benchmark.config import shipped_setting
+    from benchmark.report import general
+    from benchmark.report.output import Output
+
+    def record(experiment, protocol, tests, method=None, dataset="merged"):
+        predictions = {t: {"ids": ids, "y_true": y, "y_pred": p} for t, (ids, y, p) in tests.items()}
+        return {
+            "experiment": experiment,
+            "dataset": dataset,
+            "protocol": protocol,
+            "method": "pretrained" if method else "cnn_transfer",
+            "config": {"method": method or {}},
+            "predictions": {protocol: predictions},
+        }
+
+    ck = [f"ckplus/{i}" for i in range(4)]
+    private = [f"PrivateTest/{i}.png" for i in range(100)]
+    y_private = [i % 7 for i in range(100)]
+    shipped = {"model": shipped_setting("model"), "tta": shipped_setting("tta"), "logit_adjust": 0.5}
+    jaffe = (["jaffe/a", "jaffe/b"], [0, 3], [0, 0])
+    records = [
+        (
+            Path(shipped_setting("logit_adjust.record")),
+            record(
+                "shipped_cross", "cross", {"ckplus": (ck[:3], [0, 3, 5], [0, 0, 5]), "jaffe": jaffe}, shipped, "fer2013"
+            ),
+        ),
+        (
+            Path("p.json"),
+            record(None, "official", {"PrivateTest": (private, y_private, y_private)}, shipped, "fer2013"),
+        ),
+    ]
+    mine_private = ([f"fer2013/{i}" for i in private], y_private, [y if i >= 2 else 6 for i, y in enumerate(y_private)])
+    for experiment, lab in [
+        ("general", None),
+        ("general_without_ckplus", "ckplus"),
+        ("general_without_jaffe", "jaffe"),
+    ]:
+        tests = {"fer2013": mine_private}
+        if lab == "ckplus":  # right on all three shared faces, and a contempt face the shipped model never saw
+            tests["ckplus"] = (ck, [0, 3, 5, 7], [0, 3, 5, 0])
+        elif lab == "jaffe":  # no better than the shipped model on JAFFE
+            tests["jaffe"] = jaffe
+        records.append((Path(f"{experiment}.json"), record(experiment, "cross", tests)))
+    out = Output(tmp_path)
+    assert general.write(out, records[1:]) is None  # without the shipped model's cross record: no page
+    page = general.write(out, records).read_text()
+    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ") and "%" not in line}
+    assert "| 3       | 66.67" in rows["ckplus"] and "100.00" in rows["ckplus"] and "+33.33" in rows["ckplus"]
+    assert "+0.00" in rows["jaffe"]  # equal is not better: the rule is not met
+    assert "-2.00" in page and "**not met**" in page
+    with pytest.raises(ValueError, match="labels differ"):
+        records[-1][1]["predictions"]["cross"]["jaffe"]["y_true"] = [3, 0]
+        general.write(out, records)

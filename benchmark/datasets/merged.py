@@ -8,6 +8,13 @@ The crops are the data set's images, so a run uses `detector=none`. Ids are "<pa
 subject of an image is its data set's name (`group_by: dataset`) or "<part>/<subject>" (`subject`,
 for parts that have subjects; an image of a part without is its own subject). FER2013 and FER+ hold
 the same images: they are not merged together.
+
+`options` sets a part's own loader settings (`{ferplus: {train_labels: soft}}`: FER+'s vote
+distributions). Where a part has an official split (FER2013, FER+), the merged set keeps it and every
+image of the other parts is Training: `protocol=cross` and `protocol=official` then fit on the
+Training images of all parts, select on the split part's PublicTest and never fit on its PrivateTest.
+Where a part has class distributions (FER+'s votes), the other parts' images get their label's
+one-hot distribution.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numpy as np
 from benchmark.datasets.base import Dataset, stack_images
 from core import validation as check
 from core.errors import ConfigError
+from core.labels import CLASS_NAMES
 
 SAME_IMAGES = ({"fer2013", "ferplus"},)
 
@@ -29,7 +37,6 @@ class Merged:
 
     name = "merged"
     has_subjects = True
-    has_official_split = False
 
     def __init__(
         self,
@@ -40,6 +47,7 @@ class Merged:
         framing: dict | None = None,
         group_by: str = "dataset",
         cache_dir: str | None = None,
+        options: dict | None = None,
     ):
         self.parts = [str(p) for p in parts]
         if len(self.parts) < 2:
@@ -53,12 +61,31 @@ class Merged:
         self.framing = dict(framing or {})
         self.group_by = check.choice("group_by", group_by, ("dataset", "subject"))
         self.cache_dir = cache_dir
+        self.options = {str(k): dict(v or {}) for k, v in (options or {}).items()}
+        if stray := sorted(set(self.options) - set(self.parts)):
+            raise ConfigError(f"names {', '.join(stray)}, not among the parts ({', '.join(self.parts)})", "options")
         self.source_hint = f"the parts ({', '.join(self.parts)}) are read from {self.root}"
 
+    @property
+    def has_official_split(self) -> bool:
+        """Whether a part has one (FER2013, FER+): see the module docstring."""
+        from benchmark.config import instantiate_group
+
+        return any(instantiate_group(self._config(p), "dataset").has_official_split for p in self.parts)
+
     def _config(self, part: str):
+        from omegaconf import OmegaConf, open_dict
+
         from benchmark.config import compose_config
 
-        return compose_config([f"dataset={part}", f"data_root={self.root}"])
+        cfg = compose_config([f"dataset={part}", f"data_root={self.root}"])
+        options = self.options.get(part, {})
+        if unknown := sorted(set(options) - set(cfg.dataset)):
+            known = ", ".join(k for k in cfg.dataset if k != "_target_")
+            raise ConfigError(f"sets {', '.join(unknown)} of {part}, whose loader has {known}", "options")
+        with open_dict(cfg):
+            cfg.dataset = OmegaConf.merge(cfg.dataset, options)
+        return cfg
 
     def fingerprint(self, cache_dir=None) -> str:
         from benchmark.config import instantiate_group
@@ -73,6 +100,7 @@ class Merged:
         from benchmark.inference.pipeline import build_detector
 
         images, labels, ids, subjects, skipped, excluded = [], [], [], [], [], {}
+        sizes, splits, soft = [], [], []  # per part: its number of faces, official split, class distributions
         for part in self.parts:
             data = instantiate_group(self._config(part), "dataset").load()
             detector = self.detectors.get(part, "none")
@@ -89,15 +117,34 @@ class Merged:
             else:
                 own = faces.subjects if faces.subjects is not None else faces.ids
                 subjects += [f"{part}/{s}" for s in own.tolist()]
+            sizes.append(len(faces))
+            splits.append(faces.splits)
+            soft.append(faces.soft_labels)
             skipped += [{**s, "id": f"{part}/{s['id']}"} for s in faces.skipped]
             excluded.update({f"{reason} ({part})": n for reason, n in faces.excluded.items()})
+        labels = np.asarray(labels, dtype=np.int64)
+        parts = list(zip(sizes, splits, soft))
+        if any(s is not None for s in splits):  # the parts without an official split: all Training
+            splits = np.concatenate([s.astype(str) if s is not None else np.full(n, "Training") for n, s, _ in parts])
+        else:
+            splits = None
+        if any(d is not None for d in soft):  # the parts without class distributions: their labels' one-hot
+            soft = np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
+            start = 0
+            for n, _, d in parts:
+                if d is not None:
+                    soft[start : start + n] = d
+                start += n
+        else:
+            soft = None
         return Dataset(
             self.name,
             stack_images(images),
-            np.asarray(labels),
+            labels,
             np.asarray(ids),
             np.asarray(subjects),
-            None,
+            splits,
             skipped,
             excluded,
+            soft,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.report import cards, cross, framing, published, robustness
+from benchmark.report import cards, cross, framing, general, published, robustness
 from benchmark.report.leaderboard import (
     Entry,
     best_by_kind,
@@ -101,6 +101,7 @@ def write_report(
 
     card_files = cards.write(out, records, Path(models_dir)) if models_dir is not None else {}
     framing.write(out, _shipped_margin())
+    general.write(out, records)
     out.text(
         "README.md",
         _index(
