@@ -11,7 +11,9 @@ images, so between those two only the target's official test split (PrivateTest)
 same holds for the data set a method's starting model learned from (`method.init_checkpoint` of a
 fine-tuned CNN, `method.model` of a pretrained one: `learned_from`): a CK+48 model fine-tuned from the
 FER2013 model is tested on FER2013's and FER+'s PrivateTest only, never on the Training images its
-starting point saw.
+starting point saw. So is a part of a merged source named as a target (`dataset=merged
+dataset.parts=[fer2013,jaffe]` tested on fer2013: its PrivateTest, which the merged source never fits
+on; a part without an official split leaves nothing to test).
 
 Targets are cut to the source's crops: ready-made crops (FER2013, FER+, CK+48) are resized to the
 source's crop size, or, when theirs are smaller, the source's crops are shrunk to the smallest
@@ -129,7 +131,7 @@ class CrossDataset(Protocol):
             self.targets = [t for t in self.targets if t not in sources and (Path(self.data_root) / t).is_dir()]
             if not self.targets:
                 raise ConfigError(f"is auto, and no other data set is under {self.data_root}", "targets")
-        elif own := [t for t in self.targets if t in sources]:
+        elif own := [t for t in self.targets if t == loader.name]:
             raise ConfigError(
                 f"names the source, {', '.join(own)}, itself; its own protocols give the within-data-set score",
                 "targets",

@@ -226,6 +226,29 @@ def test_a_merged_source_fits_on_every_part_s_training_images_with_fer_plus_vote
     assert fold["fer2013"]["n"] == len(tested) > 0
 
 
+def test_a_part_of_a_merged_source_is_tested_on_its_private_test_only(tmp_path, data_root):
+    overrides = [
+        "dataset=merged",
+        "dataset.parts=[fer2013,jaffe]",
+        "protocol=cross",
+        "protocol.targets=[ckplus,fer2013]",
+        f"data_root={data_root}",
+        f"results_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
+    cfg = make_config(overrides)
+    cfg.method = {"_target_": "tests.test_cross_dataset.SoftSpy"}
+    fold = runner.run(cfg, choices(overrides))[0]["folds"][0]
+    rows = layouts.FER_ROWS
+    assert SoftSpy.given["n_val"] == sum(1 for _, usage in rows if usage == "PublicTest")
+    assert fold["n_train"] == sum(1 for _, usage in rows if usage == "Training") + 4  # and JAFFE's four faces
+    tested = [label for label, usage in rows if usage == "PrivateTest" and label in set(SoftSpy.given["y"])]
+    assert fold["fer2013"]["n"] == len(tested) > 0
+    cfg.protocol.targets = ["jaffe"]  # a part without an official split: every image was fitted on
+    with pytest.raises(ConfigError, match="leaves no image of jaffe to test on"):
+        runner.run(cfg, choices(overrides))
+
+
 def test_a_merged_model_is_traced_to_its_parts_through_its_record(tmp_path):
     from benchmark.cross_dataset import learned_from
 
@@ -289,11 +312,13 @@ def test_the_general_model_page_compares_it_with_the_shipped_model_on_the_same_f
         records.append((Path(f"{experiment}.json"), record(experiment, "cross", tests)))
     out = Output(tmp_path)
     assert general.write(out, records[1:]) is None  # without the shipped model's cross record: no page
+    page = general.write(out, [*records[:2], records[3]]).read_text()  # held-out CK+ alone: better, not decided
+    assert "FER+ votes: not decided, without records of general_without_jaffe, general." in page
     page = general.write(out, records).read_text()
-    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ") and "%" not in line}
+    rows = {line.split("|")[2].strip(): line for line in page.splitlines() if line.startswith("| FER+")}
     assert "| 3       | 66.67" in rows["ckplus"] and "100.00" in rows["ckplus"] and "+33.33" in rows["ckplus"]
     assert "+0.00" in rows["jaffe"]  # equal is not better: the rule is not met
-    assert "-2.00" in page and "**not met**" in page
+    assert "-2.00" in page and "FER+ votes: **not met**." in page and "FER2013 labels" not in page
     with pytest.raises(ValueError, match="labels differ"):
         records[-1][1]["predictions"]["cross"]["jaffe"]["y_true"] = [3, 0]
         general.write(out, records)
