@@ -37,7 +37,8 @@ def tags() -> dict[str, str]:
 @functools.cache
 def models() -> dict[str, dict]:
     """{committed model folder name (results/models/<name>/): {"experiment": the one that trains it, "seed": its
-    seed, "init": the committed model it was fine-tuned from (its folder's name after the data set), or None}},
+    seed, "init": the committed model it was fine-tuned from (its folder's name after the data set), or None,
+    "init_folder": that model's whole folder name (<data set>__<name>), or None}},
     from the experiments' `method.run_dir` (an ensemble's `method.estimator.run_dir`)."""
     from hydra import initialize_config_dir
 
@@ -52,9 +53,11 @@ def models() -> dict[str, dict]:
             run_dir = method.get("run_dir") if hasattr(method, "get") else None
             if run_dir:
                 init = method.get("init_checkpoint") if hasattr(method, "get") else None
+                start = model_folder(init) if init else None
                 found[str(run_dir).rstrip("/").rsplit("/", 1)[-1]] = {
                     "experiment": name,
                     "seed": int(cfg.seed),
-                    "init": model_folder(init)[1] if init and model_folder(init) else None,
+                    "init": start[1] if start else None,
+                    "init_folder": "__".join(start) if start else None,
                 }
     return found

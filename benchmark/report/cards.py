@@ -170,9 +170,8 @@ def _facts(model: Model, cards: dict, models_dir: Path, here: Path) -> str:
             ]
         )
         rows.append(["seed", str(made["seed"])])
-        if made.get("init"):
-            start = f"{model.dataset}__{made['init']}"
-            rows.append(["fine-tuned from", _card_link(start, cards, here)])
+        if made.get("init_folder"):
+            rows.append(["fine-tuned from", _card_link(made["init_folder"], cards, here)])
     else:
         rows.append(["experiment", "none names it (conf/experiment/): how it was made is its record's alone"])
     if model.training:
@@ -201,10 +200,16 @@ def _shown(file: Path, models_dir: Path) -> str:
     return absolute.relative_to(Path(os.path.abspath(models_dir)).parent).as_posix()
 
 
+def _data_set(record: dict) -> str:
+    """A record's data set, a merged one with its parts ("merged (ferplus, jaffe)")."""
+    parts = record["config"]["dataset"].get("parts")
+    return f"{record['dataset']} ({', '.join(parts)})" if parts else record["dataset"]
+
+
 def _trained_on(record: dict) -> str:
     fold = record["folds"][0]
     labels = record["config"]["dataset"].get("train_labels")
-    text = f"{record['dataset']}, protocol {record['protocol']}: {fold['n_train']:,} training images"
+    text = f"{_data_set(record)}, protocol {record['protocol']}: {fold['n_train']:,} training images"
     if fold.get("n_val"):
         text += f", model selection on {fold['n_val']:,} validation images"
     return text + (f"; training labels: {labels}" if labels else "")
@@ -423,17 +428,21 @@ def _limits(model: Model) -> str:
         if record["dataset"] in NO_SUBJECT_IDS:
             lines.append(PROTOCOL_NOTES.get(record["protocol"], ""))
     learned = _learned(model)
-    never = [
+    never = [  # a cross-data-set training record tests on data sets the model never saw too
         acc
-        for _, record in model.scores
+        for _, record in ([model.training] if model.training else []) + model.scores
         for tested, _, _, acc, _ in _split_scores(record)
         if _relation(tested.split(" (", 1)[0], learned) == "never seen"
     ]
     own = _test_score(model.training[1]) if model.training else None
     if never:
         lines.append(
-            f"On data sets it never saw its accuracy is {pct(min(never))} to {pct(max(never))} % "
-            f"({len(never)} scorings above)"
+            "On data sets it never saw its accuracy is "
+            + (
+                f"{pct(never[0])} % (1 scoring above)"
+                if len(never) == 1
+                else f"{pct(min(never))} to {pct(max(never))} % ({len(never)} scorings above)"
+            )
             + (f", against {pct(own[1])} % on its own {own[0]}" if own else "")
             + ": expect less than on its own test split from photos unlike its training faces."
         )
@@ -482,9 +491,9 @@ def _index(models: list[Model], shipped: dict, cards: dict, out: Output) -> str:
         rows.append(
             [
                 link(model.name, cards[model.name], here),
-                model.dataset,
+                _data_set(model.training[1]) if model.training else model.dataset,
                 str(made.get("seed", "")),
-                _card_link(f"{model.dataset}__{made['init']}", cards, here) if made.get("init") else "",
+                _card_link(made["init_folder"], cards, here) if made.get("init_folder") else "",
                 made.get("experiment", "—"),
                 f"{pct(own[1])} ({own[0]})" if own else "",
                 str(len(model.scores) + len(model.robustness) + (model.training is not None)),

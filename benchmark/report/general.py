@@ -24,10 +24,6 @@ from benchmark.report.output import GENERATED, Output, pct
 #: the general model's recipes: (the experiment trained on every set, {lab set: the experiment leaving it out})
 RECIPES = {
     "FER+ votes": ("general", {"ckplus": "general_without_ckplus", "jaffe": "general_without_jaffe"}),
-    "FER2013 labels": (
-        "general_fer2013",
-        {"ckplus": "general_fer2013_without_ckplus", "jaffe": "general_fer2013_without_jaffe"},
-    ),
 }
 #: how far below the shipped model's PrivateTest accuracy the general model may be, in accuracy (a point)
 PRIVATE_TEST_MARGIN = 0.01
@@ -77,8 +73,8 @@ def write(out: Output, records: list[tuple[Path, dict]]) -> Path | None:
         GENERATED,
         "",
         "The shipped model fine-tuned on every labelled set, merged as 48x48 crops (experiment general: FER+'s "
-        "vote distributions of FER2013's Training images, CK+48 and JAFFE; general_fer2013: FER2013's own labels "
-        "instead of FER+'s votes), with each lab set left out in turn (the <recipe>_without_<set> experiments); "
+        "vote distributions of FER2013's Training images, CK+48 and JAFFE), with each lab set left out in turn "
+        "(the general_without_<set> experiments); "
         "FER2013's PrivateTest is fitted on by none of them. Beside each, the shipped model (results/models/"
         "shipped.yaml: its test-time views and logit adjustment) on the same faces: the images both were tested "
         "on, so CK+'s contempt faces, a class the shipped model does not have, are left out. Macro-F1 over the "
