@@ -145,12 +145,12 @@ def test_a_card_names_the_accelerator_a_model_trained_on():
 
 def test_a_card_names_the_model_it_was_fine_tuned_from_in_another_data_set_and_a_merged_set_s_parts():
     from benchmark.experiments import models
-    from benchmark.report.cards import _data_set
+    from benchmark.report.cross import source_name
 
     made = models()
     assert made["merged__fernet_general_without_ckplus"]["init_folder"] == "fer2013__fernet_seed2"  # not merged__
     assert made["fer2013__fernet_finetuned"]["init"] == "fernet_seed2"
-    assert _data_set({"dataset": "merged", "config": {"dataset": {"parts": ["ferplus", "jaffe"]}}}) == (
+    assert source_name({"dataset": "merged", "config": {"dataset": {"parts": ["ferplus", "jaffe"]}}}) == (
         "merged (ferplus, jaffe)"
     )
-    assert _data_set({"dataset": "jaffe", "config": {"dataset": {}}}) == "jaffe"
+    assert source_name({"dataset": "jaffe", "config": {"dataset": {}}}) == "jaffe"

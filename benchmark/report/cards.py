@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from benchmark.report.cross import source_name
 from benchmark.report.output import GENERATED, Output, link, pct
 from core.io import sha256
 
@@ -200,16 +201,10 @@ def _shown(file: Path, models_dir: Path) -> str:
     return absolute.relative_to(Path(os.path.abspath(models_dir)).parent).as_posix()
 
 
-def _data_set(record: dict) -> str:
-    """A record's data set, a merged one with its parts ("merged (ferplus, jaffe)")."""
-    parts = record["config"]["dataset"].get("parts")
-    return f"{record['dataset']} ({', '.join(parts)})" if parts else record["dataset"]
-
-
 def _trained_on(record: dict) -> str:
     fold = record["folds"][0]
     labels = record["config"]["dataset"].get("train_labels")
-    text = f"{_data_set(record)}, protocol {record['protocol']}: {fold['n_train']:,} training images"
+    text = f"{source_name(record)}, protocol {record['protocol']}: {fold['n_train']:,} training images"
     if fold.get("n_val"):
         text += f", model selection on {fold['n_val']:,} validation images"
     return text + (f"; training labels: {labels}" if labels else "")
@@ -491,7 +486,7 @@ def _index(models: list[Model], shipped: dict, cards: dict, out: Output) -> str:
         rows.append(
             [
                 link(model.name, cards[model.name], here),
-                _data_set(model.training[1]) if model.training else model.dataset,
+                source_name(model.training[1]) if model.training else model.dataset,
                 str(made.get("seed", "")),
                 _card_link(made["init_folder"], cards, here) if made.get("init_folder") else "",
                 made.get("experiment", "—"),

@@ -76,7 +76,7 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
         key = method_of(record, named)
         kinds[key] = family(record)
         for target in record["metrics_by_split"]:
-            cell = (record["dataset"], target_name(record, target))
+            cell = (source_name(record), target_name(record, target))
             old = cells[key].get(cell)
             if old is None or (record["env"].get("time", ""), path.name) > (old[0]["env"].get("time", ""), old[1].name):
                 cells[key][cell] = (record, path, target)
@@ -105,7 +105,7 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
                 d
                 for record, *_ in cells[key].values()
                 for d in record["folds"][0].get("learned_from", [])
-                if d != record["dataset"]
+                if d != record["dataset"] and d not in (record["config"]["dataset"].get("parts") or ())
             }
         )
         if starts:
@@ -134,6 +134,13 @@ def write(out: Output, records: list[tuple[Path, dict]], ranked: dict) -> Path |
     return out.text("leaderboards/cross_dataset.md", "\n\n".join(parts) + "\n")
 
 
+def source_name(record: dict) -> str:
+    """A record's row: its data set, a merged one with its parts ("merged (ferplus, jaffe)"), so that
+    merges of other parts are other rows."""
+    parts = record["config"]["dataset"].get("parts")
+    return f"{record['dataset']} ({', '.join(parts)})" if parts else record["dataset"]
+
+
 def target_name(record: dict, target: str) -> str:
     """A target's column: its name, with its detector where the record found its faces otherwise than
     `conf/protocol/cross.yaml` says by default (jaffe (mtcnn)), so the two are two cells, not one
@@ -156,10 +163,11 @@ def _matrix(key: tuple[str, str], cells: dict, ranked: dict) -> str:
     sets = [d for d in ORDER if any(d in cell for cell in cells)]
     sets += sorted({d for cell in cells for d in cell} - set(sets))
     detector_columns = {column for (_, column), (*_, split) in cells.items() if column != split}
+    columns = [s for s in sets if s in WITHIN or any(s == column for _, column in cells)]  # not a merged source
     rows = []
     for source in (s for s in sets if s not in detector_columns):  # a target with another detector: a column only
         row = [f"**{source}**"]
-        for target in sets:
+        for target in columns:
             if source == target:
                 row.append(_within(key, source, ranked))
             elif (source, target) in cells:
@@ -169,7 +177,7 @@ def _matrix(key: tuple[str, str], cells: dict, ranked: dict) -> str:
             else:
                 row.append("")
         rows.append(row)
-    return tabulate(rows, headers=["trained on ↓ / tested on →", *sets], tablefmt="github", disable_numparse=True)
+    return tabulate(rows, headers=["trained on ↓ / tested on →", *columns], tablefmt="github", disable_numparse=True)
 
 
 def _within(key: tuple[str, str], dataset: str, ranked: dict) -> str:
