@@ -24,6 +24,7 @@ def data_root(tmp_path):
 
 
 def run(tmp_path, data_root, *overrides, spy=False):
+    """The run's record; `spy`: True for a Spy method, or the `_target_` of another."""
     overrides = [
         "dataset=fer2013",
         "protocol=cross",
@@ -34,7 +35,7 @@ def run(tmp_path, data_root, *overrides, spy=False):
     ]
     cfg = make_config(overrides)
     if spy:
-        cfg.method = {"_target_": "tests.test_robustness.Spy"}
+        cfg.method = {"_target_": spy if isinstance(spy, str) else "tests.test_robustness.Spy"}
     return runner.run(cfg, choices(overrides))[0]
 
 
@@ -195,23 +196,14 @@ class SoftSpy(Spy):
         return super().fit(X, y)
 
 
+SOFT_SPY = "tests.test_cross_dataset.SoftSpy"
+
+
 def test_a_merged_source_fits_on_every_part_s_training_images_with_fer_plus_votes(tmp_path, data_root):
     layouts.write_ferplus_folders(data_root / "ferplus")
     Spy.fitted, Spy.predicted = [], []
-    overrides = [
-        "dataset=merged",
-        "dataset.parts=[ferplus,jaffe]",
-        "+dataset.options.ferplus.train_labels=soft",
-        "protocol=cross",
-        "protocol.targets=[ckplus,fer2013]",
-        f"data_root={data_root}",
-        f"results_dir={tmp_path / 'runs'}",
-        f"cache_dir={tmp_path / 'cache'}",
-    ]
-    cfg = make_config(overrides)
-    cfg.method = {"_target_": "tests.test_cross_dataset.SoftSpy"}
-    record = runner.run(cfg, choices(overrides))[0]
-    fold = record["folds"][0]
+    merged = ["dataset=merged", "dataset.parts=[ferplus,jaffe]", "+dataset.options.ferplus.train_labels=soft"]
+    fold = run(tmp_path, data_root, *merged, "protocol.targets=[ckplus,fer2013]", spy=SOFT_SPY)["folds"][0]
     given = SoftSpy.given
     # FER+'s Training images with a vote distribution (the tie too, not the unknown one) and JAFFE's faces
     assert fold["n_train"] == len(given["y"]) == 4 + 4
@@ -227,26 +219,15 @@ def test_a_merged_source_fits_on_every_part_s_training_images_with_fer_plus_vote
 
 
 def test_a_part_of_a_merged_source_is_tested_on_its_private_test_only(tmp_path, data_root):
-    overrides = [
-        "dataset=merged",
-        "dataset.parts=[fer2013,jaffe]",
-        "protocol=cross",
-        "protocol.targets=[ckplus,fer2013]",
-        f"data_root={data_root}",
-        f"results_dir={tmp_path / 'runs'}",
-        f"cache_dir={tmp_path / 'cache'}",
-    ]
-    cfg = make_config(overrides)
-    cfg.method = {"_target_": "tests.test_cross_dataset.SoftSpy"}
-    fold = runner.run(cfg, choices(overrides))[0]["folds"][0]
+    merged = ["dataset=merged", "dataset.parts=[fer2013,jaffe]"]
+    fold = run(tmp_path / "a", data_root, *merged, "protocol.targets=[ckplus,fer2013]", spy=SOFT_SPY)["folds"][0]
     rows = layouts.FER_ROWS
     assert SoftSpy.given["n_val"] == sum(1 for _, usage in rows if usage == "PublicTest")
     assert fold["n_train"] == sum(1 for _, usage in rows if usage == "Training") + 4  # and JAFFE's four faces
     tested = [label for label, usage in rows if usage == "PrivateTest" and label in set(SoftSpy.given["y"])]
     assert fold["fer2013"]["n"] == len(tested) > 0
-    cfg.protocol.targets = ["jaffe"]  # a part without an official split: every image was fitted on
-    with pytest.raises(ConfigError, match="leaves no image of jaffe to test on"):
-        runner.run(cfg, choices(overrides))
+    with pytest.raises(ConfigError, match="leaves no image of jaffe to test on"):  # a part without official split
+        run(tmp_path / "b", data_root, *merged, "protocol.targets=[jaffe]", spy=SOFT_SPY)
 
 
 def test_a_merged_model_is_traced_to_its_parts_through_its_record(tmp_path):

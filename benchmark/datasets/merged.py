@@ -100,7 +100,7 @@ class Merged:
         from benchmark.inference.pipeline import build_detector
 
         images, labels, ids, subjects, skipped, excluded = [], [], [], [], [], {}
-        sizes, splits, soft = [], [], []  # per part: its number of faces, official split, class distributions
+        per_part = []  # (official split or None, class distributions or None, labels) of each part's faces
         for part in self.parts:
             data = instantiate_group(self._config(part), "dataset").load()
             detector = self.detectors.get(part, "none")
@@ -117,30 +117,21 @@ class Merged:
             else:
                 own = faces.subjects if faces.subjects is not None else faces.ids
                 subjects += [f"{part}/{s}" for s in own.tolist()]
-            sizes.append(len(faces))
-            splits.append(faces.splits)
-            soft.append(faces.soft_labels)
+            per_part.append((faces.splits, faces.soft_labels, faces.labels))
             skipped += [{**s, "id": f"{part}/{s['id']}"} for s in faces.skipped]
             excluded.update({f"{reason} ({part})": n for reason, n in faces.excluded.items()})
-        labels = np.asarray(labels, dtype=np.int64)
-        parts = list(zip(sizes, splits, soft))
-        if any(s is not None for s in splits):  # the parts without an official split: all Training
-            splits = np.concatenate([s.astype(str) if s is not None else np.full(n, "Training") for n, s, _ in parts])
-        else:
-            splits = None
-        if any(d is not None for d in soft):  # the parts without class distributions: their labels' one-hot
-            soft = np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
-            start = 0
-            for n, _, d in parts:
-                if d is not None:
-                    soft[start : start + n] = d
-                start += n
-        else:
-            soft = None
+        splits = soft = None
+        if any(split is not None for split, _, _ in per_part):  # the parts without an official split: all Training
+            splits = np.concatenate(
+                [split.astype(str) if split is not None else np.full(len(y), "Training") for split, _, y in per_part]
+            )
+        if any(dist is not None for _, dist, _ in per_part):  # the parts without class distributions: one-hot
+            one_hot = np.eye(len(CLASS_NAMES), dtype=np.float32)
+            soft = np.concatenate([dist if dist is not None else one_hot[y] for _, dist, y in per_part])
         return Dataset(
             self.name,
             stack_images(images),
-            labels,
+            np.asarray(labels),
             np.asarray(ids),
             np.asarray(subjects),
             splits,
