@@ -202,6 +202,23 @@ def test_missing_and_unknown_model_files_are_config_errors(tmp_path):
         load_model(tmp_path / "model.pkl")
 
 
+@pytest.mark.parametrize(
+    "path, folder",
+    [
+        ("results/models/fer2013__fernet_seed2/fit-000/model.pt", ("fer2013", "fernet_seed2")),
+        ("/home/me/ferbench/results/models/merged__fernet_general", ("merged", "fernet_general")),
+        ("results/models/fer2013__timm-resnet18/fit-000/model.pt", ("fer2013", "timm-resnet18")),
+        ("results\\models\\fer2013__fernet-cuda\\fit-000\\model.pt", ("fer2013", "fernet-cuda")),
+        ("results/models/fer2013_fernet/model.pt", None),
+        ("elsewhere/fer2013__fernet/model.pt", None),
+    ],
+)
+def test_a_committed_model_folder_is_found_in_its_path(path, folder):
+    from benchmark.inference.models import model_folder
+
+    assert model_folder(path) == folder
+
+
 class Foreign:
     """A type that is neither scikit-learn's nor ferbench's."""
 

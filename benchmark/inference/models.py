@@ -42,8 +42,9 @@ from core.labels import CLASS_NAMES
 #: the manifest of the model the applications use when none is named
 SHIPPED = SHIPPED_ROOT / "results" / "models" / "shipped.yaml"
 SUFFIXES = (".pt", ".onnx", ".skops", ".json")
-#: where a committed model sits: results/models/<data set>__<model>/ (the run_dir of the run that trained it)
-MODEL_DIR = re.compile(r"results/models/([a-z0-9]+)__([a-z0-9_]+)/")
+#: where a committed model sits: results/models/<data set>__<model>/ (the run_dir of the run that trained it; a
+#: timm or torchvision model's folder names it with a hyphen, fer2013__timm-resnet18)
+MODEL_DIR = re.compile(r"results/models/([a-z0-9]+)__([a-z0-9_-]+)/")
 #: packages whose types a .skops file may hold besides scikit-learn's and numpy's
 OWN_PACKAGES = ("benchmark.", "features.", "deep.", "core.")
 
